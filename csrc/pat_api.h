@@ -1,0 +1,130 @@
+/* pat_api.h: the whole C ABI of pyautotape.
+
+   Preprocessor-free on purpose: the C sources include it after <stdint.h> (through pat.h),
+   and csrc/build_ffi.py feeds this very file to ffi.cdef(), so the two compilers read one
+   text and cannot drift. Structs and enums are declared exactly (no "..."), so cffi checks
+   their layout against the C compiler at build time.
+
+   Contract for every function here:
+   - Python owns all memory. C reads and writes only the buffers it is given, for the length
+     of the call, and keeps no pointer afterwards. C never allocates, prints or aborts.
+   - Every function returns a pat_status; PAT_OK is 0, errors are negative.
+   - Arrays are C-contiguous and of the dtype named by the `dtype` argument, except where a
+     pat_iter gives explicit element strides. Python validates shapes and dtypes first; the
+     checks in C are a second line of defence that turns a Python bug into an error code.
+   - Backward kernels accumulate (dx += ...). A NULL gradient pointer means "not needed" and
+     the partial is skipped, which is how reverse mode computes only what was asked for. */
+
+typedef enum {
+    PAT_OK = 0,
+    PAT_EBADOP = -1,      /* opcode out of range, or not valid in this call */
+    PAT_EBADDTYPE = -2,   /* dtype is neither PAT_F32 nor PAT_F64 */
+    PAT_ENULL = -3,       /* a buffer the op needs was not supplied */
+    PAT_EBADARG = -4,     /* a size, slot or label out of range */
+    PAT_EINDEX = -5       /* a class label outside [0, classes) */
+} pat_status;
+
+typedef enum {
+    PAT_F32 = 0,
+    PAT_F64 = 1
+} pat_dtype;
+
+/* The single list of ops. Shapes: y is the output, x/a/b the inputs. */
+typedef enum {
+    PAT_OP_ADD,          /* y = a + b        broadcast, it: [y, a, b]              */
+    PAT_OP_SUB,          /* y = a - b        broadcast                              */
+    PAT_OP_MUL,          /* y = a * b        broadcast                              */
+    PAT_OP_DIV,          /* y = a / b        broadcast                              */
+    PAT_OP_POW,          /* y = a ** b       broadcast                              */
+    PAT_OP_MAXIMUM,      /* y = max(a, b)    broadcast; tie: alpha to a, 1-alpha to b */
+    PAT_OP_MINIMUM,      /* y = min(a, b)    broadcast; tie: alpha to a, 1-alpha to b */
+    PAT_OP_WHERE,        /* y = c ? a : b    broadcast, it: [y, c, a, b]; c is uint8 */
+    PAT_OP_NEG,          /* y = -x           n elements                             */
+    PAT_OP_EXP,          /* y = exp(x)                                              */
+    PAT_OP_LOG,          /* y = log(x)                                              */
+    PAT_OP_SQRT,         /* y = sqrt(x)                                             */
+    PAT_OP_TANH,         /* y = tanh(x)                                             */
+    PAT_OP_SIGMOID,      /* y = 1 / (1 + exp(-x))                                   */
+    PAT_OP_RELU,         /* y = max(x, 0), NaN stays NaN; dy/dx at 0 is alpha; the mask
+                            is read from x when kept (needed when alpha != 0), else from y */
+    PAT_OP_LEAKY_RELU,   /* y = x > 0 ? x : alpha * x                               */
+    PAT_OP_SUM,          /* y[o] += alpha * x[i]   it over x: [y (0 on reduced axes), x] */
+    PAT_OP_MEAN,         /* as SUM with alpha = 1 / count                           */
+    PAT_OP_MAX,          /* y[o] = max x[i]; aux = tie count per output; m = numel(y) */
+    PAT_OP_RESHAPE,      /* y = x            n elements, same order                 */
+    PAT_OP_TRANSPOSE,    /* y[o] = x[m + off]  it over y: [y, x strides]            */
+    PAT_OP_INDEX,        /* y[o] = x[m + off]  basic indexing: a strided view of x  */
+    PAT_OP_CONCAT,       /* y(m, k+n) = [a(m, k) | b(m, n)]  per outer row          */
+    PAT_OP_MATMUL,       /* y(m,n) = a(m,k) @ b(k,n) per batch; it over batch: [y, a, b] */
+    PAT_OP_LINEAR,       /* y(m,n) = x(m,k) @ w(n,k)^T + b(n); src[2] = -1: no bias  */
+    PAT_OP_SOFTMAX,      /* y = softmax(x) over the middle axis of x(m, k, n)       */
+    PAT_OP_LOG_SOFTMAX,  /* y = log_softmax(x) over the middle axis of x(m, k, n)   */
+    PAT_OP_CROSS_ENTROPY,/* y = nll(log_softmax(x(m,k)), labels(m) int64); aux = probs(m,k);
+                            n: 0 none -> y(m), 1 mean -> y(), 2 sum -> y()           */
+    PAT_OP_MSE,          /* y = (a - b)^2 over n elements; aux = a - b;
+                            k: 0 none -> y(n), 1 mean -> y(), 2 sum -> y()           */
+    PAT_OP_COUNT
+} pat_op;
+
+typedef enum {
+    PAT_MAXDIM = 8,      /* axes of a pat_iter */
+    PAT_MAXOPERANDS = 4  /* operands of a pat_iter */
+} pat_limits;
+
+/* An iteration space with explicit element strides for up to four operands: operand 0 is
+   the one written (or the output the loop is laid over), 1..3 are read. A stride of 0
+   broadcasts (when reading) or reduces (when accumulating). Python builds these as int64
+   arrays of 1 + 8 + 4*8 numbers, with adjacent axes merged where the strides allow. */
+typedef struct {
+    int64_t ndim;
+    int64_t shape[8];
+    int64_t stride[4][8];
+} pat_iter;
+
+/* One record of the tape: 64 bytes, mirrored by a NumPy structured dtype in Python
+   (checked at import against ffi.offsetof). Slots index the vals/grads pointer tables. */
+typedef struct {
+    int32_t op;          /* pat_op */
+    int32_t dtype;       /* pat_dtype */
+    int32_t dst;         /* slot written */
+    int32_t src[3];      /* slots read, -1 when unused */
+    int32_t aux;         /* slot of an extra saved array (tie counts, probs, labels), -1 */
+    int32_t iter;        /* index into the pat_iter table, -1 */
+    int64_t m, k, n;     /* sizes, meaning per op (see pat_op) */
+    double alpha;        /* scalar parameter (subgradient, slope, scale) */
+} pat_instr;
+
+/* Counters a sweep adds to when given a non-NULL pointer (no static state in C). */
+typedef struct {
+    int64_t gemm_calls;
+    int64_t gemm_flops;
+    int64_t instrs;
+} pat_stats;
+
+int pat_abi_version(void);
+const char *pat_op_name(int op);
+const char *pat_build_info(void);   /* "sources=<sha256 of csrc>;flags=<cflags>" */
+const char *pat_blas_config(void);
+int pat_blas_get_num_threads(void);
+void pat_blas_set_num_threads(int n);
+
+/* Forward of one op: y (and aux, for ops that produce one) from the sources. */
+int pat_exec_fwd(int op, int dtype, void *y, void *aux,
+                 const void *s0, const void *s1, const void *s2,
+                 const pat_iter *it, int64_t m, int64_t k, int64_t n, double alpha,
+                 pat_stats *stats);
+
+/* Backward of one op: g0, g1, g2 += partials of the sources, given dy. y, s0..s2 and aux
+   are the values the rule reads (NULL when the recording did not keep them). */
+int pat_exec_bwd(int op, int dtype, const void *dy, const void *y, const void *aux,
+                 const void *s0, const void *s1, const void *s2,
+                 void *g0, void *g1, void *g2,
+                 const pat_iter *it, int64_t m, int64_t k, int64_t n, double alpha,
+                 pat_stats *stats);
+
+/* The reverse sweep: for t = ntape-1 .. 0, run the backward of tape[t] reading vals[] and
+   accumulating into grads[] (both nslots long; iters is niters long). An instruction whose
+   grads[dst] is NULL is skipped. On error, *failed is the index of the failing record. */
+int pat_tape_backward(const pat_instr *tape, int64_t ntape, const pat_iter *iters,
+                      int64_t niters, void *const *vals, void *const *grads, int64_t nslots,
+                      pat_stats *stats, int64_t *failed);

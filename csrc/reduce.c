@@ -1,0 +1,97 @@
+/* reduce.c: sum, mean, max, and the data movement ops (reshape, transpose, indexing,
+   concatenate).
+
+   Contract: see reduce_t.h for shapes; this file instantiates the kernels for float and
+   double and exposes dtype-dispatching entry points to tape.c. No state, no allocation. */
+#include <math.h>
+
+#include "pat.h"
+
+#define T float
+#define SFX(name) name##_f32
+#include "reduce_t.h"
+#undef T
+#undef SFX
+
+#define T double
+#define SFX(name) name##_f64
+#include "reduce_t.h"
+#undef T
+#undef SFX
+
+int pat_k_sum_fwd(int dt, void *y, const void *x, const pat_iter *it, int64_t ny, double alpha) {
+    if (!valid_iter(it) || ny < 0) return PAT_EBADARG;
+    if (!y || !x) return PAT_ENULL;
+    PAT_DISPATCH(dt, sum_fwd_f32(y, x, it, ny, (float)alpha), sum_fwd_f64(y, x, it, ny, alpha));
+    return PAT_OK;
+}
+
+int pat_k_sum_bwd(int dt, void *dx, const void *dy, const pat_iter *it, double alpha) {
+    if (!valid_iter(it)) return PAT_EBADARG;
+    if (!dx || !dy) return PAT_ENULL;
+    PAT_DISPATCH(dt, sum_bwd_f32(dx, dy, it, (float)alpha), sum_bwd_f64(dx, dy, it, alpha));
+    return PAT_OK;
+}
+
+int pat_k_max_fwd(int dt, void *y, void *cnt, const void *x, const pat_iter *it, int64_t ny) {
+    if (!valid_iter(it) || ny < 0) return PAT_EBADARG;
+    if (!y || !cnt || !x) return PAT_ENULL;
+    PAT_DISPATCH(dt, max_fwd_f32(y, cnt, x, it, ny), max_fwd_f64(y, cnt, x, it, ny));
+    return PAT_OK;
+}
+
+int pat_k_max_bwd(int dt, void *dx, const void *dy, const void *y, const void *cnt,
+                  const void *x, const pat_iter *it) {
+    if (!valid_iter(it)) return PAT_EBADARG;
+    if (!dx || !dy || !y || !cnt || !x) return PAT_ENULL;
+    PAT_DISPATCH(dt, max_bwd_f32(dx, dy, y, cnt, x, it), max_bwd_f64(dx, dy, y, cnt, x, it));
+    return PAT_OK;
+}
+
+int pat_k_gather_fwd(int dt, void *y, const void *x, const pat_iter *it, int64_t base) {
+    if (!valid_iter(it) || base < 0) return PAT_EBADARG;
+    if (!y || !x) return PAT_ENULL;
+    PAT_DISPATCH(dt, gather_fwd_f32(y, x, it, base), gather_fwd_f64(y, x, it, base));
+    return PAT_OK;
+}
+
+int pat_k_gather_bwd(int dt, void *dx, const void *dy, const pat_iter *it, int64_t base) {
+    if (!valid_iter(it) || base < 0) return PAT_EBADARG;
+    if (!dx || !dy) return PAT_ENULL;
+    PAT_DISPATCH(dt, gather_bwd_f32(dx, dy, it, base), gather_bwd_f64(dx, dy, it, base));
+    return PAT_OK;
+}
+
+int pat_k_copy(int dt, void *y, const void *x, int64_t n) {
+    if (n < 0) return PAT_EBADARG;
+    if (n == 0) return PAT_OK;
+    if (!y || !x) return PAT_ENULL;
+    PAT_DISPATCH(dt, copy_f32(y, x, n), copy_f64(y, x, n));
+    return PAT_OK;
+}
+
+int pat_k_acc(int dt, void *dx, const void *dy, int64_t n) {
+    if (n < 0) return PAT_EBADARG;
+    if (n == 0) return PAT_OK;
+    if (!dx || !dy) return PAT_ENULL;
+    PAT_DISPATCH(dt, acc_f32(dx, dy, n), acc_f64(dx, dy, n));
+    return PAT_OK;
+}
+
+int pat_k_concat_fwd(int dt, void *y, const void *a, const void *b, int64_t m, int64_t k,
+                     int64_t n) {
+    if (m < 0 || k < 0 || n < 0) return PAT_EBADARG;
+    if (m * (k + n) == 0) return PAT_OK;
+    if (!y || (k && !a) || (n && !b)) return PAT_ENULL;
+    PAT_DISPATCH(dt, concat_fwd_f32(y, a, b, m, k, n), concat_fwd_f64(y, a, b, m, k, n));
+    return PAT_OK;
+}
+
+int pat_k_concat_bwd(int dt, void *da, void *db, const void *dy, int64_t m, int64_t k,
+                     int64_t n) {
+    if (m < 0 || k < 0 || n < 0) return PAT_EBADARG;
+    if (m * (k + n) == 0) return PAT_OK;
+    if (!dy) return PAT_ENULL;
+    PAT_DISPATCH(dt, concat_bwd_f32(da, db, dy, m, k, n), concat_bwd_f64(da, db, dy, m, k, n));
+    return PAT_OK;
+}

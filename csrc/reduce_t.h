@@ -1,0 +1,133 @@
+/* reduce_t.h: reductions and data movement, instantiated by reduce.c for float and double.
+
+   Contract: sum/mean/max walk a pat_iter laid over x, operands [y, x], where y's strides
+   are 0 on the reduced axes, so "reduce" is "accumulate through a zero stride". gather
+   (transpose, basic indexing) walks a pat_iter laid over y, operands [y, x], where x's
+   strides are those of the NumPy view and `base` its element offset. Backward kernels
+   accumulate. */
+
+/* y(ny) = alpha * sum of x over the zero-stride axes of y. float32 rows that reduce along
+   the contiguous axis are summed in double, so long sums keep their precision. */
+static void SFX(sum_fwd)(T *y, const T *x, const pat_iter *it, int64_t ny, T alpha) {
+    for (int64_t j = 0; j < ny; j++) y[j] = 0;
+    const int64_t inner = walk_inner(it);
+    const int64_t sy = walk_inner_stride(it, 0), sx = walk_inner_stride(it, 1);
+    pat_walk w;
+    walk_start(&w, it);
+    while (walk_next(&w, it)) {
+        T *yy = y + w.off[0];
+        const T *xx = x + w.off[1];
+        if (sy == 0) {
+            double acc = 0;
+            for (int64_t i = 0; i < inner; i++) acc += (double)xx[i * sx];
+            yy[0] += (T)acc;
+        } else {
+            for (int64_t i = 0; i < inner; i++) yy[i * sy] += xx[i * sx];
+        }
+    }
+    if (alpha != 1)
+        for (int64_t j = 0; j < ny; j++) y[j] *= alpha;
+}
+
+/* dx += alpha * dy broadcast back over the reduced axes */
+static void SFX(sum_bwd)(T *dx, const T *dy, const pat_iter *it, T alpha) {
+    const int64_t inner = walk_inner(it);
+    const int64_t sy = walk_inner_stride(it, 0), sx = walk_inner_stride(it, 1);
+    pat_walk w;
+    walk_start(&w, it);
+    while (walk_next(&w, it)) {
+        const T *g = dy + w.off[0];
+        T *gx = dx + w.off[1];
+        for (int64_t i = 0; i < inner; i++) gx[i * sx] += alpha * g[i * sy];
+    }
+}
+
+/* y(ny) = max of x over the reduced axes (NaN wins, as np.max); cnt(ny) = how many
+   elements tie with the max, so the backward can share dy among them evenly (as
+   torch.amax and jax.numpy.max). */
+static void SFX(max_fwd)(T *y, T *cnt, const T *x, const pat_iter *it, int64_t ny) {
+    for (int64_t j = 0; j < ny; j++) { y[j] = -INFINITY; cnt[j] = 0; }
+    const int64_t inner = walk_inner(it);
+    const int64_t sy = walk_inner_stride(it, 0), sx = walk_inner_stride(it, 1);
+    pat_walk w;
+    walk_start(&w, it);
+    while (walk_next(&w, it))
+        for (int64_t i = 0; i < inner; i++) {
+            T *yy = y + w.off[0] + i * sy;
+            const T v = x[w.off[1] + i * sx];
+            if (v > *yy || v != v) *yy = v == v && *yy != *yy ? *yy : v;
+        }
+    walk_start(&w, it);
+    while (walk_next(&w, it))
+        for (int64_t i = 0; i < inner; i++) {
+            const T m = y[w.off[0] + i * sy], v = x[w.off[1] + i * sx];
+            if (v == m || (v != v && m != m)) cnt[w.off[0] + i * sy] += 1;
+        }
+}
+
+/* dx += dy / cnt where x equals the max, 0 elsewhere */
+static void SFX(max_bwd)(T *dx, const T *dy, const T *y, const T *cnt, const T *x,
+                         const pat_iter *it) {
+    const int64_t inner = walk_inner(it);
+    const int64_t sy = walk_inner_stride(it, 0), sx = walk_inner_stride(it, 1);
+    pat_walk w;
+    walk_start(&w, it);
+    while (walk_next(&w, it))
+        for (int64_t i = 0; i < inner; i++) {
+            const int64_t o = w.off[0] + i * sy;
+            const T v = x[w.off[1] + i * sx], m = y[o];
+            if (v == m || (v != v && m != m)) dx[w.off[1] + i * sx] += dy[o] / cnt[o];
+        }
+}
+
+/* y[o] = x[base + offset(o)]: a strided view of x made contiguous */
+static void SFX(gather_fwd)(T *y, const T *x, const pat_iter *it, int64_t base) {
+    const int64_t inner = walk_inner(it);
+    const int64_t sy = walk_inner_stride(it, 0), sx = walk_inner_stride(it, 1);
+    pat_walk w;
+    walk_start(&w, it);
+    while (walk_next(&w, it)) {
+        T *yy = y + w.off[0];
+        const T *xx = x + base + w.off[1];
+        for (int64_t i = 0; i < inner; i++) yy[i * sy] = xx[i * sx];
+    }
+}
+
+/* dx[base + offset(o)] += dy[o] */
+static void SFX(gather_bwd)(T *dx, const T *dy, const pat_iter *it, int64_t base) {
+    const int64_t inner = walk_inner(it);
+    const int64_t sy = walk_inner_stride(it, 0), sx = walk_inner_stride(it, 1);
+    pat_walk w;
+    walk_start(&w, it);
+    while (walk_next(&w, it)) {
+        const T *g = dy + w.off[0];
+        T *gx = dx + base + w.off[1];
+        for (int64_t i = 0; i < inner; i++) gx[i * sx] += g[i * sy];
+    }
+}
+
+/* y(n) = x(n) */
+static void SFX(copy)(T *y, const T *x, int64_t n) {
+    for (int64_t i = 0; i < n; i++) y[i] = x[i];
+}
+
+/* dx(n) += dy(n) */
+static void SFX(acc)(T *dx, const T *dy, int64_t n) {
+    for (int64_t i = 0; i < n; i++) dx[i] += dy[i];
+}
+
+/* y(m, k+n) = [a(m, k) | b(m, n)] */
+static void SFX(concat_fwd)(T *y, const T *a, const T *b, int64_t m, int64_t k, int64_t n) {
+    for (int64_t r = 0; r < m; r++) {
+        for (int64_t i = 0; i < k; i++) y[r * (k + n) + i] = a[r * k + i];
+        for (int64_t i = 0; i < n; i++) y[r * (k + n) + k + i] = b[r * n + i];
+    }
+}
+
+/* da(m, k) += dy[:, :k], db(m, n) += dy[:, k:] */
+static void SFX(concat_bwd)(T *da, T *db, const T *dy, int64_t m, int64_t k, int64_t n) {
+    for (int64_t r = 0; r < m; r++) {
+        if (da) for (int64_t i = 0; i < k; i++) da[r * k + i] += dy[r * (k + n) + i];
+        if (db) for (int64_t i = 0; i < n; i++) db[r * n + i] += dy[r * (k + n) + k + i];
+    }
+}

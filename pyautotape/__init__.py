@@ -1,0 +1,76 @@
+"""pyautotape: tape-based automatic differentiation with a C core.
+
+A Wengert tape records every op of the forward pass; a C kernel library, compiled
+through cffi, walks it in reverse to accumulate gradients.
+
+>>> import pyautotape as pat
+>>> x = pat.tensor([1.0, -2.0, 3.0], requires_grad=True)
+>>> loss = (pat.relu(x) ** 2).sum()
+>>> loss.backward()
+>>> x.grad.numpy()
+array([2., 0., 6.], dtype=float32)
+"""
+
+from __future__ import annotations
+
+from . import autograd
+from ._ffi import build_info
+from .checking import GradcheckReport, gradcheck, numerical_grad
+from .errors import DTypeError, GradcheckError, RetapeRequired, ShapeError, TapeError
+from .ops import (
+    add,
+    concatenate,
+    cross_entropy,
+    div,
+    exp,
+    get_relu_subgradient,
+    leaky_relu,
+    linear,
+    log,
+    log_softmax,
+    matmul,
+    max,
+    maximum,
+    mean,
+    minimum,
+    mse_loss,
+    mul,
+    neg,
+    pow,
+    relu,
+    reshape,
+    set_relu_subgradient,
+    sigmoid,
+    softmax,
+    sqrt,
+    sub,
+    sum,
+    tanh,
+    transpose,
+    where,
+)
+from .runtime import get_num_threads, set_num_threads
+from .tensor import (
+    Tensor,
+    enable_grad,
+    get_default_dtype,
+    is_grad_enabled,
+    no_grad,
+    set_default_dtype,
+    set_grad_enabled,
+    tensor,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Tensor", "tensor", "autograd", "no_grad", "enable_grad", "is_grad_enabled",
+    "set_grad_enabled", "get_default_dtype", "set_default_dtype",
+    "add", "sub", "mul", "div", "neg", "pow", "matmul", "exp", "log", "sqrt", "tanh",
+    "sigmoid", "relu", "leaky_relu", "maximum", "minimum", "where", "sum", "mean", "max",
+    "reshape", "transpose", "concatenate", "linear", "softmax", "log_softmax",
+    "cross_entropy", "mse_loss", "set_relu_subgradient", "get_relu_subgradient",
+    "numerical_grad", "gradcheck", "GradcheckReport",
+    "ShapeError", "DTypeError", "TapeError", "RetapeRequired", "GradcheckError",
+    "set_num_threads", "get_num_threads", "build_info", "__version__",
+]  # fmt: skip

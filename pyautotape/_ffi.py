@@ -1,0 +1,138 @@
+"""The one door into C: loading the extension, checking it is current, and turning arrays
+into pointers.
+
+Everything that crosses into C goes through :func:`ptr` (one array) or :func:`addresses`
+(a table of arrays), which check dtype, C-contiguity, alignment and writability;
+``ffi.from_buffer`` alone does not check the dtype. The caller keeps the arrays referenced
+for the whole C call. :func:`check` turns a C status code into a Python exception.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import pathlib
+from typing import Any
+
+import numpy as np
+
+try:
+    # Importing scipy_openblas32 loads libscipy_openblas with RTLD_GLOBAL, so the extension
+    # finds it even where its rpath ($ORIGIN/../scipy_openblas32/lib) does not lead there,
+    # as in an editable install.
+    import scipy_openblas32  # noqa: F401
+
+    from ._pat import ffi, lib
+except ImportError as exc:  # pragma: no cover - depends on the installation
+    raise ImportError(
+        "pyautotape's C extension is missing or cannot load "
+        f"({exc}); build it with `pip install -e .` (or `pip install .`)"
+    ) from exc
+
+ABI_VERSION = 1
+
+if lib.pat_abi_version() != ABI_VERSION:  # pragma: no cover - stale build
+    raise ImportError(
+        f"pyautotape's C extension is out of date (ABI {lib.pat_abi_version()}, "
+        f"expected {ABI_VERSION}); rebuild with pip install -e ."
+    )
+
+
+def build_info() -> dict[str, str]:
+    """What the extension was built from: ``sources`` (hash of csrc/) and ``flags``."""
+    text = ffi.string(lib.pat_build_info()).decode()
+    return dict(part.split("=", 1) for part in text.split(";"))
+
+
+def _source_hash(folder: pathlib.Path) -> str:
+    # the same digest as csrc/build_ffi.py:source_hash
+    digest = hashlib.sha256()
+    for path in sorted(folder.glob("*.[ch]")):
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def _check_fresh() -> None:
+    """In a source checkout (editable install), refuse an extension built from other C."""
+    csrc = pathlib.Path(__file__).resolve().parent.parent / "csrc"
+    if not (csrc / "pat_api.h").is_file():
+        return
+    built = build_info().get("sources")
+    if built != _source_hash(csrc):
+        raise ImportError(
+            "pyautotape's C extension is out of date: csrc/ changed since it was built "
+            f"(built from {built}); rebuild with pip install -e ."
+        )
+
+
+_check_fresh()
+
+F32 = np.dtype(np.float32)
+F64 = np.dtype(np.float64)
+DTYPE_CODE = {F32: lib.PAT_F32, F64: lib.PAT_F64}
+
+STATUS = {
+    lib.PAT_EBADOP: "bad opcode",
+    lib.PAT_EBADDTYPE: "bad dtype",
+    lib.PAT_ENULL: "a buffer the op reads was not kept",
+    lib.PAT_EBADARG: "size, slot or iterator out of range",
+    lib.PAT_EINDEX: "class label out of range",
+}
+
+# The NumPy mirror of pat_instr, so a whole tape is packed with one np.array call.
+INSTR_DTYPE = np.dtype(
+    [
+        ("op", np.int32),
+        ("dtype", np.int32),
+        ("dst", np.int32),
+        ("src", np.int32, (3,)),
+        ("aux", np.int32),
+        ("iter", np.int32),
+        ("m", np.int64),
+        ("k", np.int64),
+        ("n", np.int64),
+        ("alpha", np.float64),
+    ]
+)
+ITER_WORDS = 1 + lib.PAT_MAXDIM + lib.PAT_MAXOPERANDS * lib.PAT_MAXDIM
+
+for _name in INSTR_DTYPE.names:
+    if INSTR_DTYPE.fields[_name][1] != ffi.offsetof("pat_instr", _name):  # pragma: no cover
+        raise ImportError(f"pat_instr.{_name} layout differs from C; rebuild with pip install -e .")
+if INSTR_DTYPE.itemsize != ffi.sizeof("pat_instr") or ITER_WORDS * 8 != ffi.sizeof("pat_iter"):
+    raise ImportError("pat_instr/pat_iter sizes differ from C; rebuild with pip install -e .")
+
+NULL = ffi.NULL
+
+
+def ptr(a: np.ndarray, dtype: np.dtype | None = None, writable: bool = False) -> Any:
+    """A C pointer to ``a``'s data, after checking what from_buffer does not."""
+    if dtype is not None and a.dtype != dtype:
+        raise TypeError(f"internal: expected {dtype} buffer, got {a.dtype}")
+    if not a.flags.c_contiguous or not a.flags.aligned:
+        raise TypeError("internal: buffer passed to C must be C-contiguous and aligned")
+    return ffi.from_buffer(a, require_writable=writable)
+
+
+def addresses(arrays: list[np.ndarray | None]) -> np.ndarray:
+    """A uintp array of data addresses (0 for None), for the sweeps' pointer tables.
+
+    The caller must keep every array alive until the C call returns."""
+    out = np.zeros(len(arrays), dtype=np.uintp)
+    for i, a in enumerate(arrays):
+        if a is not None:
+            if not a.flags.c_contiguous or not a.flags.aligned:
+                raise TypeError("internal: buffer passed to C must be C-contiguous and aligned")
+            out[i] = a.__array_interface__["data"][0]
+    return out
+
+
+def check(rc: int, opname: str) -> None:
+    """Raise if a C call returned an error status."""
+    if rc != lib.PAT_OK:
+        raise RuntimeError(f"{opname}: the C kernel refused the call ({STATUS.get(rc, rc)})")
+
+
+def op_names() -> list[str]:
+    """Op names in opcode order, as the C table has them."""
+    return [ffi.string(lib.pat_op_name(i)).decode() for i in range(lib.PAT_OP_COUNT)]

@@ -1,0 +1,69 @@
+"""``pat.autograd``: gradients of outputs with respect to chosen inputs, PyTorch style.
+
+>>> import pyautotape as pat
+>>> x = pat.tensor([1.0, 2.0], requires_grad=True)
+>>> w = pat.tensor([3.0, 4.0], requires_grad=True)
+>>> (gx,) = pat.autograd.grad((x * w).sum(), [x])
+>>> gx.numpy(), w.grad
+(array([3., 4.], dtype=float32), None)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from .errors import TapeError
+from .tensor import Tensor, _seed_gradient, _wrap, enable_grad, no_grad, run_backward
+
+__all__ = ["grad", "no_grad", "enable_grad"]
+
+
+def grad(
+    outputs: Tensor | Sequence[Tensor],
+    inputs: Tensor | Sequence[Tensor],
+    grad_outputs: Any = None,
+    retain_graph: bool = False,
+    allow_unused: bool = False,
+) -> tuple[Tensor | None, ...]:
+    """Gradients of ``outputs`` with respect to ``inputs``, as a tuple aligned with inputs.
+
+    Computes only what those inputs need: a ``linear`` whose weight is not among them (and
+    not on a path to them) skips its weight-gradient GEMM. No ``.grad`` is touched.
+    ``grad_outputs`` gives the cotangent of each output (required for non-scalar ones).
+    An input that the outputs do not depend on raises, unless ``allow_unused=True``, in
+    which case its entry is None.
+    """
+    outs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
+    ins = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+    if grad_outputs is None:
+        gos: list[Any] = [None] * len(outs)
+    elif isinstance(grad_outputs, (list, tuple)) and len(outs) > 1:
+        gos = list(grad_outputs)
+    else:
+        gos = [grad_outputs]
+    if len(gos) != len(outs):
+        raise ValueError(f"grad: {len(outs)} outputs but {len(gos)} grad_outputs")
+    for i, t in enumerate(ins):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"grad: inputs[{i}] is a {type(t).__name__}, not a Tensor")
+        if not t.requires_grad:
+            raise TapeError(
+                f"grad: inputs[{i}] (shape {t.shape}) does not require grad; create it with "
+                "requires_grad=True"
+            )
+    roots = []
+    for o, g in zip(outs, gos, strict=True):
+        if not isinstance(o, Tensor) or not o.requires_grad:
+            raise TapeError("grad: every output must be a Tensor that requires grad")
+        roots.append((o, _seed_gradient(o, g, "grad")))
+    arrays = run_backward(roots, ins, retain_graph)
+    result: list[Tensor | None] = []
+    for i, a in enumerate(arrays):
+        if a is None and not allow_unused:
+            raise TapeError(
+                f"grad: inputs[{i}] (shape {ins[i].shape}) is not used to compute the "
+                "outputs; pass allow_unused=True to get None for it"
+            )
+        result.append(_wrap(a) if a is not None else None)
+    return tuple(result)

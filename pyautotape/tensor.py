@@ -1,0 +1,925 @@
+"""Tensor, the tape records, grad mode, and the reverse sweep.
+
+How the tape works (the Wengert list):
+
+* Every op run while grad mode is on, with at least one input that requires a gradient,
+  appends a :class:`Record` with the next sequence number of its thread. The sequence
+  number is the tape order.
+* A record points to the records (or leaf tensors) that produced its differentiable
+  inputs, and keeps only the arrays its backward rule reads. The tape of a thread is
+  therefore exactly the records still reachable from live tensors: a forward pass whose
+  outputs are dropped is freed by reference counting, so loops of forward passes without
+  backward never grow memory.
+* ``backward`` gathers the records reachable from the output with an explicit stack,
+  puts them back in sequence order, marks which values lie on a path from the requested
+  inputs, packs them into an array of ``pat_instr`` and runs one C call that walks them
+  from the last to the first. No recursion anywhere.
+
+Arrays a record keeps for backward are made read-only while it is alive, so an in-place
+write that would corrupt a gradient fails at the write. Writes pyautotape itself makes
+(optimizer steps) bump a version counter instead; backward refuses a record whose saved
+arrays changed version.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from . import _ffi
+from ._ffi import F32, F64, ffi, lib
+from .errors import DTypeError, ShapeError, TapeError
+
+__all__ = [
+    "Tensor",
+    "tensor",
+    "no_grad",
+    "enable_grad",
+    "is_grad_enabled",
+    "set_grad_enabled",
+    "get_default_dtype",
+    "set_default_dtype",
+]
+
+# ---------------------------------------------------------------------------------------
+# grad mode (per thread) and the default dtype
+
+
+class _ThreadState(threading.local):
+    def __init__(self) -> None:
+        self.grad_enabled = True
+
+
+_state = _ThreadState()
+_seq = itertools.count()  # next() on a count is atomic under the GIL
+_engine_lock = threading.Lock()
+_default_dtype = F32
+
+
+def is_grad_enabled() -> bool:
+    """Whether ops run in this thread are recorded on the tape."""
+    return _state.grad_enabled
+
+
+def set_grad_enabled(mode: bool) -> None:
+    """Turn recording on or off for this thread."""
+    _state.grad_enabled = bool(mode)
+
+
+class _GradMode:
+    """Context manager and decorator that sets grad mode for the current thread."""
+
+    _mode = True
+
+    def __enter__(self) -> None:
+        self._prev = _state.grad_enabled
+        _state.grad_enabled = self._mode
+
+    def __exit__(self, *exc: object) -> None:
+        _state.grad_enabled = self._prev
+
+    def __call__(self, fn):  # decorator use: @pat.no_grad()
+        import functools
+
+        mode = self._mode
+
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            prev = _state.grad_enabled
+            _state.grad_enabled = mode
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                _state.grad_enabled = prev
+
+        return wrapper
+
+
+class no_grad(_GradMode):
+    """Run ops without recording them (this thread only).
+
+    >>> import pyautotape as pat
+    >>> w = pat.tensor([1.0, 2.0], requires_grad=True)
+    >>> with pat.no_grad():
+    ...     y = w * 2
+    >>> y.requires_grad
+    False
+    """
+
+    _mode = False
+
+
+class enable_grad(_GradMode):
+    """Record ops again inside a ``no_grad`` block (this thread only).
+
+    >>> import pyautotape as pat
+    >>> w = pat.tensor([1.0], requires_grad=True)
+    >>> with pat.no_grad():
+    ...     with pat.enable_grad():
+    ...         y = w * 2
+    >>> y.requires_grad
+    True
+    """
+
+    _mode = True
+
+
+def get_default_dtype() -> np.dtype:
+    """The dtype given to lists, Python scalars and integer arrays (initially float32)."""
+    return _default_dtype
+
+
+def set_default_dtype(dtype: Any) -> None:
+    """Set the default float dtype: ``np.float32`` or ``np.float64``.
+
+    >>> import numpy as np, pyautotape as pat
+    >>> pat.set_default_dtype(np.float64); pat.tensor([1, 2]).dtype
+    dtype('float64')
+    >>> pat.set_default_dtype(np.float32)
+    """
+    global _default_dtype
+    dt = np.dtype(dtype)
+    if dt not in (F32, F64):
+        raise DTypeError(f"set_default_dtype: {dt} is not supported; use float32 or float64")
+    _default_dtype = dt
+
+
+# ---------------------------------------------------------------------------------------
+# guards on arrays saved for backward
+
+
+class _Guard:
+    """Lock count and version of one tensor's buffer.
+
+    While ``count > 0`` some live record reads the buffer in its backward, and the array
+    is read-only. ``version`` counts writes pyautotape made through :func:`_writable`."""
+
+    __slots__ = ("arr", "count", "version", "__weakref__")
+
+    def __init__(self, arr: np.ndarray) -> None:
+        self.arr = arr
+        self.count = 0
+        self.version = 0
+
+    def lock(self) -> None:
+        self.count += 1
+        if self.count == 1:
+            self.arr.flags.writeable = False
+
+    def unlock(self) -> None:
+        self.count -= 1
+        if self.count == 0:
+            self.arr.flags.writeable = True
+
+
+class _writable:
+    """Context manager for writes pyautotape makes into a tensor's buffer (optimizer
+    steps, gradient accumulation): lifts the read-only lock for the write and bumps the
+    version, so a record that saved the old values refuses to run backward."""
+
+    __slots__ = ("t", "g")
+
+    def __init__(self, t: Tensor) -> None:
+        self.t = t
+        self.g = t._guard
+
+    def __enter__(self) -> np.ndarray:
+        if self.g is not None and self.g.count > 0:
+            self.g.arr.flags.writeable = True
+        return self.t._data
+
+    def __exit__(self, *exc: object) -> None:
+        g = self.g
+        if g is not None:
+            g.version += 1
+            if g.count > 0:
+                g.arr.flags.writeable = False
+
+
+# ---------------------------------------------------------------------------------------
+# records
+
+
+class Record:
+    """One entry of the tape: an op, its sizes, the edges to its differentiable inputs and
+    the arrays its backward reads.
+
+    ``parents[i]`` is the Record that produced input i, the leaf Tensor itself, or None
+    when input i needs no gradient. ``saved[i]`` is input i's value when the backward
+    reads it. ``out`` is the output's value when the backward reads it, ``aux`` an extra
+    array (tie counts, probabilities, labels)."""
+
+    __slots__ = (
+        "seq",
+        "op",
+        "dtype",
+        "shape",
+        "parents",
+        "saved",
+        "out",
+        "aux",
+        "it",
+        "m",
+        "k",
+        "n",
+        "alpha",
+        "guards",
+        "versions",
+        "released",
+        "busy",
+        "where",
+        "__weakref__",
+    )
+
+    def __del__(self) -> None:
+        if not self.released:
+            self._unlock()
+
+    def _unlock(self) -> None:
+        for g in self.guards:
+            g.unlock()
+
+    def release(self) -> None:
+        """Drop what the backward would read; a later backward raises TapeError."""
+        if not self.released:
+            self.released = True
+            self._unlock()
+            self.guards = ()
+            self.saved = (None, None, None)
+            self.out = None
+            self.aux = None
+
+    @property
+    def name(self) -> str:
+        return OP_NAMES[self.op]
+
+
+OP_NAMES = _ffi.op_names()
+
+
+def record(
+    op: int,
+    out: np.ndarray,
+    inputs: Sequence[Tensor | None],
+    saved: Sequence[Tensor | np.ndarray | None] = (),
+    save_out: bool = False,
+    aux: np.ndarray | None = None,
+    it: np.ndarray | None = None,
+    m: int = 0,
+    k: int = 0,
+    n: int = 0,
+    alpha: float = 0.0,
+) -> Tensor:
+    """Wrap ``out`` in a Tensor and, if grad mode is on and an input requires a gradient,
+    append a record for it. ``saved[i]`` is what input i's backward reads (a Tensor, whose
+    buffer is then locked, or a plain constant array)."""
+    y = Tensor.__new__(Tensor)
+    y._data = out
+    y._grad = None
+    y._guard = None
+    y._node = None
+    y.requires_grad = False
+    if not _state.grad_enabled:
+        return y
+    parents: list[Any] = [None, None, None]
+    any_grad = False
+    for i, t in enumerate(inputs):
+        if t is not None and t.requires_grad:
+            parents[i] = t._node if t._node is not None else t
+            any_grad = True
+    if not any_grad:
+        return y
+    r = Record.__new__(Record)
+    r.released = True  # until fully built, so __del__ never unlocks what it did not lock
+    r.seq = next(_seq)
+    r.op = op
+    r.dtype = out.dtype
+    r.shape = out.shape
+    r.parents = tuple(parents)
+    r.it = it
+    r.m, r.k, r.n, r.alpha = m, k, n, alpha
+    r.busy = False
+    r.where = None
+    guards = []
+    values: list[np.ndarray | None] = [None, None, None]
+    for i, s in enumerate(saved):
+        if s is None:
+            continue
+        if isinstance(s, Tensor):
+            g = s._guard
+            if g is None:
+                g = s._guard = _Guard(s._data)
+            guards.append(g)
+            values[i] = s._data
+        else:
+            values[i] = s
+    r.saved = tuple(values)
+    if save_out:
+        g = y._guard = _Guard(out)
+        guards.append(g)
+        r.out = out
+    else:
+        r.out = None
+    r.aux = aux
+    for g in guards:
+        g.lock()
+    r.guards = tuple(guards)
+    r.versions = tuple(g.version for g in guards)
+    r.released = False
+    y.requires_grad = True
+    y._node = r
+    return y
+
+
+# ---------------------------------------------------------------------------------------
+# conversion of user input
+
+
+def _float_array(data: Any, dtype: np.dtype | None, opname: str, argname: str) -> np.ndarray:
+    """A fresh, native-order, C-contiguous float32/float64 copy of ``data``."""
+    if isinstance(data, np.ndarray):
+        arr = data
+    else:
+        if isinstance(data, (str, bytes)):
+            raise DTypeError(f"{opname}: {argname} is a {type(data).__name__}; pass numbers")
+        try:
+            arr = np.asarray(data)
+        except ValueError as exc:
+            raise ShapeError(
+                f"{opname}: {argname} is ragged (nested sequences of different lengths); "
+                "pass a rectangular list or an ndarray"
+            ) from exc
+    kind = arr.dtype.kind
+    typed = isinstance(data, (np.ndarray, np.generic))  # lists and Python numbers are not
+    if kind == "f" and arr.dtype.itemsize in (4, 8):
+        if dtype is not None:
+            target = np.dtype(dtype)
+        else:
+            target = arr.dtype.newbyteorder("=") if typed else _default_dtype
+    elif kind in "iub" and not typed:
+        target = np.dtype(dtype) if dtype is not None else _default_dtype
+    elif kind in "iub" and dtype is not None:
+        target = np.dtype(dtype)
+    else:
+        raise DTypeError(
+            f"{opname}: {argname} has dtype {arr.dtype}, but a float32 or float64 tensor "
+            f"is needed; convert it first, e.g. x.astype(np.float32)"
+        )
+    if target not in (F32, F64):
+        raise DTypeError(f"{opname}: dtype {target} is not supported; use float32 or float64")
+    return np.array(arr, dtype=target, order="C", copy=True)
+
+
+def tensor(data: Any, requires_grad: bool = False, dtype: Any = None) -> Tensor:
+    """Make a Tensor from an ndarray, a (nested) list or a Python number.
+
+    Float ndarrays keep their dtype (float32 or float64); lists, Python numbers and integer
+    arrays take ``dtype`` or the default dtype (:func:`get_default_dtype`). The data is
+    copied, so later changes to ``data`` do not reach the tensor.
+
+    >>> import numpy as np, pyautotape as pat
+    >>> x = pat.tensor(np.array([1.0, 2.0]), requires_grad=True)
+    >>> x.dtype, x.shape
+    (dtype('float64'), (2,))
+    >>> pat.tensor([[1, 2]]).dtype
+    dtype('float32')
+    """
+    if isinstance(data, Tensor):
+        data = data._data
+    if isinstance(data, np.ndarray) and data.dtype.kind in "iub" and dtype is None:
+        if requires_grad:
+            raise DTypeError(
+                f"tensor: requires_grad=True needs float data, got {data.dtype}; "
+                "pass dtype=np.float32 or convert with .astype(np.float32)"
+            )
+        dtype = _default_dtype
+    arr = _float_array(data, dtype, "tensor", "data")
+    t = Tensor.__new__(Tensor)
+    t._data = arr
+    t._grad = None
+    t._guard = None
+    t._node = None
+    t.requires_grad = bool(requires_grad)
+    return t
+
+
+# ---------------------------------------------------------------------------------------
+# Tensor
+
+
+class Tensor:
+    """An n-dimensional float32/float64 array that records the ops applied to it.
+
+    Build one with :func:`pyautotape.tensor`. ``.data`` is the live ndarray; ``.grad``
+    receives gradients from :meth:`backward`.
+
+    >>> import pyautotape as pat
+    >>> x = pat.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    >>> y = (x * x).sum()
+    >>> y.backward()
+    >>> x.grad.numpy()
+    array([2., 4., 6.], dtype=float32)
+    """
+
+    __slots__ = ("_data", "requires_grad", "_grad", "_node", "_guard", "__weakref__")
+    __array_ufunc__ = None  # NumPy defers to our reflected operators (ndarray + Tensor)
+    __hash__ = object.__hash__
+
+    def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None) -> None:
+        t = tensor(data, requires_grad=requires_grad, dtype=dtype)
+        self._data = t._data
+        self.requires_grad = t.requires_grad
+        self._grad = None
+        self._node = None
+        self._guard = None
+
+    # -- properties ---------------------------------------------------------------------
+    @property
+    def data(self) -> np.ndarray:
+        """The value as a live ndarray (read-only while a recorded op needs it for backward)."""
+        return self._data
+
+    @data.setter
+    def data(self, value: Any) -> None:
+        arr = _float_array(value, self._data.dtype, "Tensor.data", "value")
+        if arr.shape != self._data.shape:
+            raise ShapeError(
+                f"Tensor.data: new value has shape {arr.shape}, the tensor {self._data.shape}"
+            )
+        self._data = arr
+        self._guard = None
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self._data.shape
+
+    @property
+    def ndim(self) -> int:
+        return self._data.ndim
+
+    @property
+    def size(self) -> int:
+        return self._data.size
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self._data.dtype
+
+    @property
+    def is_leaf(self) -> bool:
+        """True for tensors made by the user rather than by a recorded op."""
+        return self._node is None
+
+    @property
+    def grad(self) -> Tensor | None:
+        """The accumulated gradient (a Tensor), or None. Assignable (e.g. ``p.grad = None``)."""
+        return self._grad
+
+    @grad.setter
+    def grad(self, value: Tensor | np.ndarray | None) -> None:
+        if value is None:
+            self._grad = None
+            return
+        g = value if isinstance(value, Tensor) else tensor(value, dtype=self.dtype)
+        if g.shape != self.shape or g.dtype != self.dtype:
+            raise ShapeError(
+                f"Tensor.grad: gradient of shape {g.shape} {g.dtype} does not match the "
+                f"tensor's {self.shape} {self.dtype}"
+            )
+        self._grad = g
+
+    def numpy(self) -> np.ndarray:
+        """A copy of the value as an ndarray."""
+        return self._data.copy()
+
+    def item(self) -> float:
+        """The value of a one-element tensor as a Python float."""
+        if self._data.size != 1:
+            raise ShapeError(f"item: tensor of shape {self.shape} has {self.size} elements, not 1")
+        return float(self._data.reshape(()))
+
+    def detach(self) -> Tensor:
+        """A leaf tensor sharing this one's data, cut from the tape."""
+        t = Tensor.__new__(Tensor)
+        t._data = self._data
+        t.requires_grad = False
+        t._grad = None
+        t._node = None
+        if self._guard is None:
+            self._guard = _Guard(self._data)
+        t._guard = self._guard
+        return t
+
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
+        """Set ``requires_grad`` on a leaf, in place; returns self."""
+        if not self.is_leaf and not requires_grad:
+            raise TapeError("requires_grad_: only leaf tensors can stop requiring grad; use detach()")
+        self.requires_grad = bool(requires_grad)
+        return self
+
+    def __repr__(self) -> str:
+        body = np.array2string(self._data, separator=", ", prefix="tensor(")
+        extra = ", requires_grad=True" if self.requires_grad else ""
+        return f"tensor({body}, dtype={self.dtype}{extra})"
+
+    def __len__(self) -> int:
+        if self.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self.shape[0]
+
+    def __bool__(self) -> bool:
+        if self.size != 1:
+            raise ValueError(
+                f"bool: the truth value of a tensor of shape {self.shape} is ambiguous; "
+                "use (t.numpy() > 0).any() or .all()"
+            )
+        return bool(self._data.reshape(()))
+
+    def __float__(self) -> float:
+        return self.item()
+
+    def __int__(self) -> int:
+        return int(self.item())
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        return self._data.astype(dtype) if dtype is not None else self._data.copy()
+
+    # -- operators: gradients flow through them; comparisons return bool ndarrays ------
+    def __add__(self, other: Any) -> Tensor:
+        return _ops.add(self, other)
+
+    def __radd__(self, other: Any) -> Tensor:
+        return _ops.add(other, self)
+
+    def __sub__(self, other: Any) -> Tensor:
+        return _ops.sub(self, other)
+
+    def __rsub__(self, other: Any) -> Tensor:
+        return _ops.sub(other, self)
+
+    def __mul__(self, other: Any) -> Tensor:
+        return _ops.mul(self, other)
+
+    def __rmul__(self, other: Any) -> Tensor:
+        return _ops.mul(other, self)
+
+    def __truediv__(self, other: Any) -> Tensor:
+        return _ops.div(self, other)
+
+    def __rtruediv__(self, other: Any) -> Tensor:
+        return _ops.div(other, self)
+
+    def __pow__(self, other: Any) -> Tensor:
+        return _ops.pow(self, other)
+
+    def __rpow__(self, other: Any) -> Tensor:
+        return _ops.pow(other, self)
+
+    def __matmul__(self, other: Any) -> Tensor:
+        return _ops.matmul(self, other)
+
+    def __rmatmul__(self, other: Any) -> Tensor:
+        return _ops.matmul(other, self)
+
+    def __neg__(self) -> Tensor:
+        return _ops.neg(self)
+
+    def __getitem__(self, index: Any) -> Tensor:
+        return _ops.index(self, index)
+
+    def _other(self, other: Any) -> Any:
+        return other._data if isinstance(other, Tensor) else other
+
+    def __lt__(self, other: Any) -> np.ndarray:
+        return self._data < self._other(other)
+
+    def __le__(self, other: Any) -> np.ndarray:
+        return self._data <= self._other(other)
+
+    def __gt__(self, other: Any) -> np.ndarray:
+        return self._data > self._other(other)
+
+    def __ge__(self, other: Any) -> np.ndarray:
+        return self._data >= self._other(other)
+
+    def __eq__(self, other: Any) -> np.ndarray:  # type: ignore[override]
+        return self._data == self._other(other)
+
+    def __ne__(self, other: Any) -> np.ndarray:  # type: ignore[override]
+        return self._data != self._other(other)
+
+    # -- methods (NumPy-style arguments) ------------------------------------------------
+    def sum(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Tensor:
+        """Sum over ``axis`` (int, tuple, or None for all), as ``np.sum``."""
+        return _ops.sum(self, axis=axis, keepdims=keepdims)
+
+    def mean(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Tensor:
+        """Mean over ``axis``, as ``np.mean``."""
+        return _ops.mean(self, axis=axis, keepdims=keepdims)
+
+    def max(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Tensor:
+        """Max over ``axis``; tied maxima share the gradient evenly."""
+        return _ops.max(self, axis=axis, keepdims=keepdims)
+
+    def reshape(self, *shape: Any) -> Tensor:
+        """``t.reshape(2, 3)`` or ``t.reshape((2, 3))``; one -1 is inferred."""
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = tuple(shape[0])
+        return _ops.reshape(self, shape)
+
+    def transpose(self, *axes: Any) -> Tensor:
+        """``t.transpose()`` reverses the axes; ``t.transpose(1, 0, 2)`` permutes them."""
+        if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
+            axes = tuple(axes[0])
+        return _ops.transpose(self, axes if axes else None)
+
+    @property
+    def T(self) -> Tensor:
+        """The tensor with its axes reversed."""
+        return _ops.transpose(self, None)
+
+    def relu(self, subgradient: float | None = None) -> Tensor:
+        """``pat.relu(self, subgradient)``."""
+        return _ops.relu(self, subgradient=subgradient)
+
+    def exp(self) -> Tensor:
+        return _ops.exp(self)
+
+    def log(self) -> Tensor:
+        return _ops.log(self)
+
+    def tanh(self) -> Tensor:
+        return _ops.tanh(self)
+
+    def sigmoid(self) -> Tensor:
+        return _ops.sigmoid(self)
+
+    def sqrt(self) -> Tensor:
+        return _ops.sqrt(self)
+
+    # -- backward -----------------------------------------------------------------------
+    def backward(self, gradient: Any = None, retain_graph: bool = False) -> None:
+        """Accumulate d(self)/d(leaf) into ``.grad`` of every leaf that requires grad.
+
+        A non-scalar tensor needs ``gradient`` (the cotangent, same shape). The tape is
+        released afterwards unless ``retain_graph=True``.
+
+        >>> import pyautotape as pat
+        >>> w = pat.tensor([3.0], requires_grad=True)
+        >>> (w * w).sum().backward()
+        >>> w.grad.numpy()
+        array([6.], dtype=float32)
+        """
+        if not self.requires_grad:
+            raise TapeError(
+                "backward: this tensor does not require grad (no input had "
+                "requires_grad=True, or it was computed under no_grad())"
+            )
+        seed = _seed_gradient(self, gradient, "backward")
+        run_backward([(self, seed)], None, retain_graph)
+
+
+def _seed_gradient(out: Tensor, gradient: Any, where: str) -> np.ndarray:
+    if gradient is None:
+        if out.size != 1:
+            raise ShapeError(
+                f"{where}: output has shape {out.shape}; a non-scalar output needs "
+                "gradient= (a cotangent of the same shape), or call .sum() first"
+            )
+        return np.ones(out.shape, dtype=out.dtype)
+    g = gradient._data if isinstance(gradient, Tensor) else gradient
+    try:
+        g = _float_array(g, out.dtype, where, "gradient")
+    except DTypeError:
+        raise
+    if g.shape != out.shape:
+        raise ShapeError(
+            f"{where}: gradient has shape {g.shape} but the output has shape {out.shape}; "
+            "pass a cotangent of the output's shape"
+        )
+    return g
+
+
+# ---------------------------------------------------------------------------------------
+# the reverse sweep
+
+
+def _collect(roots: Sequence[Tensor]) -> list[Record]:
+    """All records reachable from the roots, in tape order. Iterative, never recursive."""
+    seen: dict[int, Record] = {}
+    stack = [t._node for t in roots if t._node is not None]
+    while stack:
+        r = stack.pop()
+        if id(r) in seen:
+            continue
+        if r.released:
+            raise TapeError(
+                f"backward: the tape through '{r.name}' (record {r.seq}) was already "
+                "released by an earlier backward; pass retain_graph=True to the first "
+                "backward to run it again"
+            )
+        if r.busy:
+            raise TapeError(
+                f"backward: the tape through '{r.name}' is in use by another backward "
+                "(another thread); run backward once, or give each thread its own graph"
+            )
+        seen[id(r)] = r
+        for p in r.parents:
+            if isinstance(p, Record) and id(p) not in seen:
+                stack.append(p)
+    return sorted(seen.values(), key=lambda r: r.seq)
+
+
+def run_backward(
+    roots: Sequence[tuple[Tensor, np.ndarray]],
+    targets: Sequence[Tensor] | None,
+    retain_graph: bool,
+    stats: Any = None,
+) -> list[np.ndarray | None] | None:
+    """Run the reverse sweep from ``roots`` (tensor, seed) pairs.
+
+    targets None: accumulate into ``.grad`` of every leaf that requires grad (backward).
+    Otherwise return the gradient array of each target (None when it is not reached),
+    leaving every ``.grad`` untouched (autograd.grad)."""
+    with _engine_lock:
+        records = _collect([t for t, _ in roots])
+        for r in records:
+            r.busy = True
+    try:
+        return _sweep(records, roots, targets, stats)
+    finally:
+        for r in records:
+            r.busy = False
+            if not retain_graph:
+                r.release()
+
+
+def _sweep(records, roots, targets, stats):
+    # -- which values carry a gradient: on a path from a target to a root --------------
+    if targets is None:
+        live_leaf = None  # every leaf that requires grad
+        target_nodes: set[int] = set()
+    else:
+        live_leaf = {id(t) for t in targets if t._node is None}
+        target_nodes = {id(t._node) for t in targets if t._node is not None}
+    live: set[int] = set()  # ids of records whose output is live
+    for r in records:
+        if id(r) in target_nodes:
+            live.add(id(r))
+            continue
+        for p in r.parents:
+            if p is None:
+                continue
+            if isinstance(p, Record):
+                if id(p) in live:
+                    live.add(id(r))
+                    break
+            elif live_leaf is None or id(p) in live_leaf:
+                live.add(id(r))
+                break
+
+    # -- slots: one per record output, leaf, and constant that a rule reads -------------
+    vals: list[np.ndarray | None] = []
+    grads: list[np.ndarray | None] = []
+    slot_of: dict[int, int] = {}
+    leaf_slots: list[tuple[Tensor, int, bool]] = []  # (leaf, slot, fresh buffer?)
+
+    def new_slot(val, grad) -> int:
+        vals.append(val)
+        grads.append(grad)
+        return len(vals) - 1
+
+    for r in records:
+        slot_of[id(r)] = new_slot(
+            r.out, np.zeros(r.shape, r.dtype) if id(r) in live else None
+        )
+
+    for t, seed in roots:
+        if t._node is not None and id(t._node) in slot_of:
+            g = grads[slot_of[id(t._node)]]
+            if g is None:
+                g = grads[slot_of[id(t._node)]] = np.zeros(t.shape, t.dtype)
+            g += seed
+
+    instrs = []
+    iters: list[np.ndarray] = []
+    for r in records:
+        src = [-1, -1, -1]
+        for i, p in enumerate(r.parents):
+            sv = r.saved[i]
+            if isinstance(p, Record):
+                s = slot_of[id(p)]
+                if sv is not None and vals[s] is None:
+                    vals[s] = sv
+                src[i] = s
+            elif p is not None:  # a leaf that requires grad
+                s = slot_of.get(id(p))
+                if s is None:
+                    want = live_leaf is None or id(p) in live_leaf
+                    buf, fresh = None, False
+                    if want:
+                        buf, fresh = _leaf_grad_buffer(p, targets is None)
+                    s = slot_of[id(p)] = new_slot(None, buf)
+                    if want:
+                        leaf_slots.append((p, s, fresh))
+                if sv is not None and vals[s] is None:
+                    vals[s] = sv
+                src[i] = s
+            elif sv is not None:
+                src[i] = new_slot(sv, None)
+        aux = new_slot(r.aux, None) if r.aux is not None else -1
+        it = -1
+        if r.it is not None:
+            iters.append(r.it)
+            it = len(iters) - 1
+        instrs.append(
+            (r.op, _ffi.DTYPE_CODE[r.dtype], slot_of[id(r)], src, aux, it, r.m, r.k, r.n, r.alpha)
+        )
+        for g, v in zip(r.guards, r.versions, strict=True):
+            if g.version != v:
+                raise TapeError(
+                    f"backward: an array saved by '{r.name}' (record {r.seq}) was modified "
+                    "in place after it was recorded (e.g. by an optimizer step); run "
+                    "backward before updating, or recompute the forward pass"
+                )
+
+    tape = np.array(instrs, dtype=_ffi.INSTR_DTYPE) if instrs else np.zeros(0, _ffi.INSTR_DTYPE)
+    itab = (
+        np.ascontiguousarray(np.stack(iters))
+        if iters
+        else np.zeros((0, _ffi.ITER_WORDS), dtype=np.int64)
+    )
+    vptr = _ffi.addresses(vals)
+    gptr = _ffi.addresses(grads)
+    failed = ffi.new("int64_t *", -1)
+    rc = lib.pat_tape_backward(
+        ffi.cast("pat_instr *", _ffi.ptr(tape)),
+        len(instrs),
+        ffi.cast("pat_iter *", _ffi.ptr(itab)),
+        len(iters),
+        ffi.cast("void **", _ffi.ptr(vptr)),
+        ffi.cast("void **", _ffi.ptr(gptr)),
+        len(vals),
+        stats if stats is not None else ffi.NULL,
+        failed,
+    )
+    if rc != lib.PAT_OK:
+        bad = records[failed[0]] if 0 <= failed[0] < len(records) else None
+        name = bad.name if bad is not None else "?"
+        _ffi.check(rc, f"backward of '{name}'")
+
+    # -- hand the results out -----------------------------------------------------------
+    if targets is None:
+        for leaf, s, fresh in leaf_slots:
+            if fresh:
+                leaf._grad = _wrap(grads[s])
+        for t, seed in roots:  # a leaf used as its own root: d t / d t = seed
+            if t._node is None:
+                _accumulate_leaf(t, seed)
+        return None
+    result: list[np.ndarray | None] = []
+    for t in targets:
+        key = id(t._node) if t._node is not None else id(t)
+        s = slot_of.get(key)
+        g = grads[s] if s is not None else None
+        for root, seed in roots:
+            if root is t and t._node is None:
+                g = seed.copy() if g is None else g + seed
+        result.append(g)
+    return result
+
+
+def _wrap(arr: np.ndarray) -> Tensor:
+    t = Tensor.__new__(Tensor)
+    t._data = arr
+    t.requires_grad = False
+    t._grad = None
+    t._node = None
+    t._guard = None
+    return t
+
+
+def _leaf_grad_buffer(leaf: Tensor, accumulate: bool) -> tuple[np.ndarray, bool]:
+    """The buffer the sweep accumulates the leaf's gradient into: its existing ``.grad``
+    (accumulation, as PyTorch) when that is writable, else a fresh zero array."""
+    g = leaf._grad
+    if accumulate and g is not None and g._data.flags.writeable and g._guard is None:
+        return g._data, False
+    buf = np.zeros(leaf.shape, leaf.dtype)
+    if accumulate and g is not None:
+        buf += g._data
+    return buf, True
+
+
+def _accumulate_leaf(leaf: Tensor, g: np.ndarray) -> None:
+    if leaf._grad is None:
+        leaf._grad = _wrap(g.copy())
+    else:
+        leaf._grad = _wrap(leaf._grad._data + g)
+
+
+from . import ops as _ops  # noqa: E402  (ops.py imports the names above)
