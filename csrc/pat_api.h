@@ -128,3 +128,27 @@ int pat_exec_bwd(int op, int dtype, const void *dy, const void *y, const void *a
 int pat_tape_backward(const pat_instr *tape, int64_t ntape, const pat_iter *iters,
                       int64_t niters, void *const *vals, void *const *grads, int64_t nslots,
                       pat_stats *stats, int64_t *failed);
+
+/* ---- optimizers (optim.c) --------------------------------------------------------------
+   One call updates every parameter of a group in place: params, grads and the state
+   buffers are tables of nparams pointers to C-contiguous arrays of `dtype`, sizes[i]
+   elements each. A NULL grads[i] skips parameter i (its counter too). Arithmetic and order
+   of operations are PyTorch's single-tensor path, so trajectories match torch.optim. */
+
+/* SGD: p(sizes[i]) -= lr * d, with g' = g + weight_decay * p and, when momentum != 0,
+   bufs[i] = counts[i] == 0 ? g' : momentum * bufs[i] + (1 - dampening) * g', then
+   d = nesterov ? g' + momentum * bufs[i] : bufs[i], and counts[i] += 1 (counts[i] is the
+   number of updates folded into bufs[i]; bufs may be NULL when momentum == 0). */
+int pat_sgd_step(int dtype, int64_t nparams, void *const *params, const void *const *grads,
+                 void *const *bufs, const int64_t *sizes, int64_t *counts, double lr,
+                 double momentum, double dampening, double weight_decay, int nesterov);
+
+/* Adam (decoupled = 0) and AdamW (decoupled = 1): steps[i] += 1, then with t = steps[i]
+   p(sizes[i]) is updated from exp_avgs[i] and exp_avg_sqs[i] (both sizes[i], updated in
+   place) with bias corrections 1 - beta1^t and sqrt(1 - beta2^t); eps is added after the
+   division by the latter. AdamW first scales p by 1 - lr * weight_decay; Adam adds
+   weight_decay * p to the gradient. */
+int pat_adam_step(int dtype, int64_t nparams, void *const *params, const void *const *grads,
+                  void *const *exp_avgs, void *const *exp_avg_sqs, const int64_t *sizes,
+                  int64_t *steps, double lr, double beta1, double beta2, double eps,
+                  double weight_decay, int decoupled);
