@@ -70,7 +70,7 @@ static int SFX(unary_bwd)(int op, T *dx, const T *dy, const T *y, const T *x, in
         const T *v = x ? x : y;
         if (!v) return PAT_ENULL;
         for (int64_t i = 0; i < n; i++)
-            dx[i] += v[i] > 0 || v[i] != v[i] ? dy[i] : (v[i] == 0 ? alpha * dy[i] : (T)0);
+            dx[i] += v[i] > 0 || v[i] != v[i] ? dy[i] : (v[i] == 0 && alpha != 0 ? alpha * dy[i] : (T)0);
         break;
     }
     case PAT_OP_LEAKY_RELU:  /* 1 above 0 (and at NaN), alpha at or below 0 */

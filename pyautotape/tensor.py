@@ -60,6 +60,23 @@ _engine_lock = threading.Lock()
 _default_dtype = F32
 
 
+def last_sweep_stats() -> dict[str, int]:
+    """Counters of this thread's last reverse sweep, as the C core counted them:
+    ``gemm_calls``, ``gemm_flops`` and ``instrs`` (backward rules run).
+
+    >>> import numpy as np, pyautotape as pat
+    >>> from pyautotape.tensor import last_sweep_stats
+    >>> w = pat.tensor(np.ones((3, 2)), requires_grad=True)
+    >>> pat.linear(pat.tensor(np.ones((4, 2))), w).sum().backward()
+    >>> last_sweep_stats()["gemm_calls"]  # dW only: x needs no gradient
+    1
+    """
+    st = getattr(_state, "last_stats", None)
+    if st is None:
+        return {"gemm_calls": 0, "gemm_flops": 0, "instrs": 0}
+    return {"gemm_calls": st.gemm_calls, "gemm_flops": st.gemm_flops, "instrs": st.instrs}
+
+
 def is_grad_enabled() -> bool:
     """Whether ops run in this thread are recorded on the tape."""
     return _state.grad_enabled
@@ -749,6 +766,9 @@ def run_backward(
         records = _collect([t for t, _ in roots])
         for r in records:
             r.busy = True
+    if stats is None:
+        stats = ffi.new("pat_stats *")
+    _state.last_stats = stats
     try:
         return _sweep(records, roots, targets, stats)
     finally:
@@ -864,7 +884,7 @@ def _sweep(records, roots, targets, stats):
         ffi.cast("void **", _ffi.ptr(vptr)),
         ffi.cast("void **", _ffi.ptr(gptr)),
         len(vals),
-        stats if stats is not None else ffi.NULL,
+        stats,
         failed,
     )
     if rc != lib.PAT_OK:
