@@ -37,8 +37,13 @@ def source_hash(folder: pathlib.Path = HERE) -> str:
 def compile_flags() -> list[str]:
     flags = ["-std=c11", "-Wall", "-Wextra", "-Werror=switch", "-fno-math-errno"]
     if os.environ.get("PYAUTOTAPE_SANITIZE") == "1":
-        flags += ["-O1", "-g", "-fsanitize=address,undefined", "-fno-omit-frame-pointer",
-                  "-fno-sanitize-recover=all"]
+        flags += [
+            "-O1",
+            "-g",
+            "-fsanitize=address,undefined",
+            "-fno-omit-frame-pointer",
+            "-fno-sanitize-recover=all",
+        ]
     else:
         flags += ["-O3"]
     if os.environ.get("PYAUTOTAPE_CANARY") == "1":

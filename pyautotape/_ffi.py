@@ -98,7 +98,9 @@ ITER_WORDS = 1 + lib.PAT_MAXDIM + lib.PAT_MAXOPERANDS * lib.PAT_MAXDIM
 
 for _name in INSTR_DTYPE.names:
     if INSTR_DTYPE.fields[_name][1] != ffi.offsetof("pat_instr", _name):  # pragma: no cover
-        raise ImportError(f"pat_instr.{_name} layout differs from C; rebuild with pip install -e .")
+        raise ImportError(
+            f"pat_instr.{_name} layout differs from C; rebuild with pip install -e ."
+        )
 if INSTR_DTYPE.itemsize != ffi.sizeof("pat_instr") or ITER_WORDS * 8 != ffi.sizeof("pat_iter"):
     raise ImportError("pat_instr/pat_iter sizes differ from C; rebuild with pip install -e .")
 

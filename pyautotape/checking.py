@@ -125,7 +125,8 @@ class GradcheckReport:
             where = "-" if c.worst_index is None else str(c.worst_index)
             rows.append(
                 f"{c.index:>5} {str(c.shape):>14} {c.max_abs_err:>12.3e} {c.max_rel_err:>12.3e} "
-                f"{where:>12} {c.analytic:>13.6g} {c.numerical:>13.6g}  {'yes' if c.passed else 'NO'}"
+                f"{where:>12} {c.analytic:>13.6g} {c.numerical:>13.6g}  "
+                f"{'yes' if c.passed else 'NO'}"
             )
         return "\n".join(rows)
 
@@ -178,13 +179,18 @@ def gradcheck(
 
     checks = []
     for i, a in enumerate(arrays):
+
         def fi(t: Tensor, i: int = i) -> float:
             xs = [tensor(b) for b in arrays]
             xs[i] = t
             return projected(*xs)
 
         num = numerical_grad(fi, a, eps=h)
-        ana = analytic[i].numpy().astype(np.float64) if analytic[i] is not None else np.zeros(a.shape)
+        ana = (
+            analytic[i].numpy().astype(np.float64)
+            if analytic[i] is not None
+            else np.zeros(a.shape)
+        )
         err = np.abs(ana - num)
         bound = atol + rtol * np.abs(num)
         rel = err / np.maximum(np.abs(num), np.finfo(np.float64).tiny)
@@ -199,4 +205,3 @@ def gradcheck(
     if raise_exception and not report.passed:
         raise GradcheckError(str(report))
     return report
-

@@ -181,7 +181,10 @@ def _operands(opname: str, *args: Any) -> tuple[list[Tensor], np.dtype]:
         else:
             dtype = get_default_dtype()
     names = ("a", "b", "c")
-    out = [a if isinstance(a, Tensor) else _const(a, dtype, opname, names[i]) for i, a in enumerate(args)]
+    out = [
+        a if isinstance(a, Tensor) else _const(a, dtype, opname, names[i])
+        for i, a in enumerate(args)
+    ]
     return out, dtype
 
 
@@ -245,7 +248,9 @@ def _bcast_strides(shape: Sequence[int], out_shape: Sequence[int]) -> list[int]:
     """Element strides of a contiguous array of ``shape`` read as ``out_shape``."""
     lead = len(out_shape) - len(shape)
     own = _cstrides(shape)
-    return [0 if d < lead or shape[d - lead] == 1 else own[d - lead] for d in range(len(out_shape))]
+    return [
+        0 if d < lead or shape[d - lead] == 1 else own[d - lead] for d in range(len(out_shape))
+    ]
 
 
 def _broadcast(opname: str, *shapes: tuple[int, ...]) -> tuple[int, ...]:
@@ -295,7 +300,11 @@ def _binary(name: str, a: Any, b: Any, alpha: float = 0.0) -> Tensor:
     out_shape = _broadcast(name, ta.shape, tb.shape)
     it = _pack_iter(
         out_shape,
-        (_cstrides(out_shape), _bcast_strides(ta.shape, out_shape), _bcast_strides(tb.shape, out_shape)),
+        (
+            _cstrides(out_shape),
+            _bcast_strides(ta.shape, out_shape),
+            _bcast_strides(tb.shape, out_shape),
+        ),
         name,
     )
     op = REGISTRY[name]
@@ -422,7 +431,9 @@ def _unary(name: str, x: Any, alpha: float = 0.0, save: str = "") -> Tensor:
     op = REGISTRY[name]
     y = np.empty(t.shape, t.dtype)
     _run(op, name, t.dtype, y, s0=t._data, n=t.size, alpha=alpha)
-    return record(op, y, (t,), (t,) if save == "x" else (), save_out=save == "y", n=t.size, alpha=alpha)
+    return record(
+        op, y, (t,), (t,) if save == "x" else (), save_out=save == "y", n=t.size, alpha=alpha
+    )
 
 
 def neg(x: Any) -> Tensor:
@@ -695,7 +706,10 @@ def concatenate(tensors: Sequence[Any], axis: int = 0) -> Tensor:
         raise ShapeError("concatenate: 0-d tensors cannot be joined; reshape them to (1,)")
     (ax,) = _axes("concatenate", nd, axis)
     for t in ts[1:]:
-        if t.ndim != nd or t.shape[:ax] + t.shape[ax + 1 :] != ts[0].shape[:ax] + ts[0].shape[ax + 1 :]:
+        if (
+            t.ndim != nd
+            or t.shape[:ax] + t.shape[ax + 1 :] != ts[0].shape[:ax] + ts[0].shape[ax + 1 :]
+        ):
             raise ShapeError(
                 f"concatenate: shapes {[u.shape for u in ts]} differ outside axis {ax}"
             )
@@ -733,7 +747,8 @@ def matmul(a: Any, b: Any) -> Tensor:
     (ta, tb), dt = _operands("matmul", a, b)
     if ta.ndim == 0 or tb.ndim == 0:
         raise ShapeError(
-            f"matmul: operands must be at least 1-D, got {ta.shape} and {tb.shape}; use * for scalars"
+            f"matmul: operands must be at least 1-D, got {ta.shape} and {tb.shape}; "
+            "use * for scalars"
         )
     ash = ta.shape if ta.ndim >= 2 else (1,) + ta.shape
     bsh = tb.shape if tb.ndim >= 2 else tb.shape + (1,)
@@ -786,7 +801,9 @@ def linear(x: Any, weight: Any, bias: Any = None) -> Tensor:
         )
     n, k = tw.shape
     if tb is not None and tb.shape != (n,):
-        raise ShapeError(f"linear: bias must have shape ({n},) for weight {tw.shape}, got {tb.shape}")
+        raise ShapeError(
+            f"linear: bias must have shape ({n},) for weight {tw.shape}, got {tb.shape}"
+        )
     m = _prod(tx.shape[:-1])
     _blas_sizes("linear", m, k, n)
     y = np.empty(tx.shape[:-1] + (n,), dt)

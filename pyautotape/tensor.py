@@ -534,7 +534,9 @@ class Tensor:
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
         """Set ``requires_grad`` on a leaf, in place; returns self."""
         if not self.is_leaf and not requires_grad:
-            raise TapeError("requires_grad_: only leaf tensors can stop requiring grad; use detach()")
+            raise TapeError(
+                "requires_grad_: only leaf tensors can stop requiring grad; use detach()"
+            )
         self.requires_grad = bool(requires_grad)
         return self
 
@@ -814,9 +816,7 @@ def _sweep(records, roots, targets, stats):
         return len(vals) - 1
 
     for r in records:
-        slot_of[id(r)] = new_slot(
-            r.out, np.zeros(r.shape, r.dtype) if id(r) in live else None
-        )
+        slot_of[id(r)] = new_slot(r.out, np.zeros(r.shape, r.dtype) if id(r) in live else None)
 
     for t, seed in roots:
         if t._node is not None and id(t._node) in slot_of:
