@@ -1,9 +1,10 @@
 """The one door into C: loading the extension, checking it is current, and turning arrays
 into pointers.
 
-Everything that crosses into C goes through :func:`ptr` (one array) or :func:`addresses`
-(a table of arrays), which check dtype, C-contiguity, alignment and writability;
-``ffi.from_buffer`` alone does not check the dtype. The caller keeps the arrays referenced
+Everything that crosses into C goes through :func:`ptr` (one array), :func:`pointer_table`
+or :func:`addresses` (tables of arrays). ``ffi.from_buffer`` checks C-contiguity and
+writability but not the dtype, so :func:`ptr` checks it where the caller did not make the
+array itself. The caller keeps the arrays referenced
 for the whole C call. :func:`check` turns a C status code into a Python exception.
 """
 
@@ -108,12 +109,25 @@ NULL = ffi.NULL
 
 
 def ptr(a: np.ndarray, dtype: np.dtype | None = None, writable: bool = False) -> Any:
-    """A C pointer to ``a``'s data, after checking what from_buffer does not."""
+    """A C pointer to ``a``'s data. ``ffi.from_buffer`` refuses non-contiguous arrays
+    (ValueError) and, with ``writable``, read-only ones; what it does not check is the
+    dtype, so callers that did not make the array themselves pass ``dtype``."""
     if dtype is not None and a.dtype != dtype:
-        raise TypeError(f"internal: expected {dtype} buffer, got {a.dtype}")
-    if not a.flags.c_contiguous or not a.flags.aligned:
-        raise TypeError("internal: buffer passed to C must be C-contiguous and aligned")
-    return ffi.from_buffer(a, require_writable=writable)
+        raise TypeError(f"internal: expected a {dtype} buffer, got {a.dtype}")
+    return _from_buffer(a, require_writable=writable)
+
+
+_from_buffer = ffi.from_buffer
+
+
+def pointer_table(arrays: list[np.ndarray | None]) -> tuple[Any, list[Any]]:
+    """A C ``void *[]`` of the arrays' data (NULL for None), for the sweeps' tables.
+
+    Returns the table and the list of buffer objects that keep the arrays pinned: the
+    caller holds both until the C call returns (a pointer array does not own what its
+    elements point to)."""
+    keep = [_from_buffer(a) if a is not None else NULL for a in arrays]
+    return ffi.new("void *[]", keep), keep
 
 
 def addresses(arrays: list[np.ndarray | None]) -> np.ndarray:

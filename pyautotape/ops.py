@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from . import _ffi
-from ._ffi import DTYPE_CODE, ITER_WORDS, ffi, lib
+from ._ffi import DTYPE_CODE, ITER_WORDS, NULL, _from_buffer, lib
 from .errors import DTypeError, ShapeError
 from .tensor import Tensor, _float_array, get_default_dtype, record
 
@@ -266,24 +266,25 @@ def _broadcast(opname: str, *shapes: tuple[int, ...]) -> tuple[int, ...]:
 def _run(op: int, name: str, dtype: np.dtype, y: np.ndarray, aux: Any = None,
          s0: Any = None, s1: Any = None, s2: Any = None, it: np.ndarray | None = None,
          m: int = 0, k: int = 0, n: int = 0, alpha: float = 0.0) -> None:  # fmt: skip
-    """Call the forward kernel; all buffers were made or validated by the caller."""
-    p = _ffi.ptr
+    """Call the forward kernel. Every buffer here was made by the caller (np.empty) or is a
+    Tensor's own array, C-contiguous and of ``dtype`` by construction."""
+    fb = _from_buffer
     rc = lib.pat_exec_fwd(
         op,
         DTYPE_CODE[dtype],
-        p(y, writable=True),
-        p(aux, writable=True) if aux is not None else ffi.NULL,
-        p(s0) if s0 is not None else ffi.NULL,
-        p(s1) if s1 is not None else ffi.NULL,
-        p(s2) if s2 is not None else ffi.NULL,
-        ffi.from_buffer("pat_iter *", it) if it is not None else ffi.NULL,
+        fb(y, require_writable=True),
+        fb(aux, require_writable=True) if aux is not None else NULL,
+        fb(s0) if s0 is not None else NULL,
+        fb(s1) if s1 is not None else NULL,
+        fb(s2) if s2 is not None else NULL,
+        fb("pat_iter *", it) if it is not None else NULL,
         m,
         k,
         n,
         alpha,
-        ffi.NULL,
+        NULL,
     )
-    if rc != lib.PAT_OK:
+    if rc != 0:
         _ffi.check(rc, name)
 
 
@@ -295,27 +296,55 @@ def _need(t: Tensor) -> bool:
 # elementwise
 
 
+_bcast_cache: dict[tuple, tuple[tuple[int, ...], np.ndarray]] = {}
+
+
+def _bcast_iter(name: str, *shapes: tuple[int, ...]) -> tuple[tuple[int, ...], np.ndarray]:
+    """Output shape and pat_iter [y, operands...] of a broadcast, cached by shapes."""
+    key = shapes
+    hit = _bcast_cache.get(key)
+    if hit is not None:
+        return hit
+    out = _broadcast(name, *shapes)
+    it = _pack_iter(out, [_cstrides(out)] + [_bcast_strides(s, out) for s in shapes], name)
+    if len(_bcast_cache) > 4096:
+        _bcast_cache.clear()
+    _bcast_cache[key] = (out, it)
+    return out, it
+
+
+_PY_NUMBERS = (float, int)
+
+
 def _binary(name: str, a: Any, b: Any, alpha: float = 0.0) -> Tensor:
-    (ta, tb), dt = _operands(name, a, b)
-    out_shape = _broadcast(name, ta.shape, tb.shape)
-    it = _pack_iter(
-        out_shape,
-        (
-            _cstrides(out_shape),
-            _bcast_strides(ta.shape, out_shape),
-            _bcast_strides(tb.shape, out_shape),
-        ),
-        name,
-    )
+    # Fast paths for the common cases, Tensor (op) Tensor and Tensor (op) Python number;
+    # a number becomes a 0-d constant array of the tensor's dtype (weak scalars).
+    ta = a if type(a) is Tensor else None
+    tb = b if type(b) is Tensor else None
+    if ta is not None and tb is not None and ta._data.dtype == tb._data.dtype:
+        ad, bd = ta._data, tb._data
+    elif ta is not None and type(b) in _PY_NUMBERS:
+        ad, bd = ta._data, np.array(b, ta._data.dtype)
+    elif tb is not None and type(a) in _PY_NUMBERS:
+        ad, bd = np.array(a, tb._data.dtype), tb._data
+    else:
+        (ta, tb), _ = _operands(name, a, b)
+        ad, bd = ta._data, tb._data
+    dt = ad.dtype
+    out_shape, it = _bcast_iter(name, ad.shape, bd.shape)
     op = REGISTRY[name]
     y = np.empty(out_shape, dt)
-    _run(op, name, dt, y, s0=ta._data, s1=tb._data, it=it, alpha=alpha)
-    if op in (lib.PAT_OP_ADD, lib.PAT_OP_SUB):
+    _run(op, name, dt, y, s0=ad, s1=bd, it=it, alpha=alpha)
+    ga = ta is not None and ta.requires_grad
+    gb = tb is not None and tb.requires_grad
+    sa = ta if ta is not None else ad  # what a backward rule keeps: the Tensor, or the constant
+    sb = tb if tb is not None else bd
+    if op == lib.PAT_OP_ADD or op == lib.PAT_OP_SUB:
         saved: tuple = ()
     elif op == lib.PAT_OP_MUL:  # d(ab)/da reads b, d(ab)/db reads a
-        saved = (ta if _need(tb) else None, tb if _need(ta) else None)
+        saved = (sa if gb else None, sb if ga else None)
     else:
-        saved = (ta, tb)
+        saved = (sa, sb)
     return record(op, y, (ta, tb), saved, it=it, alpha=alpha)
 
 
@@ -408,18 +437,8 @@ def where(cond: Any, a: Any, b: Any) -> Tensor:
     if c.dtype != np.bool_:
         raise DTypeError(f"where: cond has dtype {c.dtype}; pass a bool array, e.g. x > 0")
     (ta, tb), dt = _operands("where", a, b)
-    out_shape = _broadcast("where", c.shape, ta.shape, tb.shape)
+    out_shape, it = _bcast_iter("where", c.shape, ta.shape, tb.shape)
     c = np.ascontiguousarray(c)
-    it = _pack_iter(
-        out_shape,
-        (
-            _cstrides(out_shape),
-            _bcast_strides(c.shape, out_shape),
-            _bcast_strides(ta.shape, out_shape),
-            _bcast_strides(tb.shape, out_shape),
-        ),
-        "where",
-    )
     y = np.empty(out_shape, dt)
     c8 = c.view(np.uint8).copy()  # a private copy: the backward reads it later
     _run(lib.PAT_OP_WHERE, "where", dt, y, s0=c8, s1=ta._data, s2=tb._data, it=it)

@@ -249,6 +249,8 @@ class Record:
         "released",
         "busy",
         "where",
+        "slot",
+        "live",
         "__weakref__",
     )
 
@@ -266,7 +268,7 @@ class Record:
             self.released = True
             self._unlock()
             self.guards = ()
-            self.saved = (None, None, None)
+            self.saved = [None, None, None]
             self.out = None
             self.aux = None
 
@@ -302,12 +304,14 @@ def record(
     y.requires_grad = False
     if not _state.grad_enabled:
         return y
-    parents: list[Any] = [None, None, None]
+    parents = [None, None, None]
     any_grad = False
-    for i, t in enumerate(inputs):
+    i = 0
+    for t in inputs:
         if t is not None and t.requires_grad:
             parents[i] = t._node if t._node is not None else t
             any_grad = True
+        i += 1
     if not any_grad:
         return y
     r = Record.__new__(Record)
@@ -316,25 +320,29 @@ def record(
     r.op = op
     r.dtype = out.dtype
     r.shape = out.shape
-    r.parents = tuple(parents)
+    r.parents = parents
     r.it = it
-    r.m, r.k, r.n, r.alpha = m, k, n, alpha
+    r.m = m
+    r.k = k
+    r.n = n
+    r.alpha = alpha
     r.busy = False
     r.where = None
     guards = []
-    values: list[np.ndarray | None] = [None, None, None]
-    for i, s in enumerate(saved):
-        if s is None:
-            continue
-        if isinstance(s, Tensor):
-            g = s._guard
-            if g is None:
-                g = s._guard = _Guard(s._data)
-            guards.append(g)
-            values[i] = s._data
-        else:
-            values[i] = s
-    r.saved = tuple(values)
+    values = [None, None, None]
+    i = 0
+    for s in saved:
+        if s is not None:
+            if type(s) is Tensor:
+                g = s._guard
+                if g is None:
+                    g = s._guard = _Guard(s._data)
+                guards.append(g)
+                values[i] = s._data
+            else:
+                values[i] = s
+        i += 1
+    r.saved = values
     if save_out:
         g = y._guard = _Guard(out)
         guards.append(g)
@@ -781,84 +789,70 @@ def run_backward(
 
 
 def _sweep(records, roots, targets, stats):
-    # -- which values carry a gradient: on a path from a target to a root --------------
-    if targets is None:
-        live_leaf = None  # every leaf that requires grad
-        target_nodes: set[int] = set()
-    else:
+    """Pack the records into pat_instr rows over a table of slots and run the C sweep.
+
+    A value is live (gets a gradient buffer) when it lies on a path from a requested
+    input to a root; records come in tape order, so a single forward pass over them
+    decides liveness and assigns slots (parents always come first)."""
+    every_leaf = targets is None  # backward(): every leaf that requires grad
+    if not every_leaf:
         live_leaf = {id(t) for t in targets if t._node is None}
         target_nodes = {id(t._node) for t in targets if t._node is not None}
-    live: set[int] = set()  # ids of records whose output is live
-    for r in records:
-        if id(r) in target_nodes:
-            live.add(id(r))
-            continue
-        for p in r.parents:
-            if p is None:
-                continue
-            if isinstance(p, Record):
-                if id(p) in live:
-                    live.add(id(r))
-                    break
-            elif live_leaf is None or id(p) in live_leaf:
-                live.add(id(r))
-                break
-
-    # -- slots: one per record output, leaf, and constant that a rule reads -------------
     vals: list[np.ndarray | None] = []
     grads: list[np.ndarray | None] = []
-    slot_of: dict[int, int] = {}
+    leaf_slot: dict[int, int] = {}
     leaf_slots: list[tuple[Tensor, int, bool]] = []  # (leaf, slot, fresh buffer?)
-
-    def new_slot(val, grad) -> int:
-        vals.append(val)
-        grads.append(grad)
-        return len(vals) - 1
-
-    for r in records:
-        slot_of[id(r)] = new_slot(r.out, np.zeros(r.shape, r.dtype) if id(r) in live else None)
-
-    for t, seed in roots:
-        if t._node is not None and id(t._node) in slot_of:
-            g = grads[slot_of[id(t._node)]]
-            if g is None:
-                g = grads[slot_of[id(t._node)]] = np.zeros(t.shape, t.dtype)
-            g += seed
-
-    instrs = []
+    rows: list[Record] = []
+    srcs: list[list[int]] = []
+    auxs: list[int] = []
+    its: list[int] = []
     iters: list[np.ndarray] = []
     for r in records:
+        live = not every_leaf and id(r) in target_nodes
         src = [-1, -1, -1]
+        saved = r.saved
         for i, p in enumerate(r.parents):
-            sv = r.saved[i]
-            if isinstance(p, Record):
-                s = slot_of[id(p)]
-                if sv is not None and vals[s] is None:
-                    vals[s] = sv
-                src[i] = s
-            elif p is not None:  # a leaf that requires grad
-                s = slot_of.get(id(p))
+            sv = saved[i]
+            if p is None:
+                if sv is not None:  # a constant the rule reads
+                    src[i] = len(vals)
+                    vals.append(sv)
+                    grads.append(None)
+                continue
+            if type(p) is Record:
+                s = p.slot
+                live = live or p.live
+            else:  # a leaf that requires grad
+                s = leaf_slot.get(id(p))
                 if s is None:
-                    want = live_leaf is None or id(p) in live_leaf
-                    buf, fresh = None, False
-                    if want:
-                        buf, fresh = _leaf_grad_buffer(p, targets is None)
-                    s = slot_of[id(p)] = new_slot(None, buf)
+                    s = leaf_slot[id(p)] = len(vals)
+                    want = every_leaf or id(p) in live_leaf
+                    buf, fresh = _leaf_grad_buffer(p, every_leaf) if want else (None, False)
+                    vals.append(None)
+                    grads.append(buf)
                     if want:
                         leaf_slots.append((p, s, fresh))
-                if sv is not None and vals[s] is None:
-                    vals[s] = sv
-                src[i] = s
-            elif sv is not None:
-                src[i] = new_slot(sv, None)
-        aux = new_slot(r.aux, None) if r.aux is not None else -1
+                live = live or grads[s] is not None
+            if sv is not None and vals[s] is None:
+                vals[s] = sv
+            src[i] = s
+        r.live = live
+        r.slot = len(vals)
+        vals.append(r.out)
+        grads.append(np.zeros(r.shape, r.dtype) if live else None)
+        aux = -1
+        if r.aux is not None:
+            aux = len(vals)
+            vals.append(r.aux)
+            grads.append(None)
         it = -1
         if r.it is not None:
+            it = len(iters)
             iters.append(r.it)
-            it = len(iters) - 1
-        instrs.append(
-            (r.op, _ffi.DTYPE_CODE[r.dtype], slot_of[id(r)], src, aux, it, r.m, r.k, r.n, r.alpha)
-        )
+        rows.append(r)
+        srcs.append(src)
+        auxs.append(aux)
+        its.append(it)
         for g, v in zip(r.guards, r.versions, strict=True):
             if g.version != v:
                 raise TapeError(
@@ -867,22 +861,25 @@ def _sweep(records, roots, targets, stats):
                     "backward before updating, or recompute the forward pass"
                 )
 
-    tape = np.array(instrs, dtype=_ffi.INSTR_DTYPE) if instrs else np.zeros(0, _ffi.INSTR_DTYPE)
-    itab = (
-        np.ascontiguousarray(np.stack(iters))
-        if iters
-        else np.zeros((0, _ffi.ITER_WORDS), dtype=np.int64)
-    )
-    vptr = _ffi.addresses(vals)
-    gptr = _ffi.addresses(grads)
+    for t, seed in roots:
+        if t._node is not None:
+            s = t._node.slot
+            if grads[s] is None:
+                grads[s] = np.zeros(t.shape, t.dtype)
+            grads[s] += seed
+
+    tape = _pack(rows, srcs, auxs, its)
+    itab = np.stack(iters) if iters else np.zeros((0, _ffi.ITER_WORDS), dtype=np.int64)
+    vptr, vkeep = _ffi.pointer_table(vals)
+    gptr, gkeep = _ffi.pointer_table(grads)
     failed = ffi.new("int64_t *", -1)
     rc = lib.pat_tape_backward(
-        ffi.cast("pat_instr *", _ffi.ptr(tape)),
-        len(instrs),
-        ffi.cast("pat_iter *", _ffi.ptr(itab)),
+        ffi.from_buffer("pat_instr *", tape),
+        len(rows),
+        ffi.from_buffer("pat_iter *", itab),
         len(iters),
-        ffi.cast("void **", _ffi.ptr(vptr)),
-        ffi.cast("void **", _ffi.ptr(gptr)),
+        vptr,
+        gptr,
         len(vals),
         stats,
         failed,
@@ -893,7 +890,7 @@ def _sweep(records, roots, targets, stats):
         _ffi.check(rc, f"backward of '{name}'")
 
     # -- hand the results out -----------------------------------------------------------
-    if targets is None:
+    if every_leaf:
         for leaf, s, fresh in leaf_slots:
             if fresh:
                 leaf._grad = _wrap(grads[s])
@@ -903,14 +900,34 @@ def _sweep(records, roots, targets, stats):
         return None
     result: list[np.ndarray | None] = []
     for t in targets:
-        key = id(t._node) if t._node is not None else id(t)
-        s = slot_of.get(key)
-        g = grads[s] if s is not None else None
+        if t._node is not None:
+            g = grads[t._node.slot] if id(t._node) in {id(r) for r in records} else None
+        else:
+            s = leaf_slot.get(id(t))
+            g = grads[s] if s is not None else None
         for root, seed in roots:
             if root is t and t._node is None:
                 g = seed.copy() if g is None else g + seed
         result.append(g)
     return result
+
+
+def _pack(rows: list[Record], srcs: list[list[int]], auxs: list[int], its: list[int]):
+    """The records as a pat_instr array, filled column by column (much faster than one
+    tuple per row for long tapes)."""
+    tape = np.empty(len(rows), dtype=_ffi.INSTR_DTYPE)
+    code = _ffi.DTYPE_CODE
+    tape["op"] = [r.op for r in rows]
+    tape["dtype"] = [code[r.dtype] for r in rows]
+    tape["dst"] = [r.slot for r in rows]
+    tape["src"] = srcs if rows else np.zeros((0, 3))
+    tape["aux"] = auxs
+    tape["iter"] = its
+    tape["m"] = [r.m for r in rows]
+    tape["k"] = [r.k for r in rows]
+    tape["n"] = [r.n for r in rows]
+    tape["alpha"] = [r.alpha for r in rows]
+    return tape
 
 
 def _wrap(arr: np.ndarray) -> Tensor:
