@@ -13,7 +13,7 @@ array([2., 0., 6.], dtype=float32)
 
 from __future__ import annotations
 
-from . import autograd
+from . import autograd, data, nn, optim, random
 from ._ffi import build_info
 from .checking import GradcheckReport, gradcheck, numerical_grad
 from .errors import DTypeError, GradcheckError, RetapeRequired, ShapeError, TapeError
@@ -49,7 +49,9 @@ from .ops import (
     transpose,
     where,
 )
+from .random import manual_seed
 from .runtime import get_num_threads, set_num_threads
+from .serialization import load, save
 from .tensor import (
     Tensor,
     enable_grad,
@@ -73,4 +75,5 @@ __all__ = [
     "numerical_grad", "gradcheck", "GradcheckReport",
     "ShapeError", "DTypeError", "TapeError", "RetapeRequired", "GradcheckError",
     "set_num_threads", "get_num_threads", "build_info", "__version__",
+    "data", "nn", "optim", "random", "manual_seed", "save", "load",
 ]  # fmt: skip

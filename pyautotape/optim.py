@@ -1,0 +1,566 @@
+"""``pat.optim``: SGD, Adam and AdamW with PyTorch's update formulas, one C call per step.
+
+An optimizer holds parameter groups (``param_groups``: a list of dicts with ``"params"``
+and the hyperparameters, as in PyTorch; a plain list of tensors makes one group). Its state
+is plain NumPy arrays it owns: per group a counter array (int64, one entry per parameter)
+and per parameter the state buffers (``momentum_buffer``; ``exp_avg``, ``exp_avg_sq``),
+created when the parameter first has a gradient. ``step()`` packs pointers to parameters,
+gradients and buffers into tables and makes a single C call per group
+(``pat_sgd_step`` / ``pat_adam_step`` in ``csrc/optim.c``) that updates every parameter
+with a gradient; parameters whose ``.grad`` is None are skipped. The C functions keep no
+state, so a recorded training step can replay them.
+
+The arithmetic is PyTorch's single-tensor path (scalars in double, the elementwise order
+of ATen), so trajectories match ``torch.optim`` to rounding.
+
+>>> import numpy as np, pyautotape as pat
+>>> w = pat.tensor(np.array([1.0, -2.0]), requires_grad=True)
+>>> opt = pat.optim.SGD([w], lr=0.1)
+>>> (w * w).sum().backward()
+>>> opt.step(); opt.zero_grad()
+>>> w.numpy()
+array([ 0.8, -1.6])
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import numbers
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import numpy as np
+
+from . import _ffi
+from ._ffi import DTYPE_CODE, ffi, lib
+from .errors import DTypeError, ShapeError
+from .tensor import Tensor, _writable
+
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW"]
+
+
+@dataclasses.dataclass
+class _GroupState:
+    """The state of one parameter group: ``counts[i]`` is parameter i's counter (Adam:
+    the step; SGD: updates folded into the momentum buffer, 0 = not started) and
+    ``buffers[name][i]`` its state arrays (None until it first has a gradient)."""
+
+    counts: np.ndarray
+    buffers: dict[str, list[np.ndarray | None]]
+
+
+def _number(value: Any, name: str, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{where}: {name} must be a number, got {type(value).__name__}")
+    return float(value)
+
+
+def _table(arrays: list[np.ndarray | None]) -> tuple[np.ndarray, Any]:
+    """A pointer table (kept alive by the returned ndarray) and its ``void **`` cast."""
+    tab = _ffi.addresses(arrays)
+    return tab, ffi.cast("void **", _ffi.ptr(tab))
+
+
+class Optimizer:
+    """Base class: parameter groups, state, ``zero_grad``, ``state_dict``.
+
+    Subclasses name their hyperparameter ``defaults``, their per-parameter state
+    ``_buffers``, check hyperparameters in ``_check`` and update one group in
+    ``_update``.
+
+    >>> import pyautotape as pat
+    >>> lin = pat.nn.Linear(3, 2)
+    >>> opt = pat.optim.Adam(lin.parameters(), lr=0.01)
+    >>> len(opt.param_groups), len(opt.param_groups[0]["params"])
+    (1, 2)
+    """
+
+    _buffers: tuple[str, ...] = ()
+    _required_state: tuple[str, ...] = ()
+
+    def __init__(self, params: Iterable[Any], defaults: dict[str, Any]) -> None:
+        self.defaults = dict(defaults)
+        self._check(self.defaults)
+        self.param_groups: list[dict[str, Any]] = []
+        self._state: list[_GroupState] = []
+        if isinstance(params, Tensor):
+            raise TypeError(
+                f"{type(self).__name__}: params must be an iterable of Tensors (e.g. "
+                "model.parameters() or [w, b]), not a single Tensor"
+            )
+        groups = list(params)
+        if not groups:
+            raise ValueError(f"{type(self).__name__}: optimizer got an empty parameter list")
+        if not isinstance(groups[0], Mapping):
+            groups = [{"params": groups}]
+        for group in groups:
+            self.add_param_group(group)
+
+    # -- hooks for subclasses ------------------------------------------------------------
+    def _check(self, hyper: dict[str, Any]) -> None:
+        """Validate hyperparameters (ValueError / TypeError), normalising them in place."""
+
+    def _fresh_count(self, count: int) -> int:
+        """The counter of a parameter whose state buffers were just created."""
+        return count
+
+    def _update(self, group: dict[str, Any], state: _GroupState, grads: list[Any]) -> None:
+        raise TypeError(f"{type(self).__name__} does not define its update")
+
+    # -- groups --------------------------------------------------------------------------
+    def add_param_group(self, group: Mapping[str, Any]) -> None:
+        """Add a group: ``{"params": [...], **hyperparameters}``; missing hyperparameters
+        take the optimizer's defaults. Parameters of one group share a dtype (one C call
+        per group); put float32 and float64 parameters in separate groups.
+
+        >>> import pyautotape as pat
+        >>> a, b = pat.nn.Linear(2, 2), pat.nn.Linear(2, 2)
+        >>> opt = pat.optim.SGD(a.parameters(), lr=0.1)
+        >>> opt.add_param_group({"params": b.parameters(), "lr": 0.01})
+        >>> [g["lr"] for g in opt.param_groups]
+        [0.1, 0.01]
+        """
+        where = type(self).__name__
+        if not isinstance(group, Mapping) or "params" not in group:
+            raise TypeError(f"{where}: a parameter group is a dict with a 'params' entry")
+        unknown = set(group) - set(self.defaults) - {"params"}
+        if unknown:
+            raise ValueError(
+                f"{where}: unknown hyperparameters {sorted(unknown)} in a parameter group; "
+                f"known: {sorted(self.defaults)}"
+            )
+        raw = group["params"]
+        params = [raw] if isinstance(raw, Tensor) else list(raw)
+        if not params:
+            raise ValueError(f"{where}: a parameter group has no parameters")
+        seen = {id(p) for g in self.param_groups for p in g["params"]}
+        for i, p in enumerate(params):
+            if not isinstance(p, Tensor):
+                raise TypeError(f"{where}: parameter {i} is a {type(p).__name__}, not a Tensor")
+            if not p.is_leaf:
+                raise ValueError(
+                    f"{where}: parameter {i} (shape {p.shape}) is not a leaf tensor (it was "
+                    "computed by an op); optimize the tensors you created instead"
+                )
+            if id(p) in seen:
+                raise ValueError(
+                    f"{where}: parameter {i} (shape {p.shape}) appears twice; pass each "
+                    "tensor once"
+                )
+            seen.add(id(p))
+            if p.dtype != params[0].dtype:
+                raise DTypeError(
+                    f"{where}: parameters of one group must share a dtype, got "
+                    f"{params[0].dtype} (parameter 0) and {p.dtype} (parameter {i}); put them "
+                    f'in separate groups: {where}([{{"params": f32}}, {{"params": f64}}], ...)'
+                )
+        hyper = {**self.defaults, **{k: v for k, v in group.items() if k != "params"}}
+        self._check(hyper)
+        self.param_groups.append({"params": params, **hyper})
+        self._state.append(
+            _GroupState(
+                np.zeros(len(params), np.int64),
+                {name: [None] * len(params) for name in self._buffers},
+            )
+        )
+
+    # -- the step ------------------------------------------------------------------------
+    def step(self) -> None:
+        """Update every parameter that has a gradient: one C call per group.
+
+        >>> import numpy as np, pyautotape as pat
+        >>> w = pat.tensor(np.array([1.0]), requires_grad=True)
+        >>> opt = pat.optim.Adam([w], lr=0.1)
+        >>> (w * 3).sum().backward(); opt.step()
+        >>> w.numpy()  # Adam's first step moves by lr
+        array([0.9])
+        """
+        where = f"{type(self).__name__}.step"
+        for group, state in zip(self.param_groups, self._state, strict=True):
+            self._check(group)
+            grads: list[np.ndarray | None] = []
+            for i, p in enumerate(group["params"]):
+                g = p.grad
+                if g is None:
+                    grads.append(None)
+                    continue
+                ga = g.data
+                if ga.shape != p.shape or ga.dtype != p.dtype:
+                    raise ShapeError(
+                        f"{where}: parameter {i} is {p.shape} {p.dtype} but its gradient is "
+                        f"{ga.shape} {ga.dtype}"
+                    )
+                if np.may_share_memory(ga, p.data):
+                    raise ValueError(
+                        f"{where}: parameter {i}'s gradient shares memory with the parameter"
+                    )
+                grads.append(ga)
+            if any(g is not None for g in grads):
+                self._update(group, state, grads)
+
+    def _call(self, group: dict[str, Any], state: _GroupState, grads: list[Any],
+              kernel: Any, allocate: bool, *hyper: Any) -> None:  # fmt: skip
+        """Allocate missing state buffers (when ``allocate``), lift the parameters'
+        read-only locks, and make the one C call for the group."""
+        params = group["params"]
+        live = [i for i, g in enumerate(grads) if g is not None]
+        for name in self._buffers if allocate else ():
+            bufs = state.buffers[name]
+            for i in live:
+                if bufs[i] is None:
+                    bufs[i] = np.zeros(params[i].shape, params[i].dtype)
+                    state.counts[i] = self._fresh_count(state.counts[i])
+        sizes = np.array([p.size for p in params], np.int64)
+        with contextlib.ExitStack() as stack:
+            datas: list[np.ndarray | None] = [None] * len(params)
+            for i in live:
+                datas[i] = stack.enter_context(_writable(params[i]))
+            ptab, pp = _table(datas)
+            gtab, gp = _table(grads)
+            btabs = [_table(state.buffers[name]) for name in self._buffers]
+            rc = kernel(
+                DTYPE_CODE[params[0].dtype],
+                len(params),
+                pp,
+                gp,
+                *[b[1] for b in btabs],
+                ffi.cast("int64_t *", _ffi.ptr(sizes)),
+                ffi.cast("int64_t *", _ffi.ptr(state.counts, writable=True)),
+                *hyper,
+            )
+            del ptab, gtab, btabs  # the tables lived until here, past the C call
+        _ffi.check(rc, f"{type(self).__name__}.step")
+
+    # -- gradients -----------------------------------------------------------------------
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Clear every parameter's gradient: None by default, else zeros in place.
+
+        >>> import numpy as np, pyautotape as pat
+        >>> w = pat.tensor(np.ones(2), requires_grad=True)
+        >>> opt = pat.optim.SGD([w], lr=0.1)
+        >>> w.sum().backward(); opt.zero_grad(); w.grad is None
+        True
+        """
+        for group in self.param_groups:
+            for p in group["params"]:
+                g = p.grad
+                if g is None:
+                    continue
+                if set_to_none:
+                    p.grad = None
+                elif g.data.flags.writeable:
+                    g.data.fill(0)
+                else:
+                    p.grad = np.zeros(p.shape, p.dtype)
+
+    # -- state ---------------------------------------------------------------------------
+    def _param_state(self, state: _GroupState, i: int) -> dict[str, Any] | None:
+        """Parameter i's entry of ``state_dict()["state"]`` (views), None before its
+        first update."""
+        raise TypeError(f"{type(self).__name__} does not define its state")
+
+    def _set_param_state(
+        self, state: _GroupState, i: int, entry: Mapping[str, Any] | None
+    ) -> None:
+        raise TypeError(f"{type(self).__name__} does not define its state")
+
+    @property
+    def state(self) -> dict[Tensor, dict[str, Any]]:
+        """Per-parameter state, keyed by the parameter tensor (live arrays, not copies)."""
+        out: dict[Tensor, dict[str, Any]] = {}
+        for group, st in zip(self.param_groups, self._state, strict=True):
+            for i, p in enumerate(group["params"]):
+                entry = self._param_state(st, i)
+                if entry is not None:
+                    out[p] = entry
+        return out
+
+    def state_dict(self) -> dict[str, Any]:
+        """A copy of the state, in PyTorch's layout: ``{"state": {index: {...}},
+        "param_groups": [{hyperparameters..., "params": [indices]}]}``, with parameters
+        numbered across groups in order. Ready for :func:`pyautotape.save`.
+
+        >>> import numpy as np, pyautotape as pat
+        >>> w = pat.tensor(np.ones(2), requires_grad=True)
+        >>> opt = pat.optim.Adam([w])
+        >>> w.sum().backward(); opt.step()
+        >>> sd = opt.state_dict()
+        >>> sd["state"][0]["step"], sorted(sd["state"][0]), sd["param_groups"][0]["params"]
+        (1, ['exp_avg', 'exp_avg_sq', 'step'], [0])
+        """
+        states: dict[int, dict[str, Any]] = {}
+        groups = []
+        index = 0
+        for group, st in zip(self.param_groups, self._state, strict=True):
+            ids = []
+            for i in range(len(group["params"])):
+                entry = self._param_state(st, i)
+                if entry is not None:
+                    states[index] = {
+                        k: v.copy() if isinstance(v, np.ndarray) else v for k, v in entry.items()
+                    }
+                ids.append(index)
+                index += 1
+            hyper = {k: v for k, v in group.items() if k != "params"}
+            groups.append({**hyper, "params": ids})
+        return {"state": states, "param_groups": groups}
+
+    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
+        """Restore hyperparameters and state saved by :meth:`state_dict` (possibly after
+        :func:`pyautotape.save` / :func:`pyautotape.load`, which turns integer keys into
+        strings only if the caller did). Everything is checked before anything changes.
+
+        >>> import numpy as np, pyautotape as pat
+        >>> w = pat.tensor(np.ones(2), requires_grad=True)
+        >>> a = pat.optim.SGD([w], lr=0.1, momentum=0.9)
+        >>> w.sum().backward(); a.step()
+        >>> b = pat.optim.SGD([w], lr=0.5)
+        >>> b.load_state_dict(a.state_dict())
+        >>> b.param_groups[0]["lr"], b.state[w]["momentum_buffer"]
+        (0.1, array([1., 1.]))
+        """
+        where = f"{type(self).__name__}.load_state_dict"
+        if not isinstance(state_dict, Mapping) or set(state_dict) != {"state", "param_groups"}:
+            raise ValueError(
+                f"{where}: expected a dict with keys 'state' and 'param_groups' (from "
+                "Optimizer.state_dict())"
+            )
+        saved_groups = list(state_dict["param_groups"])
+        if len(saved_groups) != len(self.param_groups):
+            raise ValueError(
+                f"{where}: the state dict has {len(saved_groups)} parameter groups, this "
+                f"optimizer {len(self.param_groups)}"
+            )
+        states = {int(k): v for k, v in dict(state_dict["state"]).items()}
+        plans = []
+        for gi, (saved, group) in enumerate(zip(saved_groups, self.param_groups, strict=True)):
+            ids = [int(i) for i in saved["params"]]
+            if len(ids) != len(group["params"]):
+                raise ValueError(
+                    f"{where}: group {gi} has {len(ids)} parameters in the state dict and "
+                    f"{len(group['params'])} in this optimizer"
+                )
+            hyper = {k: v for k, v in saved.items() if k != "params"}
+            unknown = set(hyper) - set(self.defaults)
+            if unknown:
+                raise ValueError(f"{where}: unknown hyperparameters {sorted(unknown)}")
+            hyper = {**{k: group[k] for k in self.defaults}, **hyper}
+            self._check(hyper)
+            entries = []
+            for p, idx in zip(group["params"], ids, strict=True):
+                entry = states.get(idx)
+                if entry is not None:
+                    entry = self._checked_entry(entry, p, idx, where)
+                entries.append(entry)
+            plans.append((group, hyper, entries))
+        for (group, hyper, entries), st in zip(plans, self._state, strict=True):
+            group.update(hyper)
+            for i, entry in enumerate(entries):
+                self._set_param_state(st, i, entry)
+
+    def _checked_entry(
+        self, entry: Mapping[str, Any], p: Tensor, idx: int, where: str
+    ) -> dict[str, Any]:
+        """Parameter idx's saved state, validated against p, with private array copies."""
+        out: dict[str, Any] = {}
+        for k, v in entry.items():
+            if k in self._buffers:
+                arr = v.numpy() if isinstance(v, Tensor) else np.asarray(v)
+                if arr.shape != p.shape:
+                    raise ShapeError(
+                        f"{where}: state '{k}' of parameter {idx} has shape {arr.shape}, "
+                        f"the parameter {p.shape}"
+                    )
+                if arr.dtype != p.dtype:
+                    raise DTypeError(
+                        f"{where}: state '{k}' of parameter {idx} has dtype {arr.dtype}, "
+                        f"the parameter {p.dtype}"
+                    )
+                out[k] = np.array(arr, order="C", copy=True)
+            elif k == "step":
+                step = np.asarray(v)
+                if step.size != 1 or step.reshape(()) != int(step.reshape(())) or step < 0:
+                    raise ValueError(
+                        f"{where}: state 'step' of parameter {idx} must be a non-negative "
+                        f"integer, got {v!r}"
+                    )
+                out[k] = int(step.reshape(()))
+            else:
+                raise ValueError(f"{where}: unknown state '{k}' for parameter {idx}")
+        missing = set(self._buffers) - set(out)
+        if "step" in self._required_state and "step" not in out:
+            missing.add("step")
+        if missing:
+            raise ValueError(f"{where}: the state of parameter {idx} lacks {sorted(missing)}")
+        return out
+
+    def __repr__(self) -> str:
+        lines = [f"{type(self).__name__} ("]
+        for i, group in enumerate(self.param_groups):
+            lines.append(f"Parameter Group {i}")
+            for k in sorted(group):
+                if k != "params":
+                    lines.append(f"    {k}: {group[k]}")
+        return "\n".join(lines) + "\n)"
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent with optional momentum (PyTorch's formula: the buffer
+    starts as the gradient; dampening scales later gradients), Nesterov momentum and L2
+    weight decay added to the gradient.
+
+    >>> import numpy as np, pyautotape as pat
+    >>> w = pat.tensor(np.array([1.0]), requires_grad=True)
+    >>> opt = pat.optim.SGD([w], lr=0.1, momentum=0.9)
+    >>> for _ in range(2):
+    ...     (w * 2).sum().backward(); opt.step(); opt.zero_grad()
+    >>> w.numpy()  # 1 - 0.1 * 2 - 0.1 * (0.9 * 2 + 2)
+    array([0.42])
+    """
+
+    _buffers = ("momentum_buffer",)
+
+    def __init__(
+        self,
+        params: Iterable[Any],
+        lr: float,
+        momentum: float = 0.0,
+        dampening: float = 0.0,
+        nesterov: bool = False,
+        weight_decay: float = 0.0,
+    ) -> None:
+        defaults = {
+            "lr": lr,
+            "momentum": momentum,
+            "dampening": dampening,
+            "nesterov": nesterov,
+            "weight_decay": weight_decay,
+        }
+        super().__init__(params, defaults)
+
+    def _check(self, hyper: dict[str, Any]) -> None:
+        for name in ("lr", "momentum", "dampening", "weight_decay"):
+            hyper[name] = _number(hyper[name], name, "SGD")
+        if not hyper["lr"] >= 0.0:
+            raise ValueError(f"Invalid learning rate: {hyper['lr']}")
+        if not hyper["momentum"] >= 0.0:
+            raise ValueError(f"Invalid momentum value: {hyper['momentum']}")
+        if not hyper["weight_decay"] >= 0.0:
+            raise ValueError(f"Invalid weight_decay value: {hyper['weight_decay']}")
+        hyper["nesterov"] = bool(hyper["nesterov"])
+        if hyper["nesterov"] and (hyper["momentum"] <= 0 or hyper["dampening"] != 0):
+            raise ValueError("Nesterov momentum requires a momentum and zero dampening")
+
+    def _update(self, group: dict[str, Any], state: _GroupState, grads: list[Any]) -> None:
+        self._call(group, state, grads, lib.pat_sgd_step, group["momentum"] != 0, group["lr"],
+                   group["momentum"], group["dampening"], group["weight_decay"],
+                   int(group["nesterov"]))  # fmt: skip
+
+    def _fresh_count(self, count: int) -> int:
+        return 0  # a new momentum buffer starts as the gradient
+
+    def _param_state(self, state: _GroupState, i: int) -> dict[str, Any] | None:
+        buf = state.buffers["momentum_buffer"][i]
+        if buf is None or state.counts[i] == 0:
+            return None
+        return {"momentum_buffer": buf}
+
+    def _set_param_state(
+        self, state: _GroupState, i: int, entry: Mapping[str, Any] | None
+    ) -> None:
+        buf = None if entry is None else entry.get("momentum_buffer")
+        state.buffers["momentum_buffer"][i] = buf
+        state.counts[i] = 0 if buf is None else 1
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba) with PyTorch's formula: bias-corrected moments, ``eps`` added
+    after dividing sqrt(v) by sqrt(1 - beta2^t), and L2 ``weight_decay`` added to the
+    gradient (see :class:`AdamW` for decoupled decay).
+
+    >>> import numpy as np, pyautotape as pat
+    >>> w = pat.tensor(np.array([1.0, 1.0]), requires_grad=True)
+    >>> opt = pat.optim.Adam([w], lr=0.5)
+    >>> (w * np.array([3.0, -0.1])).sum().backward(); opt.step()
+    >>> np.round(w.numpy(), 6)  # the first step is lr * sign(grad), up to eps
+    array([0.5, 1.5])
+    """
+
+    _buffers = ("exp_avg", "exp_avg_sq")
+    _required_state = ("step",)
+    _decoupled = 0
+
+    def __init__(
+        self,
+        params: Iterable[Any],
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+    ) -> None:
+        defaults = {"lr": lr, "betas": betas, "eps": eps, "weight_decay": weight_decay}
+        super().__init__(params, defaults)
+
+    def _check(self, hyper: dict[str, Any]) -> None:
+        where = type(self).__name__
+        for name in ("lr", "eps", "weight_decay"):
+            hyper[name] = _number(hyper[name], name, where)
+        betas = hyper["betas"]
+        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+            raise TypeError(f"{where}: betas must be a pair (beta1, beta2), got {betas!r}")
+        betas = tuple(_number(b, "betas", where) for b in betas)
+        hyper["betas"] = betas
+        if not 0.0 <= hyper["lr"]:
+            raise ValueError(f"Invalid learning rate: {hyper['lr']}")
+        if not 0.0 <= hyper["eps"]:
+            raise ValueError(f"Invalid epsilon value: {hyper['eps']}")
+        for i in (0, 1):
+            if not 0.0 <= betas[i] < 1.0:
+                raise ValueError(f"Invalid beta parameter at index {i}: {betas[i]}")
+        if not 0.0 <= hyper["weight_decay"]:
+            raise ValueError(f"Invalid weight_decay value: {hyper['weight_decay']}")
+
+    def _update(self, group: dict[str, Any], state: _GroupState, grads: list[Any]) -> None:
+        beta1, beta2 = group["betas"]
+        self._call(group, state, grads, lib.pat_adam_step, True, group["lr"], beta1, beta2,
+                   group["eps"], group["weight_decay"], self._decoupled)  # fmt: skip
+
+    def _param_state(self, state: _GroupState, i: int) -> dict[str, Any] | None:
+        m = state.buffers["exp_avg"][i]
+        if m is None:
+            return None
+        return {"step": int(state.counts[i]), "exp_avg": m,
+                "exp_avg_sq": state.buffers["exp_avg_sq"][i]}  # fmt: skip
+
+    def _set_param_state(
+        self, state: _GroupState, i: int, entry: Mapping[str, Any] | None
+    ) -> None:
+        for name in self._buffers:
+            state.buffers[name][i] = None if entry is None else entry[name]
+        state.counts[i] = 0 if entry is None else entry["step"]
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter), as ``torch.optim.AdamW``:
+    each step first scales the parameter by ``1 - lr * weight_decay``.
+
+    >>> import numpy as np, pyautotape as pat
+    >>> w = pat.tensor(np.array([2.0]), requires_grad=True)
+    >>> opt = pat.optim.AdamW([w], lr=0.1, weight_decay=0.5)
+    >>> (w * 0).sum().backward(); opt.step()
+    >>> w.numpy()  # zero gradient: only the decay acts, 2 * (1 - 0.1 * 0.5)
+    array([1.9])
+    """
+
+    _decoupled = 1
+
+    def __init__(
+        self,
+        params: Iterable[Any],
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 1e-2,
+    ) -> None:
+        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
