@@ -22,7 +22,7 @@ import scipy_openblas32
 from cffi import FFI
 
 HERE = pathlib.Path(__file__).resolve().parent
-SOURCES = ["tape.c", "eltwise.c", "reduce.c", "dense.c", "loss.c", "optim.c"]
+SOURCES = ["tape.c", "eltwise.c", "reduce.c", "dense.c", "loss.c", "optim.c", "replay.c"]
 
 
 def source_hash(folder: pathlib.Path = HERE) -> str:

@@ -152,3 +152,63 @@ int pat_adam_step(int dtype, int64_t nparams, void *const *params, const void *c
                   void *const *exp_avgs, void *const *exp_avg_sqs, const int64_t *sizes,
                   int64_t *steps, double lr, double beta1, double beta2, double eps,
                   double weight_decay, int decoupled);
+
+/* ---- replay (replay.c) ----------------------------------------------------------------
+   A recorded training step packed once into a program of steps over a table of buffers
+   (bufs, nbufs long), run again for new inputs in one call. Forward steps run the same
+   pat_exec_fwd as eager mode, sweeps the same pat_tape_backward, optimizer steps the same
+   pat_sgd_step / pat_adam_step, in the recorded order, so replay and eager agree bitwise. */
+
+typedef enum {
+    PAT_STEP_FWD,      /* run instrs[a] forward; its slots index bufs                      */
+    PAT_STEP_ZERO,     /* bufs[a](n) = 0                                                   */
+    PAT_STEP_FILL,     /* bufs[a](n) = x                                                   */
+    PAT_STEP_ACC,      /* bufs[a](n) += bufs[b](n)                                         */
+    PAT_STEP_GUARD,    /* (bufs[a] cmp_n bufs[b]) == bufs[c] (uint8) over iters[d], operands
+                          [c, a, b]; n: 0 <, 1 <=, 2 >, 3 >=, 4 ==, 5 !=; else PAT_EGUARD    */
+    PAT_STEP_SWEEP,    /* run sweeps[a], a reverse sweep                                   */
+    PAT_STEP_OPTIM,    /* run opts[a], an optimizer update                                 */
+    PAT_STEP_COUNT
+} pat_step_kind;
+
+typedef enum {
+    PAT_EGUARD = -6    /* a replay guard failed: the step must be recorded again */
+} pat_replay_status;
+
+typedef struct {
+    int32_t kind;        /* pat_step_kind */
+    int32_t dtype;       /* pat_dtype of the buffers the step touches */
+    int32_t a, b, c, d;  /* buffer slots / table indices, per kind */
+    int64_t n;           /* element count, or the comparison of a guard */
+    double x;            /* fill value */
+} pat_step;
+
+typedef struct {
+    const pat_instr *tape;
+    int64_t ntape;
+    const pat_iter *iters;
+    int64_t niters;
+    void *const *vals;
+    void *const *grads;
+    int64_t nslots;
+} pat_sweep;
+
+typedef struct {
+    int32_t adam;        /* 0: pat_sgd_step, 1: pat_adam_step */
+    int32_t dtype;
+    int64_t nparams;
+    void *const *params;
+    const void *const *grads;
+    void *const *buf0;   /* SGD: momentum buffers; Adam: exp_avgs */
+    void *const *buf1;   /* Adam: exp_avg_sqs */
+    const int64_t *sizes;
+    int64_t *counts;
+    double hyper[5];     /* SGD: lr momentum dampening weight_decay; Adam: lr beta1 beta2 eps wd */
+    int32_t flag;        /* SGD: nesterov; Adam: decoupled (AdamW) */
+    int32_t pad_;
+} pat_optcall;
+
+int pat_replay(const pat_step *steps, int64_t nsteps, const pat_instr *instrs,
+               int64_t ninstrs, const pat_iter *iters, int64_t niters, void *const *bufs,
+               int64_t nbufs, const pat_sweep *sweeps, int64_t nsweeps,
+               const pat_optcall *opts, int64_t nopts, pat_stats *stats, int64_t *failed);

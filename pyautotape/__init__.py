@@ -50,6 +50,7 @@ from .ops import (
     where,
 )
 from .random import manual_seed
+from .replay import Compiled, compile
 from .runtime import get_num_threads, set_num_threads
 from .serialization import load, save
 from .tensor import (
@@ -74,6 +75,6 @@ __all__ = [
     "cross_entropy", "mse_loss", "set_relu_subgradient", "get_relu_subgradient",
     "numerical_grad", "gradcheck", "GradcheckReport",
     "ShapeError", "DTypeError", "TapeError", "RetapeRequired", "GradcheckError",
-    "set_num_threads", "get_num_threads", "build_info", "__version__",
+    "set_num_threads", "get_num_threads", "compile", "Compiled", "build_info", "__version__",
     "data", "nn", "optim", "random", "manual_seed", "save", "load",
 ]  # fmt: skip

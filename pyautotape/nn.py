@@ -30,7 +30,7 @@ from . import ops
 from . import random as _random
 from ._ffi import F32, F64
 from .errors import DTypeError, ShapeError
-from .tensor import Tensor, _writable, get_default_dtype, tensor
+from .tensor import Tensor, _writable, clear_grad, get_default_dtype, tensor
 
 __all__ = [
     "Module",
@@ -174,7 +174,7 @@ class Module:
         True
         """
         for p in self.parameters():
-            _clear_grad(p, set_to_none)
+            clear_grad(p, set_to_none)
 
     def train(self, mode: bool = True) -> Module:
         """Set ``training`` on this module and every submodule; returns self.
@@ -269,18 +269,6 @@ class Module:
             body = repr(mod).replace("\n", "\n  ")
             lines.append(f"  ({name}): {body}")
         return "\n".join(lines) + "\n)"
-
-
-def _clear_grad(p: Tensor, set_to_none: bool) -> None:
-    g = p.grad
-    if g is None:
-        return
-    if set_to_none:
-        p.grad = None
-    elif g.data.flags.writeable:
-        g.data.fill(0)
-    else:
-        p.grad = np.zeros(p.shape, p.dtype)
 
 
 def _dtype(dtype: Any, where: str) -> np.dtype:

@@ -25,7 +25,7 @@ import numpy as np
 from . import _ffi
 from ._ffi import DTYPE_CODE, ITER_WORDS, NULL, _from_buffer, lib
 from .errors import DTypeError, ShapeError
-from .tensor import Tensor, _float_array, get_default_dtype, record
+from .tensor import Tensor, _float_array, _state, get_default_dtype, record
 
 __all__ = [
     "add", "sub", "mul", "div", "neg", "pow", "matmul", "exp", "log", "sqrt", "tanh",
@@ -286,6 +286,9 @@ def _run(op: int, name: str, dtype: np.dtype, y: np.ndarray, aux: Any = None,
     )
     if rc != 0:
         _ffi.check(rc, name)
+    rec = _state.recorder
+    if rec is not None:
+        rec.forward(op, dtype, y, aux, s0, s1, s2, it, m, k, n, alpha)
 
 
 def _need(t: Tensor) -> bool:
@@ -903,7 +906,10 @@ def _labels(labels: Any, n: int, classes: int) -> np.ndarray:
                 f"cross_entropy: label {bad} at index {pos} is outside [0, {classes}) for "
                 f"logits with {classes} classes"
             )
-    return np.array(lab, dtype=np.int64, order="C", copy=True)
+    out = np.array(lab, dtype=np.int64, order="C", copy=True)
+    if _state.recorder is not None:
+        _state.recorder.converted(labels, out)
+    return out
 
 
 def cross_entropy(logits: Any, labels: Any, reduction: str = "mean") -> Tensor:

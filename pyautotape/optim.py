@@ -35,7 +35,7 @@ import numpy as np
 from . import _ffi
 from ._ffi import DTYPE_CODE, ffi, lib
 from .errors import DTypeError, ShapeError
-from .tensor import Tensor, _writable
+from .tensor import Tensor, _state, _writable, clear_grad
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW"]
 
@@ -199,10 +199,16 @@ class Optimizer:
             if any(g is not None for g in grads):
                 self._update(group, state, grads)
 
+    def _hyper(self, group: dict[str, Any]) -> tuple[float, ...]:
+        """The group's floating-point hyperparameters, in the C kernel's order."""
+        raise TypeError(f"{type(self).__name__} does not define its hyperparameters")
+
     def _call(self, group: dict[str, Any], state: _GroupState, grads: list[Any],
-              kernel: Any, allocate: bool, *hyper: Any) -> None:  # fmt: skip
+              kernel: Any, allocate: bool, flag: int) -> None:  # fmt: skip
         """Allocate missing state buffers (when ``allocate``), lift the parameters'
-        read-only locks, and make the one C call for the group."""
+        read-only locks, and make the one C call for the group (recorded when
+        ``pat.compile`` is recording, with a way to read the hyperparameters again)."""
+        hyper = self._hyper(group)
         params = group["params"]
         live = [i for i, g in enumerate(grads) if g is not None]
         for name in self._buffers if allocate else ():
@@ -228,7 +234,13 @@ class Optimizer:
                 ffi.cast("int64_t *", _ffi.ptr(sizes)),
                 ffi.cast("int64_t *", _ffi.ptr(state.counts, writable=True)),
                 *hyper,
+                flag,
             )
+            rec = _state.recorder
+            if rec is not None:
+                rec.optimizer(kernel is lib.pat_adam_step, params[0].dtype, params, datas, grads,
+                              [state.buffers[name] for name in self._buffers], sizes,
+                              state.counts, hyper, flag, lambda: self._hyper(group))  # fmt: skip
             del ptab, gtab, btabs  # the tables lived until here, past the C call
         _ffi.check(rc, f"{type(self).__name__}.step")
 
@@ -244,15 +256,7 @@ class Optimizer:
         """
         for group in self.param_groups:
             for p in group["params"]:
-                g = p.grad
-                if g is None:
-                    continue
-                if set_to_none:
-                    p.grad = None
-                elif g.data.flags.writeable:
-                    g.data.fill(0)
-                else:
-                    p.grad = np.zeros(p.shape, p.dtype)
+                clear_grad(p, set_to_none)
 
     # -- state ---------------------------------------------------------------------------
     def _param_state(self, state: _GroupState, i: int) -> dict[str, Any] | None:
@@ -453,9 +457,11 @@ class SGD(Optimizer):
             raise ValueError("Nesterov momentum requires a momentum and zero dampening")
 
     def _update(self, group: dict[str, Any], state: _GroupState, grads: list[Any]) -> None:
-        self._call(group, state, grads, lib.pat_sgd_step, group["momentum"] != 0, group["lr"],
-                   group["momentum"], group["dampening"], group["weight_decay"],
+        self._call(group, state, grads, lib.pat_sgd_step, group["momentum"] != 0,
                    int(group["nesterov"]))  # fmt: skip
+
+    def _hyper(self, group: dict[str, Any]) -> tuple[float, ...]:
+        return (group["lr"], group["momentum"], group["dampening"], group["weight_decay"])
 
     def _fresh_count(self, count: int) -> int:
         return 0  # a new momentum buffer starts as the gradient
@@ -522,9 +528,11 @@ class Adam(Optimizer):
             raise ValueError(f"Invalid weight_decay value: {hyper['weight_decay']}")
 
     def _update(self, group: dict[str, Any], state: _GroupState, grads: list[Any]) -> None:
+        self._call(group, state, grads, lib.pat_adam_step, True, self._decoupled)
+
+    def _hyper(self, group: dict[str, Any]) -> tuple[float, ...]:
         beta1, beta2 = group["betas"]
-        self._call(group, state, grads, lib.pat_adam_step, True, group["lr"], beta1, beta2,
-                   group["eps"], group["weight_decay"], self._decoupled)  # fmt: skip
+        return (group["lr"], beta1, beta2, group["eps"], group["weight_decay"])
 
     def _param_state(self, state: _GroupState, i: int) -> dict[str, Any] | None:
         m = state.buffers["exp_avg"][i]

@@ -52,6 +52,7 @@ __all__ = [
 class _ThreadState(threading.local):
     def __init__(self) -> None:
         self.grad_enabled = True
+        self.recorder = None  # a replay._Recorder while pat.compile records a step
 
 
 _state = _ThreadState()
@@ -396,7 +397,11 @@ def _float_array(data: Any, dtype: np.dtype | None, opname: str, argname: str) -
         )
     if target not in (F32, F64):
         raise DTypeError(f"{opname}: dtype {target} is not supported; use float32 or float64")
-    return np.array(arr, dtype=target, order="C", copy=True)
+    out = np.array(arr, dtype=target, order="C", copy=True)
+    rec = _state.recorder
+    if rec is not None:
+        rec.converted(data, out)
+    return out
 
 
 def tensor(data: Any, requires_grad: bool = False, dtype: Any = None) -> Tensor:
@@ -519,13 +524,18 @@ class Tensor:
 
     def numpy(self) -> np.ndarray:
         """A copy of the value as an ndarray."""
+        if _state.recorder is not None:
+            _state.recorder.read(self._data)
         return self._data.copy()
 
     def item(self) -> float:
         """The value of a one-element tensor as a Python float."""
         if self._data.size != 1:
             raise ShapeError(f"item: tensor of shape {self.shape} has {self.size} elements, not 1")
-        return float(self._data.reshape(()))
+        value = float(self._data.reshape(()))
+        if _state.recorder is not None:
+            return _state.recorder.scalar(self._data, value)
+        return value
 
     def detach(self) -> Tensor:
         """A leaf tensor sharing this one's data, cut from the tape."""
@@ -564,7 +574,10 @@ class Tensor:
                 f"bool: the truth value of a tensor of shape {self.shape} is ambiguous; "
                 "use (t.numpy() > 0).any() or .all()"
             )
-        return bool(self._data.reshape(()))
+        value = bool(self._data.reshape(()))
+        if _state.recorder is not None:
+            _state.recorder.compare(self._data, 0, "!=", np.array(value))
+        return value
 
     def __float__(self) -> float:
         return self.item()
@@ -618,26 +631,34 @@ class Tensor:
     def __getitem__(self, index: Any) -> Tensor:
         return _ops.index(self, index)
 
-    def _other(self, other: Any) -> Any:
-        return other._data if isinstance(other, Tensor) else other
+    def _compare(self, other: Any, how: str, result: np.ndarray) -> np.ndarray:
+        if _state.recorder is not None:
+            _state.recorder.compare(self._data, other, how, result)
+        return result
 
     def __lt__(self, other: Any) -> np.ndarray:
-        return self._data < self._other(other)
+        o = other._data if isinstance(other, Tensor) else other
+        return self._compare(o, "<", self._data < o)
 
     def __le__(self, other: Any) -> np.ndarray:
-        return self._data <= self._other(other)
+        o = other._data if isinstance(other, Tensor) else other
+        return self._compare(o, "<=", self._data <= o)
 
     def __gt__(self, other: Any) -> np.ndarray:
-        return self._data > self._other(other)
+        o = other._data if isinstance(other, Tensor) else other
+        return self._compare(o, ">", self._data > o)
 
     def __ge__(self, other: Any) -> np.ndarray:
-        return self._data >= self._other(other)
+        o = other._data if isinstance(other, Tensor) else other
+        return self._compare(o, ">=", self._data >= o)
 
     def __eq__(self, other: Any) -> np.ndarray:  # type: ignore[override]
-        return self._data == self._other(other)
+        o = other._data if isinstance(other, Tensor) else other
+        return self._compare(o, "==", self._data == o)
 
     def __ne__(self, other: Any) -> np.ndarray:  # type: ignore[override]
-        return self._data != self._other(other)
+        o = other._data if isinstance(other, Tensor) else other
+        return self._compare(o, "!=", self._data != o)
 
     # -- methods (NumPy-style arguments) ------------------------------------------------
     def sum(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Tensor:
@@ -870,6 +891,9 @@ def _sweep(records, roots, targets, stats):
 
     tape = _pack(rows, srcs, auxs, its)
     itab = np.stack(iters) if iters else np.zeros((0, _ffi.ITER_WORDS), dtype=np.int64)
+    rec = _state.recorder
+    if rec is not None:
+        rec.sweep(tape, itab, vals, grads, leaf_slots, roots)
     vptr, vkeep = _ffi.pointer_table(vals)
     gptr, gkeep = _ffi.pointer_table(grads)
     failed = ffi.new("int64_t *", -1)
@@ -930,6 +954,22 @@ def _pack(rows: list[Record], srcs: list[list[int]], auxs: list[int], its: list[
     return tape
 
 
+def clear_grad(p: Tensor, set_to_none: bool = True) -> None:
+    """Clear ``p.grad``: drop it (``set_to_none``) or zero it in place (a replay records
+    the zeroing). Shared by ``Module.zero_grad`` and ``Optimizer.zero_grad``."""
+    g = p._grad
+    if g is None:
+        return
+    if set_to_none:
+        p._grad = None
+    elif g._data.flags.writeable:
+        g._data.fill(0)
+        if _state.recorder is not None:
+            _state.recorder.zero(g._data)
+    else:
+        p._grad = _wrap(np.zeros(p.shape, p.dtype))
+
+
 def _wrap(arr: np.ndarray) -> Tensor:
     t = Tensor.__new__(Tensor)
     t._data = arr
@@ -949,6 +989,8 @@ def _leaf_grad_buffer(leaf: Tensor, accumulate: bool) -> tuple[np.ndarray, bool]
     buf = np.zeros(leaf.shape, leaf.dtype)
     if accumulate and g is not None:
         buf += g._data
+        if _state.recorder is not None:
+            _state.recorder.opaque("backward accumulated into a read-only .grad")
     return buf, True
 
 

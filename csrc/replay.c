@@ -1,0 +1,109 @@
+/* replay.c: run a recorded training step again, in one call.
+
+   Contract: the program (steps) and every table it indexes were built once by
+   pyautotape/replay.py from a recording of the step run eagerly. Buffers are owned by
+   Python and fixed between calls; new inputs were copied into their buffers before the
+   call. Each step reuses the eager code path (pat_exec_fwd, pat_tape_backward, the
+   optimizer kernels), in the recorded order, so results are bitwise those of eager mode.
+   A failed guard stops the run with PAT_EGUARD before any later step; indices are checked
+   against the table sizes, and nothing is allocated, printed or kept. */
+#include "pat.h"
+
+#define T float
+#define SFX(name) name##_f32
+#include "replay_t.h"
+#undef T
+#undef SFX
+
+#define T double
+#define SFX(name) name##_f64
+#include "replay_t.h"
+#undef T
+#undef SFX
+
+static int in_range(int32_t i, int64_t n) { return i >= 0 && i < n; }
+static void *buf(void *const *bufs, int32_t s) { return s >= 0 ? bufs[s] : NULL; }
+
+static int run_fwd(const pat_instr *ins, const pat_iter *iters, int64_t niters,
+                   void *const *bufs, int64_t nbufs, pat_stats *stats) {
+    if (!in_range(ins->dst, nbufs) || ins->aux < -1 || ins->aux >= nbufs ||
+        ins->iter < -1 || ins->iter >= niters)
+        return PAT_EBADARG;
+    for (int i = 0; i < 3; i++)
+        if (ins->src[i] < -1 || ins->src[i] >= nbufs) return PAT_EBADARG;
+    return pat_exec_fwd(ins->op, ins->dtype, bufs[ins->dst], buf(bufs, ins->aux),
+                        buf(bufs, ins->src[0]), buf(bufs, ins->src[1]), buf(bufs, ins->src[2]),
+                        ins->iter >= 0 ? &iters[ins->iter] : NULL, ins->m, ins->k, ins->n,
+                        ins->alpha, stats);
+}
+
+static int run_optim(const pat_optcall *o) {
+    if (o->adam)
+        return pat_adam_step(o->dtype, o->nparams, o->params, o->grads, o->buf0, o->buf1,
+                             o->sizes, o->counts, o->hyper[0], o->hyper[1], o->hyper[2],
+                             o->hyper[3], o->hyper[4], o->flag);
+    return pat_sgd_step(o->dtype, o->nparams, o->params, o->grads, o->buf0, o->sizes,
+                        o->counts, o->hyper[0], o->hyper[1], o->hyper[2], o->hyper[3], o->flag);
+}
+
+int pat_replay(const pat_step *steps, int64_t nsteps, const pat_instr *instrs,
+               int64_t ninstrs, const pat_iter *iters, int64_t niters, void *const *bufs,
+               int64_t nbufs, const pat_sweep *sweeps, int64_t nsweeps,
+               const pat_optcall *opts, int64_t nopts, pat_stats *stats, int64_t *failed) {
+    for (int64_t t = 0; t < nsteps; t++) {
+        const pat_step *s = &steps[t];
+        int rc = PAT_OK;
+        if (s->dtype != PAT_F32 && s->dtype != PAT_F64) {
+            rc = PAT_EBADDTYPE;
+        } else switch ((pat_step_kind)s->kind) {
+        case PAT_STEP_FWD:
+            rc = in_range(s->a, ninstrs) ? run_fwd(&instrs[s->a], iters, niters, bufs, nbufs, stats)
+                                         : PAT_EBADARG;
+            break;
+        case PAT_STEP_ZERO:
+        case PAT_STEP_FILL:
+            if (!in_range(s->a, nbufs) || s->n < 0) { rc = PAT_EBADARG; break; }
+            if (s->n > 0 && !bufs[s->a]) { rc = PAT_ENULL; break; }
+            {
+                const double x = s->kind == PAT_STEP_ZERO ? 0.0 : s->x;
+                if (s->dtype == PAT_F32) fill_f32(bufs[s->a], s->n, (float)x);
+                else fill_f64(bufs[s->a], s->n, x);
+            }
+            break;
+        case PAT_STEP_ACC:
+            if (!in_range(s->a, nbufs) || !in_range(s->b, nbufs) || s->n < 0) { rc = PAT_EBADARG; break; }
+            if (s->n > 0 && (!bufs[s->a] || !bufs[s->b])) { rc = PAT_ENULL; break; }
+            if (s->dtype == PAT_F32) acc_f32(bufs[s->a], bufs[s->b], s->n);
+            else acc_f64(bufs[s->a], bufs[s->b], s->n);
+            break;
+        case PAT_STEP_GUARD: {
+            if (!in_range(s->a, nbufs) || !in_range(s->b, nbufs) || !in_range(s->c, nbufs) ||
+                !in_range(s->d, niters) || !valid_iter(&iters[s->d])) { rc = PAT_EBADARG; break; }
+            if (!bufs[s->a] || !bufs[s->b] || !bufs[s->c]) { rc = PAT_ENULL; break; }
+            const int ok = s->dtype == PAT_F32
+                ? guard_f32(bufs[s->c], bufs[s->a], bufs[s->b], &iters[s->d], s->n)
+                : guard_f64(bufs[s->c], bufs[s->a], bufs[s->b], &iters[s->d], s->n);
+            if (!ok) rc = PAT_EGUARD;
+            break;
+        }
+        case PAT_STEP_SWEEP: {
+            if (!in_range(s->a, nsweeps)) { rc = PAT_EBADARG; break; }
+            const pat_sweep *w = &sweeps[s->a];
+            rc = pat_tape_backward(w->tape, w->ntape, w->iters, w->niters, w->vals, w->grads,
+                                   w->nslots, stats, NULL);
+            break;
+        }
+        case PAT_STEP_OPTIM:
+            rc = in_range(s->a, nopts) ? run_optim(&opts[s->a]) : PAT_EBADARG;
+            break;
+        case PAT_STEP_COUNT:
+            rc = PAT_EBADOP;
+            break;
+        }
+        if (rc != PAT_OK) {
+            if (failed) *failed = t;
+            return rc;
+        }
+    }
+    return PAT_OK;
+}

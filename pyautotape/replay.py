@@ -1,0 +1,678 @@
+"""``pat.compile``: record a training step once, then run it again in one C call.
+
+The first call of a compiled function for a given signature (the shapes and dtypes of its
+array arguments) runs it eagerly while a recorder watches: every forward kernel call,
+every reverse sweep (``backward()`` / ``autograd.grad``), every optimizer update, and every
+place where Python read a tensor's value. The recording is packed once into a program of
+C steps over the very buffers the eager run used. Later calls copy the new inputs into
+their buffers and run the whole program -- forward, backward and update -- in one call of
+``pat_replay``, with no Python per op and no NumPy allocation. Forward steps run the same
+``pat_exec_fwd``, sweeps the same ``pat_tape_backward`` and updates the same optimizer
+kernels as eager mode, in the same order, so the numbers are bitwise the same.
+
+Guards: reading a value in Python while recording (``bool(t)``, a comparison such as
+``t > 0``, ``t.numpy()``, or using ``t.item()`` in a condition or in arithmetic) records
+the outcome; replay checks it in C, and if it changed the step is recorded again (or
+``RetapeRequired`` is raised with ``strict=True``).
+"""
+
+from __future__ import annotations
+
+import collections
+import functools
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from . import _ffi
+from ._ffi import DTYPE_CODE, INSTR_DTYPE, ITER_WORDS, NULL, ffi, lib
+from .errors import RetapeRequired, TapeError
+from .tensor import Tensor, _state, _wrap
+
+__all__ = ["compile", "Compiled"]
+
+STEP_DTYPE = np.dtype(
+    [
+        ("kind", np.int32),
+        ("dtype", np.int32),
+        ("a", np.int32),
+        ("b", np.int32),
+        ("c", np.int32),
+        ("d", np.int32),
+        ("n", np.int64),
+        ("x", np.float64),
+    ]
+)
+for _name in STEP_DTYPE.names:
+    if STEP_DTYPE.fields[_name][1] != ffi.offsetof("pat_step", _name):  # pragma: no cover
+        raise ImportError("pat_step layout differs from C; rebuild with pip install -e .")
+
+_CMP = {"<": 0, "<=": 1, ">": 2, ">=": 3, "==": 4, "!=": 5}
+
+
+class _Retape(Exception):
+    """Internal: the recorded program no longer fits this call; record again."""
+
+
+class _TracedFloat(float):
+    """What ``Tensor.item()`` returns while recording: a float that remembers which buffer
+    it came from, so a compiled function may return it (replay hands back the new value),
+    and that turns a condition or arithmetic on it into a guard."""
+
+    __slots__ = ("_rec", "_arr")
+
+    def _exact(self) -> None:
+        rec = self._rec
+        rec.compare(self._arr, self._arr.copy(), "==", np.ones(self._arr.shape, np.bool_))
+
+    def __bool__(self) -> bool:
+        value = float(self) != 0.0
+        self._rec.compare(self._arr, 0, "!=", np.array(value))
+        return value
+
+    def _cmp(self, other: Any, how: str, result: bool) -> bool:
+        if isinstance(other, (int, float)) and not isinstance(other, _TracedFloat):
+            self._rec.compare(self._arr, float(other), how, np.array(result))
+        else:
+            self._exact()
+        return result
+
+    def __lt__(self, o: Any) -> bool:
+        return self._cmp(o, "<", float(self) < o)
+
+    def __le__(self, o: Any) -> bool:
+        return self._cmp(o, "<=", float(self) <= o)
+
+    def __gt__(self, o: Any) -> bool:
+        return self._cmp(o, ">", float(self) > o)
+
+    def __ge__(self, o: Any) -> bool:
+        return self._cmp(o, ">=", float(self) >= o)
+
+    def __eq__(self, o: Any) -> bool:
+        return self._cmp(o, "==", float(self) == o)
+
+    def __ne__(self, o: Any) -> bool:
+        return self._cmp(o, "!=", float(self) != o)
+
+    __hash__ = float.__hash__
+
+
+def _arith(name: str) -> Callable[..., float]:
+    base = getattr(float, name)
+
+    def method(self: _TracedFloat, *args: Any) -> Any:
+        self._exact()  # the value becomes a constant of the recording: guard it
+        return base(float(self), *args)
+
+    method.__name__ = name
+    return method
+
+
+for _op in (
+    "__add__",
+    "__radd__",
+    "__sub__",
+    "__rsub__",
+    "__mul__",
+    "__rmul__",
+    "__truediv__",
+    "__rtruediv__",
+    "__pow__",
+    "__rpow__",
+    "__neg__",
+    "__int__",
+    "__round__",
+    "__floor__",
+    "__ceil__",
+    "__abs__",
+    "__floordiv__",
+    "__mod__",
+):
+    setattr(_TracedFloat, _op, _arith(_op))
+
+
+class _Recorder:
+    """Watches one eager run of the compiled function (installed on this thread)."""
+
+    def __init__(self, inputs: dict[int, int]) -> None:
+        self.inputs = inputs  # id(argument array) -> argument position
+        self.events: list[tuple] = []
+        self.keep: list[Any] = []  # everything an event refers to stays alive (stable ids)
+        self.leaves: dict[int, Tensor] = {}
+        self.grad_at_start: dict[int, np.ndarray | None] = {}
+        self.leaf_grads: set[int] = set()  # ids of the buffers leaf gradients land in
+        self.side_effect = False
+        self.guard_after_effect = False
+        self.why_opaque: str | None = None
+
+    # -- hooks called from tensor.py, ops.py and optim.py -------------------------------
+    def forward(self, op, dtype, y, aux, s0, s1, s2, it, m, k, n, alpha) -> None:
+        self.events.append(("fwd", op, dtype, y, aux, s0, s1, s2, it, m, k, n, alpha))
+        self.keep.append((y, aux, s0, s1, s2, it))
+
+    def converted(self, src: Any, out: np.ndarray) -> None:
+        pos = self.inputs.get(id(src))
+        if pos is not None:
+            self.events.append(("input", pos, out))
+            self.keep.append(out)
+
+    def _leaf(self, leaf: Tensor, grad_now: np.ndarray | None) -> None:
+        if id(leaf) not in self.leaves:
+            self.leaves[id(leaf)] = leaf
+            self.grad_at_start[id(leaf)] = grad_now
+
+    def sweep(self, tape, itab, vals, grads, leaf_slots, roots) -> None:
+        kept = {s for _, s, fresh in leaf_slots if not fresh}
+        for leaf, s, fresh in leaf_slots:
+            self._leaf(leaf, None if fresh else grads[s])
+            self.leaf_grads.add(id(grads[s]))
+        fresh = [g for s, g in enumerate(grads) if g is not None and s not in kept]
+        seeds = []
+        for t, seed in roots:
+            if t._node is not None:
+                seeds.append((grads[t._node.slot], seed))
+            else:
+                self.opaque("backward() called on a leaf")
+        self.events.append(
+            ("sweep", tape.copy(), itab.copy(), list(vals), list(grads), fresh, seeds)
+        )
+        self.keep.append((vals, grads, seeds))
+        self.side_effect = True
+
+    def optimizer(
+        self, adam: bool, dtype, params, datas, grads, bufs, sizes, counts, hyper, flag, refresh
+    ) -> None:
+        """An optimizer update; ``refresh()`` returns the group's hyperparameters now (a
+        changed learning rate is patched into the replay, not re-recorded)."""
+        for p, g in zip(params, grads, strict=True):
+            if g is not None:
+                self._leaf(p, p._grad._data if p._grad is not None else None)
+        self.events.append(
+            (
+                "optim",
+                adam,
+                dtype,
+                list(datas),
+                list(grads),
+                [list(b) for b in bufs],
+                sizes,
+                counts,
+                tuple(hyper),
+                flag,
+                refresh,
+            )
+        )
+        self.keep.append((datas, grads, bufs, sizes, counts))
+        self.side_effect = True
+
+    def zero(self, arr: np.ndarray) -> None:
+        self.events.append(("zero", arr))
+        self.keep.append(arr)
+
+    def compare(self, arr: np.ndarray, other: Any, how: str, result: np.ndarray) -> None:
+        o = other if isinstance(other, np.ndarray) else np.array(other, arr.dtype)
+        if o.dtype != arr.dtype:
+            o = o.astype(arr.dtype)
+        expect = np.ascontiguousarray(np.asarray(result, dtype=np.bool_)).view(np.uint8)
+        self.events.append(("guard", arr, np.ascontiguousarray(o), expect, _CMP[how]))
+        self.keep.append((o, expect))
+        if self.side_effect:
+            self.guard_after_effect = True
+
+    def read(self, arr: np.ndarray) -> None:
+        self.compare(arr, arr.copy(), "==", np.ones(arr.shape, np.bool_))
+
+    def scalar(self, arr: np.ndarray, value: float) -> _TracedFloat:
+        f = _TracedFloat(value)
+        f._rec = self
+        f._arr = arr
+        return f
+
+    def opaque(self, why: str) -> None:
+        self.why_opaque = self.why_opaque or why
+
+
+class _Plan:
+    """One recorded signature, packed for pat_replay."""
+
+    def __init__(self, rec: _Recorder, result: Any, args_meta: list) -> None:
+        self.leaves = list(rec.leaves.values())
+        self.leaf_data = [p._data for p in self.leaves]
+        self.grad_start = [rec.grad_at_start[id(p)] for p in self.leaves]
+        self.grad_end = [p._grad._data if p._grad is not None else None for p in self.leaves]
+        self.grad_wrappers = [_wrap(g) if g is not None else None for g in self.grad_end]
+        self.replayable = rec.why_opaque is None and not rec.guard_after_effect
+        self.why = rec.why_opaque or (
+            "a guard (a value read in Python) follows backward() or an optimizer step"
+            if rec.guard_after_effect
+            else None
+        )
+        self.keep = rec.keep
+        self.leaf_grads = rec.leaf_grads
+        self.n_fwd = sum(1 for e in rec.events if e[0] == "fwd")
+        self._pack(rec.events)
+        self.result_template = self._template(result)
+        self.args_meta = args_meta
+
+    # -- packing --------------------------------------------------------------------------
+    def _slot(self, arr: np.ndarray | None) -> int:
+        if arr is None:
+            return -1
+        s = self.slot_of.get(id(arr))
+        if s is None:
+            s = self.slot_of[id(arr)] = len(self.bufs)
+            self.bufs.append(arr)
+        return s
+
+    def _iter(self, it: np.ndarray) -> int:
+        i = self.iter_of.get(id(it))
+        if i is None:
+            i = self.iter_of[id(it)] = len(self.iters)
+            self.iters.append(it)
+        return i
+
+    def _pack(self, events: list[tuple]) -> None:
+        self.bufs: list[np.ndarray] = []
+        self.slot_of: dict[int, int] = {}
+        self.iters: list[np.ndarray] = []
+        self.iter_of: dict[int, int] = {}
+        self.inputs: list[tuple[int, np.ndarray]] = []
+        instrs, steps, sweeps, opts = [], [], [], []
+        self.opt_groups: list[tuple[Callable[[], tuple], tuple, int]] = []
+        for ev in events:
+            kind = ev[0]
+            if kind == "input":
+                self.inputs.append((ev[1], ev[2]))
+                self._slot(ev[2])
+            elif kind == "fwd":
+                _, op, dtype, y, aux, s0, s1, s2, it, m, k, n, alpha = ev
+                src = [self._slot(s0), self._slot(s1), self._slot(s2)]
+                row = (
+                    op,
+                    DTYPE_CODE[dtype],
+                    self._slot(y),
+                    src,
+                    self._slot(aux),
+                    self._iter(it) if it is not None else -1,
+                    m,
+                    k,
+                    n,
+                    alpha,
+                )
+                steps.append((lib.PAT_STEP_FWD, DTYPE_CODE[dtype], len(instrs), 0, 0, 0, 0, 0.0))
+                instrs.append(row)
+            elif kind == "sweep":
+                _, tape, itab, vals, grads, fresh, seeds = ev
+                for g in fresh:
+                    steps.append(
+                        (
+                            lib.PAT_STEP_ZERO,
+                            DTYPE_CODE[g.dtype],
+                            self._slot(g),
+                            0,
+                            0,
+                            0,
+                            g.size,
+                            0.0,
+                        )
+                    )
+                for g, seed in seeds:
+                    steps.append(
+                        (
+                            lib.PAT_STEP_ACC,
+                            DTYPE_CODE[g.dtype],
+                            self._slot(g),
+                            self._slot(seed),
+                            0,
+                            0,
+                            g.size,
+                            0.0,
+                        )
+                    )
+                sweeps.append((tape, itab, vals, grads))
+                steps.append((lib.PAT_STEP_SWEEP, lib.PAT_F32, len(sweeps) - 1, 0, 0, 0, 0, 0.0))
+            elif kind == "optim":
+                _, adam, dtype, datas, grads, bufs, sizes, counts, hyper, flag, refresh = ev
+                opts.append((adam, dtype, datas, grads, bufs, sizes, counts, hyper, flag))
+                self.opt_groups.append((refresh, hyper, len(opts) - 1))
+                steps.append((lib.PAT_STEP_OPTIM, lib.PAT_F32, len(opts) - 1, 0, 0, 0, 0, 0.0))
+            elif kind == "zero":
+                g = ev[1]
+                steps.append(
+                    (lib.PAT_STEP_ZERO, DTYPE_CODE[g.dtype], self._slot(g), 0, 0, 0, g.size, 0.0)
+                )
+            elif kind == "guard":
+                _, arr, other, expect, how = ev
+                from .ops import _bcast_iter
+
+                shape, it = _bcast_iter("compile", expect.shape, arr.shape, other.shape)
+                steps.append(
+                    (
+                        lib.PAT_STEP_GUARD,
+                        DTYPE_CODE[arr.dtype],
+                        self._slot(arr),
+                        self._slot(other),
+                        self._slot(expect),
+                        self._iter(it),
+                        how,
+                        0.0,
+                    )
+                )
+        # the program
+        self.steps = np.zeros(len(steps), STEP_DTYPE)
+        for i, st in enumerate(steps):
+            self.steps[i] = st
+        self.instrs = np.zeros(len(instrs), INSTR_DTYPE)
+        for i, row in enumerate(instrs):
+            self.instrs[i] = row
+        self.itab = np.stack(self.iters) if self.iters else np.zeros((0, ITER_WORDS), np.int64)
+        self.buf_table, self.buf_keep = _ffi.pointer_table(self.bufs)
+        self.sweep_src = sweeps
+        self.opt_bufs = [o[4] for o in opts]
+        # reverse sweeps, each over its own slot tables (exactly the eager ones)
+        self.sweeps = ffi.new("pat_sweep[]", max(len(sweeps), 1))
+        self.sweep_keep = []
+        for i, (tape, itab, vals, grads) in enumerate(sweeps):
+            vt, vk = _ffi.pointer_table(vals)
+            gt, gk = _ffi.pointer_table(grads)
+            w = self.sweeps[i]
+            w.tape = ffi.from_buffer("pat_instr *", tape)
+            w.ntape = len(tape)
+            w.iters = ffi.from_buffer("pat_iter *", itab)
+            w.niters = len(itab)
+            w.vals = vt
+            w.grads = gt
+            w.nslots = len(vals)
+            self.sweep_keep.append((tape, itab, vt, vk, gt, gk))
+        # optimizer calls
+        self.opts = ffi.new("pat_optcall[]", max(len(opts), 1))
+        self.opt_keep = []
+        for i, (adam, dtype, datas, grads, bufs, sizes, counts, hyper, flag) in enumerate(opts):
+            o = self.opts[i]
+            pt, pk = _ffi.pointer_table(datas)
+            gt, gk = _ffi.pointer_table(grads)
+            b0 = _ffi.pointer_table(bufs[0]) if len(bufs) > 0 else (NULL, [])
+            b1 = _ffi.pointer_table(bufs[1]) if len(bufs) > 1 else (NULL, [])
+            o.adam = 1 if adam else 0
+            o.dtype = DTYPE_CODE[dtype]
+            o.nparams = len(datas)
+            o.params = pt
+            o.grads = gt
+            o.buf0 = b0[0]
+            o.buf1 = b1[0]
+            o.sizes = ffi.from_buffer("int64_t *", sizes)
+            o.counts = ffi.from_buffer("int64_t *", counts, require_writable=True)
+            for j, h in enumerate(hyper):
+                o.hyper[j] = h
+            o.flag = flag
+            self.opt_keep.append((pt, pk, gt, gk, b0, b1, sizes, counts, bufs))
+        self.stats = ffi.new("pat_stats *")
+        self.failed = ffi.new("int64_t *", -1)
+        self.args = (
+            ffi.from_buffer("pat_step *", self.steps),
+            len(self.steps),
+            ffi.from_buffer("pat_instr *", self.instrs),
+            len(self.instrs),
+            ffi.from_buffer("pat_iter *", self.itab),
+            len(self.itab),
+            self.buf_table,
+            len(self.bufs),
+            self.sweeps,
+            len(sweeps),
+            self.opts,
+            len(opts),
+            self.stats,
+            self.failed,
+        )
+
+    def _template(self, value: Any) -> Any:
+        """The function's result with each Tensor / traced float replaced by its buffer."""
+        if isinstance(value, Tensor):
+            s = self.slot_of.get(id(value._data))
+            if s is None:
+                return ("const", value.numpy())
+            return ("tensor", s)
+        if isinstance(value, _TracedFloat):
+            s = self.slot_of.get(id(value._arr))
+            return ("float", s) if s is not None else ("value", float(value))
+        if isinstance(value, (tuple, list)):
+            return (type(value).__name__, [self._template(v) for v in value])
+        if isinstance(value, dict):
+            return ("dict", {k: self._template(v) for k, v in value.items()})
+        return ("value", value)
+
+    def _build(self, tpl: Any) -> Any:
+        kind, body = tpl
+        if kind == "tensor":
+            return _wrap(self.bufs[body].copy())
+        if kind == "float":
+            return float(self.bufs[body].reshape(()))
+        if kind == "const":
+            return _wrap(body.copy())
+        if kind == "tuple":
+            return tuple(self._build(v) for v in body)
+        if kind == "list":
+            return [self._build(v) for v in body]
+        if kind == "dict":
+            return {k: self._build(v) for k, v in body.items()}
+        return body
+
+    # -- running --------------------------------------------------------------------------
+    def run(self, arrays: list[np.ndarray]) -> Any:
+        for p, data in zip(self.leaves, self.leaf_data, strict=True):
+            if p._data is not data:
+                raise _Retape("a parameter's .data was replaced")
+        for p, g in zip(self.leaves, self.grad_start, strict=True):
+            cur = p._grad
+            if (g is None) != (cur is None) or (cur is not None and cur._data is not g):
+                raise _Retape("a parameter's .grad changed between calls")
+        for refresh, hyper, i in self.opt_groups:
+            now = refresh()
+            if now != hyper:
+                for j, h in enumerate(now):
+                    self.opts[i].hyper[j] = h
+        for pos, buf in self.inputs:
+            np.copyto(buf, arrays[pos], casting="unsafe")
+        rc = lib.pat_replay(*self.args)
+        if rc == lib.PAT_EGUARD:
+            raise _Retape("a guard failed")
+        if rc != lib.PAT_OK:
+            step = int(self.failed[0])
+            kind = int(self.steps[step]["kind"]) if 0 <= step < len(self.steps) else -1
+            if kind == lib.PAT_STEP_FWD and rc == lib.PAT_EINDEX:
+                raise ValueError("cross_entropy: a label is outside [0, classes) in this batch")
+            _ffi.check(rc, f"replay (step {step})")
+        for p, w in zip(self.leaves, self.grad_wrappers, strict=True):
+            p._grad = w
+            if p._guard is not None:
+                p._guard.version += 1
+        return self._build(self.result_template)
+
+    # -- reporting ------------------------------------------------------------------------
+    def memory_report(self) -> dict[str, int]:
+        """Bytes of the buffers the program runs over, by role (each buffer counted once,
+        in the first role that applies): parameters, gradients (of the leaves),
+        optimizer_state, inputs, saved_for_backward (values the sweeps read), scratch
+        (other forward values and the adjoints of intermediate values), total."""
+        arrays: dict[int, np.ndarray] = {id(b): b for b in self.bufs}
+        saved: set[int] = set()
+        for _, _, vals, grads in self.sweep_src:
+            for a in vals + grads:
+                if a is not None:
+                    arrays[id(a)] = a
+            saved |= {id(v) for v in vals if v is not None}
+        state: set[int] = set()
+        for bufs in self.opt_bufs:
+            for lst in bufs:
+                for a in lst:
+                    if a is not None:
+                        arrays[id(a)] = a
+                        state.add(id(a))
+        roles = [
+            ("parameters", {id(d) for d in self.leaf_data}),
+            ("gradients", self.leaf_grads),
+            ("optimizer_state", state),
+            ("inputs", {id(b) for _, b in self.inputs}),
+            ("saved_for_backward", saved),
+        ]
+        report = {name: 0 for name, _ in roles}
+        report["scratch"] = 0
+        for key, a in arrays.items():
+            for name, ids in roles:
+                if key in ids:
+                    report[name] += a.nbytes
+                    break
+            else:
+                report["scratch"] += a.nbytes
+        report["total"] = sum(a.nbytes for a in arrays.values())
+        return report
+
+
+def _signature(args: tuple, kwargs: dict) -> tuple[tuple, list[np.ndarray], dict[int, int]]:
+    """The cache key of a call, the array arguments in order, and id -> position."""
+    key = []
+    arrays: list[np.ndarray] = []
+    ids: dict[int, int] = {}
+    for name, value in [(i, a) for i, a in enumerate(args)] + sorted(kwargs.items()):
+        if isinstance(value, Tensor):
+            value = value._data
+        if isinstance(value, np.ndarray):
+            ids[id(value)] = len(arrays)
+            arrays.append(value)
+            key.append((name, "array", value.shape, value.dtype.str))
+        else:
+            try:
+                hash(value)
+            except TypeError:
+                raise TypeError(
+                    f"compile: argument {name!r} is a {type(value).__name__}, which cannot be "
+                    "part of a replay signature; pass arrays/Tensors, or capture it in a closure"
+                ) from None
+            key.append((name, "value", value))
+    return tuple(key), arrays, ids
+
+
+class Compiled:
+    """A function recorded once per signature and replayed in one C call afterwards.
+
+    Made by :func:`compile`; call it like the original. ``memory_report()`` gives the bytes
+    of the most recently used recording, ``stats`` counts calls (``records``, ``replays``,
+    ``retapes``, ``eager`` for functions that cannot replay)."""
+
+    def __init__(self, fn: Callable[..., Any], strict: bool = False, cache_size: int = 8) -> None:
+        if cache_size < 1:
+            raise ValueError(f"compile: cache_size must be >= 1, got {cache_size}")
+        self.fn = fn
+        self.strict = strict
+        self.cache_size = cache_size
+        self.plans: collections.OrderedDict[tuple, _Plan] = collections.OrderedDict()
+        self.stats = {"records": 0, "replays": 0, "retapes": 0, "eager": 0}
+        self.last: _Plan | None = None
+        self._lock = threading.Lock()
+        functools.update_wrapper(self, fn)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if _state.recorder is not None:
+            raise TapeError("compile: a compiled function cannot be called while recording")
+        key, arrays, ids = _signature(args, kwargs)
+        with self._lock:
+            plan = self.plans.get(key)
+            if plan is not None:
+                self.plans.move_to_end(key)
+                self.last = plan
+                if not plan.replayable:
+                    self.stats["eager"] += 1
+                    return self.fn(*args, **kwargs)
+                try:
+                    out = plan.run(arrays)
+                    self.stats["replays"] += 1
+                    return out
+                except _Retape as why:
+                    if self.strict:
+                        raise RetapeRequired(
+                            f"compile: the recorded step no longer applies ({why}); "
+                            "strict=True forbids recording again"
+                        ) from None
+                    self.stats["retapes"] += 1
+            return self._record(key, arrays, ids, args, kwargs)
+
+    def _record(self, key, arrays, ids, args, kwargs) -> Any:
+        rec = _Recorder(ids)
+        _state.recorder = rec
+        try:
+            result = self.fn(*args, **kwargs)
+        finally:
+            _state.recorder = None
+        plan = _Plan(rec, result, [(a.shape, a.dtype) for a in arrays])
+        self.plans[key] = plan
+        self.plans.move_to_end(key)
+        while len(self.plans) > self.cache_size:
+            self.plans.popitem(last=False)
+        self.last = plan
+        self.stats["records"] += 1
+        return _plain(result)
+
+    def memory_report(self) -> dict[str, int]:
+        """Bytes held by the last used recording: parameters, gradients, optimizer state,
+        inputs, activations saved for backward, scratch, total."""
+        if self.last is None:
+            raise TapeError("memory_report: call the compiled function once first")
+        return self.last.memory_report()
+
+
+def _plain(value: Any) -> Any:
+    """Replace traced floats by plain floats in what the recording call returns."""
+    if isinstance(value, _TracedFloat):
+        return float(value)
+    if isinstance(value, tuple):
+        return tuple(_plain(v) for v in value)
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+def compile(fn: Callable[..., Any] | None = None, *, strict: bool = False, cache_size: int = 8):
+    """Record ``fn`` once per signature and replay it in one C call afterwards.
+
+    The first call with a given signature (shapes and dtypes of the array/Tensor
+    arguments; other arguments by value) runs ``fn`` eagerly and records everything it
+    does: forward ops, ``backward()``, optimizer ``step()`` and ``zero_grad()``. Later
+    calls copy the new arrays in and run forward, backward and update in one C call, with
+    the same kernels in the same order as eager mode (bitwise equal results).
+
+    What is a constant of the recording: Python numbers and arrays that ``fn`` captures
+    from its closure, and NumPy work ``fn`` does on its arguments before handing them to
+    pyautotape (pass them to ``pat.tensor`` or an op directly). Parameters are buffers,
+    not copies: in-place changes to ``p.data`` between calls are seen. Replacing
+    ``p.data``, or the optimizer's hyperparameters other than the learning rate... are
+    checked: a change records again. Results are returned as copies.
+
+    Guards: ``bool(t)``, comparisons of tensors, ``t.numpy()`` and conditions or arithmetic
+    on ``t.item()`` record what Python saw; on replay a different outcome records again
+    (``strict=True``: raises :class:`pat.RetapeRequired`). A new signature records a new
+    tape; ``cache_size`` recordings are kept (least recently used first out).
+
+    >>> import numpy as np, pyautotape as pat
+    >>> w = pat.tensor(np.zeros(3), requires_grad=True)
+    >>> opt = pat.optim.SGD([w], lr=0.1)
+    >>> @pat.compile
+    ... def step(x, y):
+    ...     loss = pat.mse_loss(pat.tensor(x) @ w, pat.tensor(y))
+    ...     loss.backward()
+    ...     opt.step()
+    ...     opt.zero_grad()
+    ...     return loss
+    >>> x, y = np.eye(3), np.ones(3)
+    >>> [round(step(x, y).item(), 4) for _ in range(3)]
+    [1.0, 0.8711, 0.7588]
+    >>> step.stats["replays"]
+    2
+    """
+    if fn is None:
+        return lambda f: Compiled(f, strict=strict, cache_size=cache_size)
+    return Compiled(fn, strict=strict, cache_size=cache_size)
