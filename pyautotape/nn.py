@@ -134,13 +134,25 @@ class Module:
             yield mod
 
     def _named_tensors(self) -> Iterator[tuple[str, Tensor]]:
-        """Every leaf tensor held by this module tree, once, in definition order."""
-        seen: set[int] = set()
-        for mname, mod in self.named_modules():
-            for name, value in mod._members():
-                if isinstance(value, Tensor) and value.is_leaf and id(value) not in seen:
-                    seen.add(id(value))
-                    yield (f"{mname}.{name}" if mname else name), value
+        """Every leaf tensor held by this module tree, once, in definition order: a
+        depth-first walk over the members (an explicit stack, no recursion)."""
+        seen: set[int] = {id(self)}
+        stack: list[tuple[str, Iterator[tuple[str, Module | Tensor]]]] = [("", self._members())]
+        while stack:
+            prefix, members = stack[-1]
+            item = next(members, None)
+            if item is None:
+                stack.pop()
+                continue
+            name, value = item
+            if id(value) in seen:
+                continue
+            if isinstance(value, Module):
+                seen.add(id(value))
+                stack.append((f"{prefix}{name}.", value._members()))
+            elif value.is_leaf:
+                seen.add(id(value))
+                yield prefix + name, value
 
     def named_parameters(self) -> Iterator[tuple[str, Tensor]]:
         """``(dotted name, tensor)`` for every parameter (a leaf tensor that requires grad).
