@@ -24,11 +24,18 @@ static int SFX(unary_fwd)(int op, T *y, const T *x, int64_t n, T alpha) {
         }
         break;
     case PAT_OP_RELU:
-        /* not `x > 0 ? x : 0`: relu(NaN) must be NaN, as in NumPy, PyTorch and JAX */
-        for (int64_t i = 0; i < n; i++) y[i] = x[i] > 0 || x[i] != x[i] ? x[i] : (T)0;
+        /* not `x > 0 ? x : 0`: relu(NaN) must be NaN, as in NumPy, PyTorch and JAX.
+           !(x <= 0) is "above 0 or NaN" in one ordered compare, which vectorises. */
+        for (int64_t i = 0; i < n; i++) {
+            const T u = x[i];
+            y[i] = !(u <= 0) ? u : (T)0;
+        }
         break;
     case PAT_OP_LEAKY_RELU:
-        for (int64_t i = 0; i < n; i++) y[i] = x[i] > 0 || x[i] != x[i] ? x[i] : alpha * x[i];
+        for (int64_t i = 0; i < n; i++) {
+            const T u = x[i];
+            y[i] = !(u <= 0) ? u : alpha * u;
+        }
         break;
     default:
         return PAT_EBADOP;
@@ -69,13 +76,25 @@ static int SFX(unary_bwd)(int op, T *dx, const T *dy, const T *y, const T *x, in
            PyTorch's threshold_backward); exactly 0: alpha * dy; below: 0. */
         const T *v = x ? x : y;
         if (!v) return PAT_ENULL;
-        for (int64_t i = 0; i < n; i++)
-            dx[i] += v[i] > 0 || v[i] != v[i] ? dy[i] : (v[i] == 0 && alpha != 0 ? alpha * dy[i] : (T)0);
+        /* loads hoisted out of the selects, so the loops become vector blends */
+        if (alpha == 0)
+            for (int64_t i = 0; i < n; i++) {
+                const T g = dy[i], u = v[i];
+                dx[i] += !(u <= 0) ? g : (T)0;
+            }
+        else
+            for (int64_t i = 0; i < n; i++) {
+                const T g = dy[i], u = v[i];
+                dx[i] += !(u <= 0) ? g : (u == 0 ? alpha * g : (T)0);
+            }
         break;
     }
     case PAT_OP_LEAKY_RELU:  /* 1 above 0 (and at NaN), alpha at or below 0 */
         if (!x) return PAT_ENULL;
-        for (int64_t i = 0; i < n; i++) dx[i] += x[i] > 0 || x[i] != x[i] ? dy[i] : alpha * dy[i];
+        for (int64_t i = 0; i < n; i++) {
+            const T g = dy[i], u = x[i];
+            dx[i] += !(u <= 0) ? g : alpha * g;
+        }
         break;
     default:
         return PAT_EBADOP;

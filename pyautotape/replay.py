@@ -29,7 +29,7 @@ import numpy as np
 from . import _ffi
 from ._ffi import DTYPE_CODE, INSTR_DTYPE, ITER_WORDS, NULL, ffi, lib
 from .errors import RetapeRequired, TapeError
-from .tensor import Tensor, _state, _wrap
+from .tensor import Tensor, _state, _wrap, tensor
 
 __all__ = ["compile", "Compiled"]
 
@@ -156,8 +156,13 @@ class _Recorder:
     def converted(self, src: Any, out: np.ndarray) -> None:
         pos = self.inputs.get(id(src))
         if pos is not None:
-            self.events.append(("input", pos, out))
-            self.keep.append(out)
+            self.bind(pos, out)
+
+    def bind(self, pos: int, out: np.ndarray) -> None:
+        """Argument ``pos`` is copied into ``out`` on every replay. The writable pointer is
+        taken now, while ``out`` is fresh: later a record may lock it read-only."""
+        self.events.append(("input", pos, out, ffi.from_buffer(out, require_writable=True)))
+        self.keep.append(out)
 
     def _leaf(self, leaf: Tensor, grad_now: np.ndarray | None) -> None:
         if id(leaf) not in self.leaves:
@@ -238,7 +243,7 @@ class _Recorder:
 class _Plan:
     """One recorded signature, packed for pat_replay."""
 
-    def __init__(self, rec: _Recorder, result: Any, args_meta: list) -> None:
+    def __init__(self, rec: _Recorder, result: Any) -> None:
         self.leaves = list(rec.leaves.values())
         self.leaf_data = [p._data for p in self.leaves]
         self.grad_start = [rec.grad_at_start[id(p)] for p in self.leaves]
@@ -255,7 +260,8 @@ class _Plan:
         self.n_fwd = sum(1 for e in rec.events if e[0] == "fwd")
         self._pack(rec.events)
         self.result_template = self._template(result)
-        self.args_meta = args_meta
+        self.checks = list(zip(self.leaves, self.leaf_data, self.grad_start, strict=True))
+        self.ends = list(zip(self.leaves, self.grad_wrappers, strict=True))
 
     # -- packing --------------------------------------------------------------------------
     def _slot(self, arr: np.ndarray | None) -> int:
@@ -279,13 +285,13 @@ class _Plan:
         self.slot_of: dict[int, int] = {}
         self.iters: list[np.ndarray] = []
         self.iter_of: dict[int, int] = {}
-        self.inputs: list[tuple[int, np.ndarray]] = []
+        self.inputs: list[tuple[int, np.ndarray, Any]] = []
         instrs, steps, sweeps, opts = [], [], [], []
         self.opt_groups: list[tuple[Callable[[], tuple], tuple, int]] = []
         for ev in events:
             kind = ev[0]
             if kind == "input":
-                self.inputs.append((ev[1], ev[2]))
+                self.inputs.append((ev[1], ev[2], ev[3]))
                 self._slot(ev[2])
             elif kind == "fwd":
                 _, op, dtype, y, aux, s0, s1, s2, it, m, k, n, alpha = ev
@@ -462,30 +468,36 @@ class _Plan:
 
     # -- running --------------------------------------------------------------------------
     def run(self, arrays: list[np.ndarray]) -> Any:
-        for p, data in zip(self.leaves, self.leaf_data, strict=True):
+        for p, data, g in self.checks:
             if p._data is not data:
                 raise _Retape("a parameter's .data was replaced")
-        for p, g in zip(self.leaves, self.grad_start, strict=True):
             cur = p._grad
-            if (g is None) != (cur is None) or (cur is not None and cur._data is not g):
-                raise _Retape("a parameter's .grad changed between calls")
+            if cur is not None:
+                if cur._data is not g:
+                    raise _Retape("a parameter's .grad changed between calls")
+            elif g is not None:
+                raise _Retape("a parameter's .grad was cleared between calls")
         for refresh, hyper, i in self.opt_groups:
             now = refresh()
             if now != hyper:
                 for j, h in enumerate(now):
                     self.opts[i].hyper[j] = h
-        for pos, buf in self.inputs:
-            np.copyto(buf, arrays[pos], casting="unsafe")
+        for pos, buf, cbuf in self.inputs:
+            src = arrays[pos]
+            if src.dtype == buf.dtype and src.flags.c_contiguous:
+                ffi.memmove(cbuf, src, buf.nbytes)
+            else:
+                np.copyto(buf, src, casting="unsafe")
         rc = lib.pat_replay(*self.args)
-        if rc == lib.PAT_EGUARD:
-            raise _Retape("a guard failed")
-        if rc != lib.PAT_OK:
+        if rc != 0:
+            if rc == lib.PAT_EGUARD:
+                raise _Retape("a guard failed")
             step = int(self.failed[0])
             kind = int(self.steps[step]["kind"]) if 0 <= step < len(self.steps) else -1
             if kind == lib.PAT_STEP_FWD and rc == lib.PAT_EINDEX:
                 raise ValueError("cross_entropy: a label is outside [0, classes) in this batch")
             _ffi.check(rc, f"replay (step {step})")
-        for p, w in zip(self.leaves, self.grad_wrappers, strict=True):
+        for p, w in self.ends:
             p._grad = w
             if p._guard is not None:
                 p._guard.version += 1
@@ -515,7 +527,7 @@ class _Plan:
             ("parameters", {id(d) for d in self.leaf_data}),
             ("gradients", self.leaf_grads),
             ("optimizer_state", state),
-            ("inputs", {id(b) for _, b in self.inputs}),
+            ("inputs", {id(b) for _, b, _ in self.inputs}),
             ("saved_for_backward", saved),
         ]
         report = {name: 0 for name, _ in roles}
@@ -531,28 +543,22 @@ class _Plan:
         return report
 
 
-def _signature(args: tuple, kwargs: dict) -> tuple[tuple, list[np.ndarray], dict[int, int]]:
-    """The cache key of a call, the array arguments in order, and id -> position."""
-    key = []
+def _signature(args: tuple, kwargs: dict) -> tuple[tuple, list[np.ndarray]]:
+    """The cache key of a call (array/Tensor arguments by shape and dtype, others by
+    value) and the array arguments in order."""
+    key: list[Any] = []
     arrays: list[np.ndarray] = []
-    ids: dict[int, int] = {}
-    for name, value in [(i, a) for i, a in enumerate(args)] + sorted(kwargs.items()):
-        if isinstance(value, Tensor):
-            value = value._data
-        if isinstance(value, np.ndarray):
-            ids[id(value)] = len(arrays)
-            arrays.append(value)
-            key.append((name, "array", value.shape, value.dtype.str))
+    for value in args if not kwargs else [*args, *(kwargs[k] for k in sorted(kwargs))]:
+        t = type(value)
+        if t is np.ndarray or t is Tensor:
+            arr = value if t is np.ndarray else value._data
+            arrays.append(arr)
+            key.append((t is Tensor, arr.shape, arr.dtype))
         else:
-            try:
-                hash(value)
-            except TypeError:
-                raise TypeError(
-                    f"compile: argument {name!r} is a {type(value).__name__}, which cannot be "
-                    "part of a replay signature; pass arrays/Tensors, or capture it in a closure"
-                ) from None
-            key.append((name, "value", value))
-    return tuple(key), arrays, ids
+            key.append(value)
+    if kwargs:
+        key.append(tuple(sorted(kwargs)))
+    return tuple(key), arrays
 
 
 class Compiled:
@@ -577,12 +583,19 @@ class Compiled:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if _state.recorder is not None:
             raise TapeError("compile: a compiled function cannot be called while recording")
-        key, arrays, ids = _signature(args, kwargs)
+        key, arrays = _signature(args, kwargs)
         with self._lock:
-            plan = self.plans.get(key)
+            try:
+                plan = self.plans.get(key)
+            except TypeError:
+                raise TypeError(
+                    "compile: an argument is neither an array nor hashable, so it cannot be "
+                    "part of a replay signature; pass arrays/Tensors, or capture it in a closure"
+                ) from None
             if plan is not None:
-                self.plans.move_to_end(key)
-                self.last = plan
+                if plan is not self.last:
+                    self.plans.move_to_end(key)
+                    self.last = plan
                 if not plan.replayable:
                     self.stats["eager"] += 1
                     return self.fn(*args, **kwargs)
@@ -597,23 +610,53 @@ class Compiled:
                             "strict=True forbids recording again"
                         ) from None
                     self.stats["retapes"] += 1
-            return self._record(key, arrays, ids, args, kwargs)
+            return self._record(key, args, kwargs)
 
-    def _record(self, key, arrays, ids, args, kwargs) -> Any:
+    def _record(self, key: tuple, args: tuple, kwargs: dict) -> Any:
+        # Tensor arguments are handed to fn as private copies, so their buffers are the
+        # replay's input buffers (the caller's tensors are never written).
+        ids: dict[int, int] = {}
+        pos = 0
+
+        def private(value: Any) -> Any:
+            nonlocal pos
+            if type(value) is np.ndarray:
+                ids[id(value)] = pos
+                pos += 1
+                return value
+            if type(value) is Tensor:
+                t = tensor(value._data, requires_grad=value.requires_grad)
+                ids[id(t._data)] = pos
+                inputs.append((pos, t._data))
+                pos += 1
+                return t
+            return value
+
+        inputs: list[tuple[int, np.ndarray]] = []
+        if kwargs:
+            names = sorted(kwargs)
+            call_args = [private(a) for a in args]
+            call_kwargs = {k: private(kwargs[k]) for k in names}
+        else:
+            call_args = [private(a) for a in args]
+            call_kwargs = {}
         rec = _Recorder(ids)
+        for p, arr in inputs:
+            rec.bind(p, arr)
         _state.recorder = rec
         try:
-            result = self.fn(*args, **kwargs)
+            result = self.fn(*call_args, **call_kwargs)
         finally:
             _state.recorder = None
-        plan = _Plan(rec, result, [(a.shape, a.dtype) for a in arrays])
+        plan = _Plan(rec, result)
         self.plans[key] = plan
         self.plans.move_to_end(key)
         while len(self.plans) > self.cache_size:
             self.plans.popitem(last=False)
         self.last = plan
         self.stats["records"] += 1
-        return _plain(result)
+        # the recording call returns what a replay would: copies, cut from the tape
+        return plan._build(plan.result_template)
 
     def memory_report(self) -> dict[str, int]:
         """Bytes held by the last used recording: parameters, gradients, optimizer state,
@@ -621,19 +664,6 @@ class Compiled:
         if self.last is None:
             raise TapeError("memory_report: call the compiled function once first")
         return self.last.memory_report()
-
-
-def _plain(value: Any) -> Any:
-    """Replace traced floats by plain floats in what the recording call returns."""
-    if isinstance(value, _TracedFloat):
-        return float(value)
-    if isinstance(value, tuple):
-        return tuple(_plain(v) for v in value)
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    return value
 
 
 def compile(fn: Callable[..., Any] | None = None, *, strict: bool = False, cache_size: int = 8):
