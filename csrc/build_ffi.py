@@ -22,7 +22,9 @@ import scipy_openblas32
 from cffi import FFI
 
 HERE = pathlib.Path(__file__).resolve().parent
-SOURCES = ["tape.c", "eltwise.c", "reduce.c", "dense.c", "loss.c", "optim.c", "replay.c"]
+SOURCES = [
+    "tape.c", "eltwise.c", "reduce.c", "dense.c", "loss.c", "optim.c", "replay.c", "tangent.c"
+]
 
 
 def source_hash(folder: pathlib.Path = HERE) -> str:
@@ -60,7 +62,8 @@ def _relative(path: pathlib.Path) -> str:
 
 
 ffibuilder = FFI()
-ffibuilder.cdef((HERE / "pat_api.h").read_text())
+# pat_api.h is the ABI; pat_callbacks.h adds the extern "Python+C" callbacks (cffi syntax)
+ffibuilder.cdef((HERE / "pat_api.h").read_text() + (HERE / "pat_callbacks.h").read_text())
 
 _flags = compile_flags()
 _info = f"sources={source_hash()};flags={' '.join(_flags)}"
@@ -70,7 +73,7 @@ if os.environ.get("PYAUTOTAPE_SANITIZE") == "1":
 
 ffibuilder.set_source(
     "pyautotape._pat",
-    '#include "pat.h"\n',
+    '#include "pat.h"\n#include "tangent.h"\n',
     sources=[_relative(HERE / s) for s in SOURCES],
     include_dirs=[str(HERE), scipy_openblas32.get_include_dir()],
     library_dirs=[scipy_openblas32.get_lib_dir()],

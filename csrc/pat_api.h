@@ -63,6 +63,8 @@ typedef enum {
                             n: 0 none -> y(m), 1 mean -> y(), 2 sum -> y()           */
     PAT_OP_MSE,          /* y = (a - b)^2 over n elements; aux = a - b;
                             k: 0 none -> y(n), 1 mean -> y(), 2 sum -> y()           */
+    PAT_OP_CUSTOM,       /* y = a pat.Function of up to 3 sources; m = its handle; every
+                            rule calls back into Python (pat_custom_callback)        */
     PAT_OP_COUNT
 } pat_op;
 
@@ -168,6 +170,8 @@ typedef enum {
                           [c, a, b]; n: 0 <, 1 <=, 2 >, 3 >=, 4 ==, 5 !=; else PAT_EGUARD    */
     PAT_STEP_SWEEP,    /* run sweeps[a], a reverse sweep                                   */
     PAT_STEP_OPTIM,    /* run opts[a], an optimizer update                                 */
+    PAT_STEP_BWD,      /* run the backward of sweeps[a].tape[b] alone (a planned sweep,
+                          whose adjoint buffers are zeroed just before their first use)    */
     PAT_STEP_COUNT
 } pat_step_kind;
 
@@ -212,3 +216,51 @@ int pat_replay(const pat_step *steps, int64_t nsteps, const pat_instr *instrs,
                int64_t ninstrs, const pat_iter *iters, int64_t niters, void *const *bufs,
                int64_t nbufs, const pat_sweep *sweeps, int64_t nsweeps,
                const pat_optcall *opts, int64_t nopts, pat_stats *stats, int64_t *failed);
+
+/* ---- forward mode, batched reverse mode, second-order adjoints (tape.c, tangent.c) ----
+   These sweeps push nseeds directions through a tape in one call. In tans, grads and
+   atans the buffer of slot s holds nseeds copies of the slot's value one after another,
+   sizes[s] elements each: an array of shape (nseeds, *value shape). A NULL tangent is
+   identically zero; a NULL gradient is not needed. vals (and adjs) are one-seed tables
+   laid out as pat_tape_backward's. Dense ops push all seeds through one GEMM, permuting a
+   seed-dependent operand into `scratch` (nscratch bytes, 8-byte aligned) when its layout
+   does not stack. Call a sweep first with need != NULL: it then computes nothing and sets
+   *need to the scratch bytes it will use; allocate those and call it with need == NULL.
+   On error, *failed is the index of the failing record. */
+
+typedef enum {
+    PAT_ECALLBACK = -7   /* a custom op's Python callback raised; Python holds the error */
+} pat_callback_status;
+
+typedef enum {
+    PAT_CB_FWD,   /* dst = y (written), s0..s2 = source values                        */
+    PAT_CB_BWD,   /* dst = dy (nseeds), s0..s2 += source gradients (nseeds; NULL: skip) */
+    PAT_CB_TAN,   /* dst += ty (nseeds), s0..s2 = source tangents (nseeds; NULL: zero)  */
+    PAT_CB_SOA    /* dst = adjoint of y (one seed), s0..s2 += second-order terms of the
+                     source adjoints (nseeds) for the tangents of the last tangent sweep */
+} pat_cb_kind;
+
+/* Forward mode: for t = 0 .. ntape-1, tans[dst] += J tans[src] for every seed (tans[dst]
+   zeroed by the caller). A record whose tans[dst] is NULL is skipped. Reads vals, the
+   values the reverse sweep reads, and never an adjoint. */
+int pat_tape_tangent(const pat_instr *tape, int64_t ntape, const pat_iter *iters,
+                     int64_t niters, void *const *vals, void *const *tans,
+                     const int64_t *sizes, int64_t nslots, int64_t nseeds, void *scratch,
+                     int64_t nscratch, int64_t *need, pat_stats *stats, int64_t *failed);
+
+/* Reverse mode for nseeds cotangents: for t = ntape-1 .. 0, grads[src] += J^T grads[dst]
+   per seed. A record whose grads[dst] is NULL is skipped. */
+int pat_tape_backward_batch(const pat_instr *tape, int64_t ntape, const pat_iter *iters,
+                            int64_t niters, void *const *vals, void *const *grads,
+                            const int64_t *sizes, int64_t nslots, int64_t nseeds,
+                            void *scratch, int64_t nscratch, int64_t *need, pat_stats *stats,
+                            int64_t *failed);
+
+/* Second-order adjoints (forward-over-reverse): with tans from pat_tape_tangent (nseeds
+   directions u) and adjs from a one-seed reverse sweep, for t = ntape-1 .. 0:
+   atans[src] += J^T atans[dst] + (dJ[tans])^T adjs[dst]. Seeding atans of the output with
+   zeros, atans of an input ends as the Hessian-vector products H u. */
+int pat_tape_hvp(const pat_instr *tape, int64_t ntape, const pat_iter *iters, int64_t niters,
+                 void *const *vals, void *const *tans, void *const *adjs, void *const *atans,
+                 const int64_t *sizes, int64_t nslots, int64_t nseeds, void *scratch,
+                 int64_t nscratch, int64_t *need, pat_stats *stats, int64_t *failed);

@@ -14,9 +14,11 @@ array([2., 0., 6.], dtype=float32)
 from __future__ import annotations
 
 from . import autograd, data, nn, optim, random
+from . import transforms as transforms
 from ._ffi import build_info
 from .checking import GradcheckReport, gradcheck, numerical_grad
 from .errors import DTypeError, GradcheckError, RetapeRequired, ShapeError, TapeError
+from .function import Function, FunctionCtx
 from .ops import (
     add,
     concatenate,
@@ -63,6 +65,17 @@ from .tensor import (
     set_grad_enabled,
     tensor,
 )
+from .transforms import (
+    grad,
+    hessian,
+    hvp,
+    jacfwd,
+    jacobian,
+    jacrev,
+    jvp,
+    value_and_grad,
+    vjp,
+)
 
 __version__ = "0.1.0"
 
@@ -77,4 +90,6 @@ __all__ = [
     "ShapeError", "DTypeError", "TapeError", "RetapeRequired", "GradcheckError",
     "set_num_threads", "get_num_threads", "compile", "Compiled", "build_info", "__version__",
     "data", "nn", "optim", "random", "manual_seed", "save", "load",
+    "transforms", "grad", "value_and_grad", "vjp", "jvp", "jacfwd", "jacrev", "jacobian",
+    "hessian", "hvp", "Function", "FunctionCtx",
 ]  # fmt: skip

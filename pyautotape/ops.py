@@ -65,6 +65,7 @@ REGISTRY: dict[str, int] = {
     "log_softmax": lib.PAT_OP_LOG_SOFTMAX,
     "cross_entropy": lib.PAT_OP_CROSS_ENTROPY,
     "mse_loss": lib.PAT_OP_MSE,
+    "custom": lib.PAT_OP_CUSTOM,  # a pat.Function (pyautotape/function.py), not a wrapper here
 }
 
 if [n for n, _ in sorted(REGISTRY.items(), key=lambda kv: kv[1])] != _ffi.op_names():

@@ -60,6 +60,21 @@ _seq = itertools.count()  # next() on a count is atomic under the GIL
 _engine_lock = threading.Lock()
 _default_dtype = F32
 
+# What the engine did, for tests that prove what a transform did NOT do (pat.jvp runs no
+# reverse sweep and allocates no adjoint buffer). Python allocates every buffer C uses, so
+# counting here counts them all. Read through pat.transforms.engine_counts().
+ENGINE_COUNTS = {"reverse_sweeps": 0, "adjoint_buffers": 0, "tangent_sweeps": 0,
+                 "tangent_buffers": 0, "hvp_sweeps": 0}  # fmt: skip
+
+
+def _raise_callback_error() -> None:
+    """Raise the exception a custom op's Python callback stored during a C sweep."""
+    exc = getattr(_state, "callback_error", None)
+    _state.callback_error = None
+    if exc is None:
+        raise TapeError("a custom op's callback failed without leaving an exception")
+    raise exc
+
 
 def last_sweep_stats() -> dict[str, int]:
     """Counters of this thread's last reverse sweep, as the C core counted them:
@@ -894,6 +909,8 @@ def _sweep(records, roots, targets, stats):
     rec = _state.recorder
     if rec is not None:
         rec.sweep(tape, itab, vals, grads, leaf_slots, roots)
+    ENGINE_COUNTS["reverse_sweeps"] += 1
+    ENGINE_COUNTS["adjoint_buffers"] += sum(g is not None for g in grads)
     vptr, vkeep = _ffi.pointer_table(vals)
     gptr, gkeep = _ffi.pointer_table(grads)
     failed = ffi.new("int64_t *", -1)
@@ -909,6 +926,8 @@ def _sweep(records, roots, targets, stats):
         failed,
     )
     if rc != lib.PAT_OK:
+        if rc == lib.PAT_ECALLBACK:
+            _raise_callback_error()
         bad = records[failed[0]] if 0 <= failed[0] < len(records) else None
         name = bad.name if bad is not None else "?"
         _ffi.check(rc, f"backward of '{name}'")

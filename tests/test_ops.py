@@ -29,6 +29,26 @@ def _xent(x, lab, red):
 
 LAB = np.array([0, 3, 1, 2, 3])
 
+
+class _TanhScale(pat.Function):
+    """The custom-op row: tanh(x) * w as a pat.Function (backward and jvp by hand)."""
+
+    @staticmethod
+    def forward(ctx, x, w):
+        y = pat.tanh(x)
+        ctx.save_for_backward(y, w)
+        return y * w
+
+    @staticmethod
+    def backward(ctx, g):
+        y, w = ctx.saved_tensors
+        return g * w * (1 - y * y), g * y
+
+    @staticmethod
+    def jvp(ctx, tx, tw):
+        y, w = ctx.saved_tensors
+        return tx * w * (1 - y * y) + tw * y
+
 # name -> list of (pat function, NumPy reference, input factory taking a Generator)
 # fmt: off
 OP_SPECS = {
@@ -86,6 +106,8 @@ OP_SPECS = {
                                           "sum": ((a - b) ** 2).sum()}[red],
                   lambda r: (r.normal(size=(3, 4)), r.normal(size=(3, 4))))
                  for red in ("mean", "sum", "none")],
+    "custom": [(_TanhScale.apply, lambda x, w: np.tanh(x) * w,
+                lambda r: (r.normal(size=(3, 4)), r.normal(size=(3, 4))))],
 }
 # fmt: on
 

@@ -1,0 +1,621 @@
+"""Function transforms (JAX / torch.func names): grad, value_and_grad, vjp, jvp, jacfwd,
+jacrev, jacobian, hessian, hvp.
+
+>>> import numpy as np, pyautotape as pat
+>>> f = lambda x: (x * x).sum()
+>>> pat.grad(f)(np.array([1.0, 2.0]))
+array([2., 4.])
+
+Every transform calls ``f`` once, on fresh leaf tensors, so the tape holds exactly f's
+ops; then it packs that tape once and runs sweeps over it in C, each pushing a batch of K
+seeds in one call (dense ops stack the seeds into one GEMM):
+
+* reverse sweeps (``grad``, ``vjp``, ``jacrev``) run ``pat_tape_backward_batch`` with K
+  cotangents: the Jacobian of f: R^n -> R^m is one sweep with K = m;
+* the tangent sweep (``jvp``, ``jacfwd``) walks the same tape from the first record to
+  the last with ``pat_tape_tangent``, K tangents at once. Each tangent rule uses the same
+  partial derivatives as its op's backward rule, so it reads exactly the values the tape
+  already keeps for the reverse sweep: nothing extra is recorded, no reverse sweep runs
+  and no adjoint buffer is allocated (see :func:`engine_counts`);
+* second derivatives (``hessian``, ``hvp``) are forward-over-reverse: a tangent sweep for
+  K directions, a reverse sweep for the gradient, then ``pat_tape_hvp``, the reverse
+  sweep differentiated along the K directions. They are exact (no finite differences).
+
+``f`` receives Tensors and returns one Tensor; the transforms accept ndarrays, Tensors,
+lists or numbers and return ndarrays. Arguments not selected by ``argnums`` are passed to
+``f`` unchanged. Transforms do not nest (``f`` sees Tensors, and a transform returns
+ndarrays); use :func:`hessian` and :func:`hvp` for second derivatives.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from . import _ffi
+from . import tensor as _tensor
+from ._ffi import ffi, lib
+from .errors import ShapeError, TapeError
+from .tensor import ENGINE_COUNTS, Record, Tensor, enable_grad
+
+__all__ = [
+    "grad", "value_and_grad", "vjp", "jvp", "jacfwd", "jacrev", "jacobian", "hessian",
+    "hvp", "auto_mode", "last_jacobian_mode", "engine_counts", "last_sweep_stats",
+]  # fmt: skip
+
+_local = threading.local()
+
+
+def engine_counts() -> dict[str, int]:
+    """How many sweeps of each kind ran and how many adjoint / tangent buffers were
+    allocated, by every part of the engine, since the process started. Tests diff it.
+
+    >>> import numpy as np, pyautotape as pat
+    >>> before = pat.transforms.engine_counts()
+    >>> _ = pat.jvp(lambda x: pat.tanh(x).sum(), (np.ones(3),), (np.ones(3),))
+    >>> after = pat.transforms.engine_counts()
+    >>> after["adjoint_buffers"] - before["adjoint_buffers"]
+    0
+    """
+    return dict(ENGINE_COUNTS)
+
+
+def last_sweep_stats() -> dict[str, int]:
+    """This thread's C counters (``gemm_calls``, ``gemm_flops``, ``instrs``) summed over
+    the sweeps of the last transform call.
+
+    >>> import numpy as np, pyautotape as pat
+    >>> w = np.ones((4, 3))
+    >>> _ = pat.jacfwd(lambda x: pat.linear(x, pat.tensor(w)))(np.ones(3))
+    >>> pat.transforms.last_sweep_stats()["gemm_calls"]  # 3 seeds, one GEMM
+    1
+    """
+    st = getattr(_local, "stats", None)
+    if st is None:
+        return {"gemm_calls": 0, "gemm_flops": 0, "instrs": 0}
+    return {"gemm_calls": st.gemm_calls, "gemm_flops": st.gemm_flops, "instrs": st.instrs}
+
+
+def last_jacobian_mode() -> str | None:
+    """The mode (``"fwd"`` or ``"rev"``) this thread's last Jacobian was computed in.
+
+    >>> import numpy as np, pyautotape as pat
+    >>> _ = pat.jacobian(lambda x: pat.exp(x).sum())(np.ones(3))
+    >>> pat.transforms.last_jacobian_mode()
+    'rev'
+    """
+    return getattr(_local, "mode", None)
+
+
+def auto_mode(n_in: int, n_out: int) -> str:
+    """The mode ``jacobian(mode="auto")`` picks: one sweep per seed, so ``"fwd"`` (n_in
+    tangents) when the inputs have fewer elements than the output, else ``"rev"``.
+
+    >>> import pyautotape as pat
+    >>> pat.transforms.auto_mode(10, 784), pat.transforms.auto_mode(784, 10)
+    ('fwd', 'rev')
+    """
+    return "fwd" if n_in < n_out else "rev"
+
+
+# ---------------------------------------------------------------------------------------
+# calling f, and packing its tape for the batched sweeps
+
+
+def _argnums(argnums: int | Sequence[int], nargs: int, name: str) -> tuple[list[int], bool]:
+    single = isinstance(argnums, (int, np.integer)) and not isinstance(argnums, bool)
+    items = [argnums] if single else list(argnums)  # type: ignore[arg-type]
+    out = []
+    for a in items:
+        if isinstance(a, bool) or not isinstance(a, (int, np.integer)):
+            raise TypeError(f"{name}: argnums must be an int or a tuple of ints, got {argnums!r}")
+        if not -nargs <= a < nargs:
+            raise ValueError(f"{name}: argnums {a} is out of range for {nargs} argument(s)")
+        out.append(int(a) % nargs)
+    if not out or len(set(out)) != len(out):
+        raise ValueError(f"{name}: argnums {argnums!r} must name distinct arguments")
+    return out, single
+
+
+def _leaf(x: Any, name: str) -> Tensor:
+    data = x._data if isinstance(x, Tensor) else x
+    return _tensor.tensor(data, requires_grad=True)
+
+
+def _trace(f: Callable[..., Any], args: Sequence[Any], nums: Sequence[int], name: str):
+    """Call f with fresh leaves in the positions ``nums``; return (out, leaves, floor):
+    records with seq >= floor were made by this call."""
+    rec = getattr(_tensor._state, "recorder", None)
+    if rec is not None:  # pat.compile records kernel calls; these sweeps are not among them
+        rec.opaque(f"pat.{name} runs its own sweeps")
+    call = list(args)
+    leaves = []
+    for i in nums:
+        leaf = _leaf(args[i], name)
+        call[i] = leaf
+        leaves.append(leaf)
+    floor = next(_tensor._seq)
+    with enable_grad():
+        out = f(*call)
+    if not isinstance(out, Tensor):
+        raise TypeError(
+            f"{name}: f must return a Tensor, got {type(out).__name__} (f receives "
+            "Tensors; transforms return ndarrays, so they do not nest: use pat.hessian "
+            "or pat.hvp for second derivatives)"
+        )
+    return out, leaves, floor
+
+
+class _Program:
+    """f's tape packed once, for any number of batched sweeps from the given leaves.
+
+    Slots 0 .. len(leaves)-1 are the leaves; then one slot per record output, and one per
+    constant or aux array a rule reads. Only live records (on a path from a leaf) are
+    packed: the others have neither tangent nor adjoint. The program keeps the records
+    alive, so the arrays they saved stay locked and can be swept again (vjp_fn)."""
+
+    def __init__(self, out: Tensor, leaves: list[Tensor], floor: int, name: str) -> None:
+        self.name = name
+        self.out = out
+        self.leaves = leaves
+        records = self._collect(out, floor)
+        self.records = records
+        vals: list[Any] = [None] * len(leaves)
+        sizes = [t.size for t in leaves]
+        shapes: list[tuple[int, ...]] = [t.shape for t in leaves]
+        dtypes: list[np.dtype] = [t.dtype for t in leaves]
+        live = [True] * len(leaves)
+        leaf_slot = {id(t): i for i, t in enumerate(leaves)}
+        rec_slot: dict[int, int] = {}
+
+        def new_slot(val: Any, shape: tuple[int, ...], dtype: np.dtype, is_live: bool) -> int:
+            vals.append(val)
+            sizes.append(math.prod(shape))
+            shapes.append(shape)
+            dtypes.append(dtype)
+            live.append(is_live)
+            return len(vals) - 1
+
+        rows, dsts, srcs, auxs, its, iters = [], [], [], [], [], []
+        for r in records:
+            src = [-1, -1, -1]
+            is_live = False
+            for i, p in enumerate(r.parents):
+                sv = r.saved[i]
+                s = None
+                if p is not None:
+                    s = rec_slot.get(id(p)) if type(p) is Record else leaf_slot.get(id(p))
+                if s is None:
+                    if sv is None:
+                        continue
+                    s = new_slot(sv, sv.shape, sv.dtype, False)  # a constant the rule reads
+                else:
+                    is_live = is_live or live[s]
+                    if sv is not None and vals[s] is None:
+                        vals[s] = sv
+                src[i] = s
+            rec_slot[id(r)] = dst = new_slot(r.out, r.shape, r.dtype, is_live)
+            if not is_live:
+                continue
+            for g, v in zip(r.guards, r.versions, strict=True):
+                if g.version != v:
+                    raise TapeError(
+                        f"{name}: an array saved by '{r.name}' (record {r.seq}) was modified "
+                        "in place after it was recorded; call f again"
+                    )
+            aux = -1
+            if r.aux is not None:
+                aux = new_slot(r.aux, r.aux.shape, r.aux.dtype, False)
+            it = -1
+            if r.it is not None:
+                it = len(iters)
+                iters.append(r.it)
+            rows.append(r)
+            dsts.append(dst)
+            srcs.append(src)
+            auxs.append(aux)
+            its.append(it)
+        self.vals, self.sizes, self.shapes, self.dtypes = vals, sizes, shapes, dtypes
+        self.live = live
+        self.rows = rows
+        tape = np.zeros(len(rows), dtype=_ffi.INSTR_DTYPE)
+        if rows:
+            tape["op"] = [r.op for r in rows]
+            tape["dtype"] = [_ffi.DTYPE_CODE[r.dtype] for r in rows]
+            tape["dst"] = dsts
+            tape["src"] = srcs
+            tape["aux"] = auxs
+            tape["iter"] = its
+            tape["m"] = [r.m for r in rows]
+            tape["k"] = [r.k for r in rows]
+            tape["n"] = [r.n for r in rows]
+            tape["alpha"] = [r.alpha for r in rows]
+        self.tape = tape
+        self.itab = (
+            np.ascontiguousarray(np.stack(iters))
+            if iters
+            else np.zeros((0, _ffi.ITER_WORDS), dtype=np.int64)
+        )
+        self.size_arr = np.array(sizes, dtype=np.int64)
+        if out._node is not None:
+            self.out_slot = rec_slot.get(id(out._node), -1)
+        else:
+            self.out_slot = leaf_slot.get(id(out), -1)
+        if self.out_slot >= 0 and not live[self.out_slot]:
+            self.out_slot = -1  # the output does not depend on the leaves
+
+    @staticmethod
+    def _collect(out: Tensor, floor: int) -> list[Record]:
+        """Records reachable from out that this transform made, in tape order (iterative)."""
+        seen: set[int] = set()
+        found: list[Record] = []
+        stack = [out._node] if out._node is not None else []
+        while stack:
+            r = stack.pop()
+            if id(r) in seen or r.seq < floor:
+                continue
+            if r.released:
+                raise TapeError(
+                    f"the tape through '{r.name}' (record {r.seq}) was released by a "
+                    "backward() inside f; do not call backward inside a transformed function"
+                )
+            seen.add(id(r))
+            found.append(r)
+            for p in r.parents:
+                if type(p) is Record and id(p) not in seen:
+                    stack.append(p)
+        found.sort(key=lambda r: r.seq)
+        return found
+
+    # -- buffers ------------------------------------------------------------------------
+    def _zeros(self, k: int, which: str) -> list[np.ndarray | None]:
+        """K-seed zero buffers for every live slot (leaves and live records)."""
+        bufs: list[np.ndarray | None] = [None] * len(self.vals)
+        for s, is_live in enumerate(self.live):
+            if is_live:
+                bufs[s] = np.zeros((k, *self.shapes[s]), self.dtypes[s])
+        ENGINE_COUNTS[which] += sum(b is not None for b in bufs)
+        return bufs
+
+    def _run(self, cfunc: Any, tables: list[list[np.ndarray | None]], k: int) -> None:
+        """One batched C sweep: a dry run for the scratch size, then the real one."""
+        if not self.rows:
+            return
+        keep = []
+        ptrs = []
+        for table in [self.vals] + tables:
+            p, kp = _ffi.pointer_table(table)
+            ptrs.append(p)
+            keep.append(kp)
+        head = (
+            ffi.from_buffer("pat_instr *", self.tape),
+            len(self.rows),
+            ffi.from_buffer("pat_iter *", self.itab),
+            len(self.itab),
+            *ptrs,
+            ffi.from_buffer("int64_t *", self.size_arr),
+            len(self.vals),
+            k,
+        )
+        failed = ffi.new("int64_t *", -1)
+        need = ffi.new("int64_t *", 0)
+        rc = cfunc(*head, ffi.NULL, 0, need, ffi.NULL, failed)
+        if rc == lib.PAT_OK:
+            scratch = np.empty(max(1, (need[0] + 7) // 8), np.float64)
+            stats = getattr(_local, "stats", None)
+            rc = cfunc(*head, ffi.from_buffer(scratch, require_writable=True),
+                       scratch.nbytes, ffi.NULL, stats if stats is not None else ffi.NULL,
+                       failed)  # fmt: skip
+        if rc != lib.PAT_OK:
+            if rc == lib.PAT_ECALLBACK:
+                _tensor._raise_callback_error()
+            bad = self.rows[failed[0]].name if 0 <= failed[0] < len(self.rows) else "?"
+            _ffi.check(rc, f"{self.name}: sweep through '{bad}'")
+
+    # -- the three sweeps ---------------------------------------------------------------
+    def tangents(self, seeds: list[np.ndarray], k: int) -> list[np.ndarray | None]:
+        """Forward mode: seeds[i] (k, *leaf i shape) in, every live slot's tangent out."""
+        tans = self._zeros(k, "tangent_buffers")
+        for i, s in enumerate(seeds):
+            tans[i] = s
+        ENGINE_COUNTS["tangent_sweeps"] += 1
+        self._run(lib.pat_tape_tangent, [tans], k)
+        return tans
+
+    def out_tangent(self, tans: list[np.ndarray | None], k: int) -> np.ndarray:
+        if self.out_slot < 0:
+            return np.zeros((k, *self.out.shape), self.out.dtype)
+        return tans[self.out_slot]
+
+    def adjoints(self, cot: np.ndarray) -> list[np.ndarray | None]:
+        """Reverse mode: cotangents (k, *out shape) in, every live slot's adjoint out."""
+        k = cot.shape[0]
+        grads = self._zeros(k, "adjoint_buffers")
+        if self.out_slot >= 0:
+            grads[self.out_slot] += cot
+        ENGINE_COUNTS["reverse_sweeps"] += 1
+        self._run(lib.pat_tape_backward_batch, [grads], k)
+        return grads
+
+    def hvps(self, dirs: list[np.ndarray], k: int) -> list[np.ndarray]:
+        """Forward-over-reverse: directions (k, *leaf shape) in, H u per leaf out."""
+        if self.out.size != 1:
+            raise ShapeError(
+                f"{self.name}: f must return a scalar (one element), got shape "
+                f"{self.out.shape}; reduce it first (e.g. .sum())"
+            )
+        tans = self.tangents(dirs, k)
+        adjs = self.adjoints(np.ones((1, *self.out.shape), self.out.dtype))
+        atans = self._zeros(k, "tangent_buffers")
+        ENGINE_COUNTS["hvp_sweeps"] += 1
+        self._run(lib.pat_tape_hvp, [tans, adjs, atans], k)
+        return [atans[i] for i in range(len(self.leaves))]
+
+
+def _program(f: Callable[..., Any], args: Sequence[Any], nums: Sequence[int],
+             name: str) -> _Program:  # fmt: skip
+    _local.stats = ffi.new("pat_stats *")
+    out, leaves, floor = _trace(f, args, nums, name)
+    return _Program(out, leaves, floor, name)
+
+
+def _wrapped(f: Callable[..., Any], transform: Callable[..., Any]) -> Callable[..., Any]:
+    try:
+        return functools.wraps(f)(transform)
+    except (AttributeError, TypeError):  # callables without __name__ etc.
+        return transform
+
+
+# ---------------------------------------------------------------------------------------
+# reverse mode
+
+
+def value_and_grad(f: Callable[..., Tensor], argnums: int | Sequence[int] = 0) -> Callable:
+    """A function returning ``(f(*args), gradient)`` for scalar-valued ``f``; the gradient
+    is an ndarray shaped like ``args[argnums]``, or a tuple of them for a tuple
+    ``argnums``. One reverse sweep.
+
+    >>> import numpy as np, pyautotape as pat
+    >>> value, g = pat.value_and_grad(lambda x: (x * x).sum())(np.array([3.0]))
+    >>> float(value), g
+    (9.0, array([6.]))
+    """
+
+    def value_and_grad_f(*args: Any) -> tuple[np.ndarray, Any]:
+        nums, single = _argnums(argnums, len(args), "grad")
+        prog = _program(f, args, nums, "grad")
+        out = prog.out
+        if out.size != 1:
+            raise ShapeError(
+                f"grad: f must return a scalar (one element), got shape {out.shape}; use "
+                "pat.vjp or pat.jacrev for non-scalar outputs"
+            )
+        grads = prog.adjoints(np.ones((1, *out.shape), out.dtype))
+        result = tuple(grads[i][0] for i in range(len(nums)))
+        return out._data.copy(), result[0] if single else result
+
+    return _wrapped(f, value_and_grad_f)
+
+
+def grad(f: Callable[..., Tensor], argnums: int | Sequence[int] = 0) -> Callable:
+    """The gradient of scalar-valued ``f`` with respect to ``args[argnums]`` (an ndarray,
+    or a tuple of ndarrays for a tuple ``argnums``), as ``jax.grad``. Not to be confused
+    with ``pat.autograd.grad``, which differentiates tensors already computed.
+
+    >>> import numpy as np, pyautotape as pat
+    >>> pat.grad(lambda x, w: (x * w).sum(), argnums=(0, 1))(np.ones(2), np.array([2.0, 3.0]))
+    (array([2., 3.]), array([1., 1.]))
+    """
+    vg = value_and_grad(f, argnums)
+
+    def grad_f(*args: Any) -> Any:
+        return vg(*args)[1]
+
+    return _wrapped(f, grad_f)
+
+
+def vjp(f: Callable[..., Tensor], *primals: Any) -> tuple[np.ndarray, Callable]:
+    """``(f(*primals), vjp_fn)``: ``vjp_fn(cotangent)`` returns the tuple uᵀJ, one ndarray
+    per primal, for a cotangent u shaped like the output. f runs once; ``vjp_fn`` may be
+    called any number of times (each call is one reverse sweep over the same tape) and
+    is linear in u.
+
+    >>> import numpy as np, pyautotape as pat
+    >>> out, vjp_fn = pat.vjp(lambda x: x * x, np.array([1.0, 2.0]))
+    >>> vjp_fn(np.array([1.0, 10.0]))
+    (array([ 2., 40.]),)
+    """
+    prog = _program(f, primals, list(range(len(primals))), "vjp")
+    out = prog.out
+
+    def vjp_fn(cotangent: Any) -> tuple[np.ndarray, ...]:
+        u = cotangent._data if isinstance(cotangent, Tensor) else np.asarray(cotangent)
+        if u.shape != out.shape:
+            raise ShapeError(
+                f"vjp_fn: cotangent has shape {u.shape}, the output {out.shape}; pass one "
+                "shaped like the output"
+            )
+        _local.stats = ffi.new("pat_stats *")
+        seed = np.array(u, dtype=out.dtype, order="C").reshape(1, *out.shape)
+        grads = prog.adjoints(seed)
+        return tuple(grads[i][0] for i in range(len(prog.leaves)))
+
+    return out._data.copy(), vjp_fn
+
+
+def jacrev(f: Callable[..., Tensor], argnums: int | Sequence[int] = 0) -> Callable:
+    """The Jacobian of f by reverse mode: one batched reverse sweep pushing all
+    ``f(x).size`` cotangents. Layout: output shape + input shape.
+
+    >>> import numpy as np, pyautotape as pat
+    >>> pat.jacrev(lambda x: x * x)(np.array([1.0, 2.0]))
+    array([[2., 0.],
+           [0., 4.]])
+    """
+    return jacobian(f, argnums, mode="rev")
+
+
+# ---------------------------------------------------------------------------------------
+# forward mode
+
+
+def _as_tuple(x: Any) -> tuple[tuple, bool]:
+    if isinstance(x, (tuple, list)):
+        return tuple(x), True
+    return (x,), False
+
+
+def jvp(f: Callable[..., Tensor], primals: Any, tangents: Any) -> tuple[np.ndarray, np.ndarray]:
+    """``(f(*primals), J v)``: forward mode, one tangent sweep over f's tape. ``primals``
+    and ``tangents`` are tuples (or single arrays) of matching shapes. Runs no reverse
+    sweep and allocates no adjoint.
+
+    >>> import numpy as np, pyautotape as pat
+    >>> pat.jvp(lambda x: x * x, (np.array([1.0, 2.0]),), (np.array([1.0, 0.5]),))
+    (array([1., 4.]), array([2., 2.]))
+    """
+    ps, _ = _as_tuple(primals)
+    ts, _ = _as_tuple(tangents)
+    if len(ps) != len(ts):
+        raise ValueError(f"jvp: {len(ps)} primals but {len(ts)} tangents")
+    prog = _program(f, ps, list(range(len(ps))), "jvp")
+    pairs = enumerate(zip(ts, prog.leaves, strict=True))
+    seeds = [_seed(t, leaf, "jvp", i) for i, (t, leaf) in pairs]
+    tans = prog.tangents(seeds, 1)
+    return prog.out._data.copy(), prog.out_tangent(tans, 1)[0]
+
+
+def _seed(t: Any, leaf: Tensor, name: str, i: int) -> np.ndarray:
+    arr = t._data if isinstance(t, Tensor) else np.asarray(t)
+    if arr.shape != leaf.shape:
+        raise ShapeError(
+            f"{name}: tangent {i} has shape {arr.shape}, its primal {leaf.shape}; pass "
+            "tangents shaped like the primals"
+        )
+    return np.array(arr, dtype=leaf.dtype, order="C").reshape(1, *leaf.shape)
+
+
+def jacfwd(f: Callable[..., Tensor], argnums: int | Sequence[int] = 0) -> Callable:
+    """The Jacobian of f by forward mode: one tangent sweep pushing all input-sized
+    seeds at once. Layout: output shape + input shape.
+
+    >>> import numpy as np, pyautotape as pat
+    >>> pat.jacfwd(lambda x: x.sum() * x)(np.array([1.0, 2.0]))
+    array([[4., 1.],
+           [2., 5.]])
+    """
+    return jacobian(f, argnums, mode="fwd")
+
+
+def _identity_seeds(leaves: list[Tensor]) -> tuple[list[np.ndarray], list[int], int]:
+    """One seed per element of all leaves: leaf i gets the (K, *shape) block of the
+    identity that belongs to it (zeros elsewhere). Returns seeds, offsets and K."""
+    k = sum(t.size for t in leaves)
+    seeds, offsets, off = [], [], 0
+    for t in leaves:
+        s = np.zeros((k, t.size), t.dtype)
+        s[off : off + t.size] = np.eye(t.size, dtype=t.dtype)
+        seeds.append(s.reshape(k, *t.shape))
+        offsets.append(off)
+        off += t.size
+    return seeds, offsets, k
+
+
+def jacobian(f: Callable[..., Tensor], argnums: int | Sequence[int] = 0,
+             mode: str = "auto") -> Callable:  # fmt: skip
+    """The Jacobian of f with respect to ``args[argnums]``: an ndarray of shape
+    ``out.shape + arg.shape`` (a tuple of them for a tuple ``argnums``).
+
+    ``mode``: ``"fwd"`` (one tangent sweep, K = input elements), ``"rev"`` (one reverse
+    sweep, K = output elements) or ``"auto"``, which picks forward when the inputs have
+    fewer elements than the output (:func:`auto_mode`). Either way all seeds go through
+    one batched sweep.
+
+    >>> import numpy as np, pyautotape as pat
+    >>> pat.jacobian(lambda x: pat.tanh(x).sum(), mode="fwd")(np.zeros(2))
+    array([1., 1.])
+    """
+    if mode not in ("auto", "fwd", "rev"):
+        raise ValueError(f"jacobian: mode must be 'auto', 'fwd' or 'rev', got {mode!r}")
+
+    def jacobian_f(*args: Any) -> Any:
+        nums, single = _argnums(argnums, len(args), "jacobian")
+        prog = _program(f, args, nums, "jacobian")
+        out, leaves = prog.out, prog.leaves
+        n_in = sum(t.size for t in leaves)
+        chosen = auto_mode(n_in, out.size) if mode == "auto" else mode
+        _local.mode = chosen
+        if chosen == "fwd":
+            seeds, offsets, k = _identity_seeds(leaves)
+            tans = prog.out_tangent(prog.tangents(seeds, k), k).reshape(k, out.size)
+            jacs = tuple(
+                np.ascontiguousarray(tans[o : o + t.size].T).reshape(out.shape + t.shape)
+                for o, t in zip(offsets, leaves, strict=True)
+            )
+        else:
+            cot = np.eye(out.size, dtype=out.dtype).reshape(out.size, *out.shape)
+            grads = prog.adjoints(cot)
+            jacs = tuple(grads[i].reshape(out.shape + t.shape) for i, t in enumerate(leaves))
+        return jacs[0] if single else jacs
+
+    return _wrapped(f, jacobian_f)
+
+
+# ---------------------------------------------------------------------------------------
+# second order
+
+
+def hessian(f: Callable[..., Tensor], argnums: int | Sequence[int] = 0) -> Callable:
+    """The Hessian of scalar-valued f: shape ``arg.shape + arg.shape``; for a tuple
+    ``argnums`` a nested tuple of blocks ``H[i][j]`` of shape ``args[i].shape +
+    args[j].shape``. Forward-over-reverse: one tangent sweep with a seed per input
+    element, one reverse sweep, one second-order adjoint sweep. Exact.
+
+    >>> import numpy as np, pyautotape as pat
+    >>> pat.hessian(lambda x: (x * x * x).sum())(np.array([1.0, 2.0]))
+    array([[ 6.,  0.],
+           [ 0., 12.]])
+    """
+
+    def hessian_f(*args: Any) -> Any:
+        nums, single = _argnums(argnums, len(args), "hessian")
+        prog = _program(f, args, nums, "hessian")
+        leaves = prog.leaves
+        seeds, offsets, k = _identity_seeds(leaves)
+        hv = prog.hvps(seeds, k)  # hv[a][j] = H[:, j] restricted to leaf a
+        blocks = tuple(
+            tuple(
+                np.ascontiguousarray(hv[a][ob : ob + tb.size].reshape(tb.size, ta.size).T)
+                .reshape(ta.shape + tb.shape)
+                for ob, tb in zip(offsets, leaves, strict=True)
+            )
+            for a, ta in enumerate(leaves)
+        )
+        return blocks[0][0] if single else blocks
+
+    return _wrapped(f, hessian_f)
+
+
+def hvp(f: Callable[..., Tensor], primals: Any, tangents: Any) -> tuple[np.ndarray, Any]:
+    """``(f(*primals), H v)`` for scalar-valued f, exact (forward-over-reverse). ``H v``
+    is a tuple aligned with ``primals`` when they are a tuple, else one ndarray.
+
+    >>> import numpy as np, pyautotape as pat
+    >>> value, hv = pat.hvp(lambda x: (x * x * x).sum(), np.array([1.0, 2.0]), np.ones(2))
+    >>> hv
+    array([ 6., 12.])
+    """
+    ps, as_tuple = _as_tuple(primals)
+    ts, _ = _as_tuple(tangents)
+    if len(ps) != len(ts):
+        raise ValueError(f"hvp: {len(ps)} primals but {len(ts)} tangents")
+    prog = _program(f, ps, list(range(len(ps))), "hvp")
+    pairs = enumerate(zip(ts, prog.leaves, strict=True))
+    dirs = [_seed(t, leaf, "hvp", i) for i, (t, leaf) in pairs]
+    hv = tuple(h[0] for h in prog.hvps(dirs, 1))
+    return prog.out._data.copy(), hv if as_tuple else hv[0]
