@@ -93,6 +93,15 @@ int pat_replay(const pat_step *steps, int64_t nsteps, const pat_instr *instrs,
                                    w->nslots, stats, NULL);
             break;
         }
+        case PAT_STEP_BWD: {
+            if (!in_range(s->a, nsweeps)) { rc = PAT_EBADARG; break; }
+            const pat_sweep *w = &sweeps[s->a];
+            if (!in_range(s->b, w->ntape)) { rc = PAT_EBADARG; break; }
+            /* a one-record sweep: the same bounds checks and kernel call as the full one */
+            rc = pat_tape_backward(&w->tape[s->b], 1, w->iters, w->niters, w->vals, w->grads,
+                                   w->nslots, stats, NULL);
+            break;
+        }
         case PAT_STEP_OPTIM:
             rc = in_range(s->a, nopts) ? run_optim(&opts[s->a]) : PAT_EBADARG;
             break;

@@ -240,6 +240,138 @@ class _Recorder:
         self.why_opaque = self.why_opaque or why
 
 
+def _result_arrays(value: Any) -> set[int]:
+    """ids of the buffers a compiled function's result reads (they must stay put)."""
+    if isinstance(value, Tensor):
+        return {id(value._data)}
+    if isinstance(value, _TracedFloat):
+        return {id(value._arr)}
+    if isinstance(value, (tuple, list)):
+        return set().union(*(_result_arrays(v) for v in value)) if value else set()
+    if isinstance(value, dict):
+        return _result_arrays(list(value.values()))
+    return set()
+
+
+def _program(events: list[tuple], inputs: list, opt_groups: list) -> tuple[list, list, list]:
+    """Turn the recorded events into program steps that name arrays (not yet slots).
+
+    Each reverse sweep becomes one ``bwd`` step per record, last to first, and each fresh
+    adjoint buffer is zeroed just before the step that first writes it (instead of all at
+    the start), so the planner can give buffers with disjoint lifetimes the same memory."""
+    program: list[tuple] = []
+    sweeps: list[tuple] = []
+    opts: list[tuple] = []
+    for ev in events:
+        kind = ev[0]
+        if kind == "input":
+            inputs.append((ev[1], ev[2], ev[3]))
+        elif kind == "fwd":
+            program.append(ev)
+        elif kind == "sweep":
+            _, tape, itab, vals, grads, fresh, seeds = ev
+            w = len(sweeps)
+            sweeps.append((tape, itab, vals, grads))
+            pending = {id(g) for g in fresh}
+            for g, seed in seeds:
+                if id(g) in pending:
+                    pending.discard(id(g))
+                    program.append(("zero", g))
+                program.append(("acc", g, seed))
+            for t in range(len(tape) - 1, -1, -1):
+                row = tape[t]
+                for slot in (row["dst"], *row["src"]):
+                    g = grads[slot] if slot >= 0 else None
+                    if g is not None and id(g) in pending:
+                        pending.discard(id(g))
+                        program.append(("zero", g))
+                program.append(("bwd", w, t))
+        elif kind == "optim":
+            _, adam, dtype, datas, grads, bufs, sizes, counts, hyper, flag, refresh = ev
+            opts.append((adam, dtype, datas, grads, bufs, sizes, counts, hyper, flag))
+            opt_groups.append((refresh, hyper, len(opts) - 1))
+            program.append(("optim", len(opts) - 1))
+        elif kind == "zero":
+            program.append(("zero", ev[1]))
+        elif kind == "guard":
+            program.append(ev)
+    return program, sweeps, opts
+
+
+def _accesses(st: tuple, sweeps: list) -> tuple[list, list]:
+    """(reads, writes) of one program step, as arrays."""
+    kind = st[0]
+    if kind == "fwd":
+        _, op, dtype, y, aux, s0, s1, s2, *_ = st
+        return [a for a in (s0, s1, s2) if a is not None], [a for a in (y, aux) if a is not None]
+    if kind == "zero":
+        return [], [st[1]]
+    if kind == "acc":
+        return [st[1], st[2]], [st[1]]
+    if kind == "bwd":
+        tape, _, vals, grads = sweeps[st[1]]
+        row = tape[st[2]]
+        slots = [row["dst"], row["aux"], *row["src"]]
+        reads = [vals[s] for s in slots if s >= 0 and vals[s] is not None]
+        reads += [grads[s] for s in slots if s >= 0 and grads[s] is not None]
+        writes = [grads[s] for s in row["src"] if s >= 0 and grads[s] is not None]
+        return reads, writes
+    if kind == "guard":
+        return [st[1], st[2], st[3]], []
+    return [], []  # optim: its arrays are pinned
+
+
+def _plan_buffers(program: list, sweeps: list, opts: list, pinned: set[int]) -> dict:
+    """Give arrays whose lifetimes do not overlap the same memory.
+
+    A plannable array is first written by a step (a forward output, a zeroed adjoint) and
+    is not pinned (inputs, parameters, gradients of leaves, optimizer state, guard and
+    seed constants, results). Walking the program, each such array takes a free block of
+    its exact byte size, or a new one, when it is first written, and gives the block back
+    after the step that last touches it (never within one step, so no kernel sees its
+    output alias an input). Returns id(old array) -> array viewing its block."""
+    first: dict[int, int] = {}
+    last: dict[int, int] = {}
+    arrays: dict[int, np.ndarray] = {}
+    for i, st in enumerate(program):
+        reads, writes = _accesses(st, sweeps)
+        for a in writes:
+            arrays[id(a)] = a
+            first.setdefault(id(a), i)
+            last[id(a)] = i
+        for a in reads:
+            arrays[id(a)] = a
+            if id(a) not in first:
+                pinned.add(id(a))  # read before any write: made outside the program
+            last[id(a)] = i
+    plannable = {k for k in first if k not in pinned and arrays[k].nbytes > 0}
+    starts: dict[int, list[int]] = {}
+    ends: dict[int, list[int]] = {}
+    for k in plannable:
+        starts.setdefault(first[k], []).append(k)
+        ends.setdefault(last[k], []).append(k)
+    free: dict[int, list[np.ndarray]] = {}
+    blocks: list[np.ndarray] = []
+    block_of: dict[int, np.ndarray] = {}
+    remap: dict[Any, Any] = {}
+    for i in range(len(program)):
+        for k in starts.get(i, ()):
+            a = arrays[k]
+            pool = free.get(a.nbytes)
+            if pool:
+                block = pool.pop()
+            else:
+                block = np.empty(a.nbytes, np.uint8)
+                blocks.append(block)
+            block_of[k] = block
+            remap[k] = block.view(a.dtype).reshape(a.shape)
+        for k in ends.get(i, ()):
+            free.setdefault(arrays[k].nbytes, []).append(block_of[k])
+    remap["_before"] = sum(arrays[k].nbytes for k in plannable)
+    remap["_after"] = sum(b.nbytes for b in blocks)
+    return remap
+
+
 class _Plan:
     """One recorded signature, packed for pat_replay."""
 
@@ -255,9 +387,9 @@ class _Plan:
             if rec.guard_after_effect
             else None
         )
-        self.keep = rec.keep
         self.leaf_grads = rec.leaf_grads
         self.n_fwd = sum(1 for e in rec.events if e[0] == "fwd")
+        self.result_arrays = _result_arrays(result)
         self._pack(rec.events)
         self.result_template = self._template(result)
         self.checks = list(zip(self.leaves, self.leaf_data, self.grad_start, strict=True))
@@ -286,87 +418,51 @@ class _Plan:
         self.iters: list[np.ndarray] = []
         self.iter_of: dict[int, int] = {}
         self.inputs: list[tuple[int, np.ndarray, Any]] = []
-        instrs, steps, sweeps, opts = [], [], [], []
         self.opt_groups: list[tuple[Callable[[], tuple], tuple, int]] = []
-        for ev in events:
-            kind = ev[0]
-            if kind == "input":
-                self.inputs.append((ev[1], ev[2], ev[3]))
-                self._slot(ev[2])
-            elif kind == "fwd":
-                _, op, dtype, y, aux, s0, s1, s2, it, m, k, n, alpha = ev
-                src = [self._slot(s0), self._slot(s1), self._slot(s2)]
-                row = (
-                    op,
-                    DTYPE_CODE[dtype],
-                    self._slot(y),
-                    src,
-                    self._slot(aux),
-                    self._iter(it) if it is not None else -1,
-                    m,
-                    k,
-                    n,
-                    alpha,
-                )
+        program, sweeps, opts = _program(events, self.inputs, self.opt_groups)
+        remap = _plan_buffers(program, sweeps, opts, self._pinned(events))
+        self.bytes_before_planning = remap.pop("_before")
+        self.bytes_after_planning = remap.pop("_after")
+
+        def r(a: np.ndarray | None) -> np.ndarray | None:
+            return None if a is None else remap.get(id(a), a)
+
+        for _, b, _ in self.inputs:
+            self._slot(b)
+        instrs, steps = [], []
+        for st in program:
+            kind = st[0]
+            if kind == "fwd":
+                _, op, dtype, y, aux, s0, s1, s2, it, m, k, n, alpha = st
+                row = (op, DTYPE_CODE[dtype], self._slot(r(y)),
+                       [self._slot(r(s0)), self._slot(r(s1)), self._slot(r(s2))],
+                       self._slot(r(aux)), self._iter(it) if it is not None else -1,
+                       m, k, n, alpha)  # fmt: skip
                 steps.append((lib.PAT_STEP_FWD, DTYPE_CODE[dtype], len(instrs), 0, 0, 0, 0, 0.0))
                 instrs.append(row)
-            elif kind == "sweep":
-                _, tape, itab, vals, grads, fresh, seeds = ev
-                for g in fresh:
-                    steps.append(
-                        (
-                            lib.PAT_STEP_ZERO,
-                            DTYPE_CODE[g.dtype],
-                            self._slot(g),
-                            0,
-                            0,
-                            0,
-                            g.size,
-                            0.0,
-                        )
-                    )
-                for g, seed in seeds:
-                    steps.append(
-                        (
-                            lib.PAT_STEP_ACC,
-                            DTYPE_CODE[g.dtype],
-                            self._slot(g),
-                            self._slot(seed),
-                            0,
-                            0,
-                            g.size,
-                            0.0,
-                        )
-                    )
-                sweeps.append((tape, itab, vals, grads))
-                steps.append((lib.PAT_STEP_SWEEP, lib.PAT_F32, len(sweeps) - 1, 0, 0, 0, 0, 0.0))
-            elif kind == "optim":
-                _, adam, dtype, datas, grads, bufs, sizes, counts, hyper, flag, refresh = ev
-                opts.append((adam, dtype, datas, grads, bufs, sizes, counts, hyper, flag))
-                self.opt_groups.append((refresh, hyper, len(opts) - 1))
-                steps.append((lib.PAT_STEP_OPTIM, lib.PAT_F32, len(opts) - 1, 0, 0, 0, 0, 0.0))
             elif kind == "zero":
-                g = ev[1]
+                g = r(st[1])
                 steps.append(
                     (lib.PAT_STEP_ZERO, DTYPE_CODE[g.dtype], self._slot(g), 0, 0, 0, g.size, 0.0)
                 )
+            elif kind == "acc":
+                g, seed = r(st[1]), r(st[2])
+                steps.append((lib.PAT_STEP_ACC, DTYPE_CODE[g.dtype], self._slot(g),
+                              self._slot(seed), 0, 0, g.size, 0.0))  # fmt: skip
+            elif kind == "bwd":
+                steps.append((lib.PAT_STEP_BWD, lib.PAT_F32, st[1], st[2], 0, 0, 0, 0.0))
+            elif kind == "optim":
+                steps.append((lib.PAT_STEP_OPTIM, lib.PAT_F32, st[1], 0, 0, 0, 0, 0.0))
             elif kind == "guard":
-                _, arr, other, expect, how = ev
+                _, arr, other, expect, how = st
                 from .ops import _bcast_iter
 
-                shape, it = _bcast_iter("compile", expect.shape, arr.shape, other.shape)
-                steps.append(
-                    (
-                        lib.PAT_STEP_GUARD,
-                        DTYPE_CODE[arr.dtype],
-                        self._slot(arr),
-                        self._slot(other),
-                        self._slot(expect),
-                        self._iter(it),
-                        how,
-                        0.0,
-                    )
-                )
+                _, it = _bcast_iter("compile", expect.shape, arr.shape, other.shape)
+                steps.append((lib.PAT_STEP_GUARD, DTYPE_CODE[arr.dtype], self._slot(r(arr)),
+                              self._slot(r(other)), self._slot(r(expect)), self._iter(it), how,
+                              0.0))  # fmt: skip
+        sweeps = [(tape, itab, [r(v) for v in vals], [r(g) for g in grads])
+                  for tape, itab, vals, grads in sweeps]  # fmt: skip
         # the program
         self.steps = np.zeros(len(steps), STEP_DTYPE)
         for i, st in enumerate(steps):
@@ -433,6 +529,24 @@ class _Plan:
             self.stats,
             self.failed,
         )
+
+    def _pinned(self, events: list[tuple]) -> set[int]:
+        """Arrays the planner must leave alone: what Python or the optimizer sees between
+        calls, and constants (see _plan_buffers)."""
+        keep: set[int] = {id(d) for d in self.leaf_data} | set(self.leaf_grads)
+        for ev in events:
+            if ev[0] == "input":
+                keep.add(id(ev[2]))
+            elif ev[0] == "optim":
+                _, _, _, datas, grads, bufs, sizes, counts, *_ = ev
+                keep |= {id(a) for a in (*datas, *grads) if a is not None}
+                keep |= {id(a) for lst in bufs for a in lst if a is not None}
+            elif ev[0] == "guard":
+                keep |= {id(ev[2]), id(ev[3])}
+            elif ev[0] == "sweep":
+                keep |= {id(seed) for _, seed in ev[6]}
+        keep |= self.result_arrays
+        return keep
 
     def _template(self, value: Any) -> Any:
         """The function's result with each Tensor / traced float replaced by its buffer."""
@@ -505,41 +619,44 @@ class _Plan:
 
     # -- reporting ------------------------------------------------------------------------
     def memory_report(self) -> dict[str, int]:
-        """Bytes of the buffers the program runs over, by role (each buffer counted once,
-        in the first role that applies): parameters, gradients (of the leaves),
-        optimizer_state, inputs, saved_for_backward (values the sweeps read), scratch
-        (other forward values and the adjoints of intermediate values), total."""
-        arrays: dict[int, np.ndarray] = {id(b): b for b in self.bufs}
+        """Bytes of the memory the program runs over, by role: parameters, gradients (of
+        the leaves), optimizer_state, inputs, saved_for_backward (blocks holding values a
+        backward rule reads), scratch (other forward values and intermediate adjoints),
+        total; and planned_reuse, the bytes saved by sharing blocks between buffers whose
+        lifetimes do not overlap."""
+
+        def owner(a: np.ndarray) -> np.ndarray:
+            return a.base if a.base is not None else a
+
+        arrays: list[np.ndarray] = list(self.bufs)
         saved: set[int] = set()
         for _, _, vals, grads in self.sweep_src:
-            for a in vals + grads:
-                if a is not None:
-                    arrays[id(a)] = a
-            saved |= {id(v) for v in vals if v is not None}
+            arrays += [a for a in vals + grads if a is not None]
+            saved |= {id(owner(v)) for v in vals if v is not None}
         state: set[int] = set()
         for bufs in self.opt_bufs:
             for lst in bufs:
-                for a in lst:
-                    if a is not None:
-                        arrays[id(a)] = a
-                        state.add(id(a))
+                arrays += [a for a in lst if a is not None]
+                state |= {id(owner(a)) for a in lst if a is not None}
         roles = [
-            ("parameters", {id(d) for d in self.leaf_data}),
-            ("gradients", self.leaf_grads),
+            ("parameters", {id(owner(d)) for d in self.leaf_data}),
+            ("gradients", set(self.leaf_grads)),
             ("optimizer_state", state),
-            ("inputs", {id(b) for _, b, _ in self.inputs}),
+            ("inputs", {id(owner(b)) for _, b, _ in self.inputs}),
             ("saved_for_backward", saved),
         ]
         report = {name: 0 for name, _ in roles}
         report["scratch"] = 0
-        for key, a in arrays.items():
+        owners = {id(owner(a)): owner(a) for a in arrays}
+        for key, a in owners.items():
             for name, ids in roles:
                 if key in ids:
                     report[name] += a.nbytes
                     break
             else:
                 report["scratch"] += a.nbytes
-        report["total"] = sum(a.nbytes for a in arrays.values())
+        report["total"] = sum(a.nbytes for a in owners.values())
+        report["planned_reuse"] = self.bytes_before_planning - self.bytes_after_planning
         return report
 
 
