@@ -166,3 +166,11 @@ def test_info_subcommand():
     assert re.search(r"^BLAS +\S+", out, re.M)
     assert re.search(r"^BLAS threads +\d+$", out, re.M)
     assert re.search(r"^build flags +.*-std=c11", out, re.M)
+
+
+def test_doctests():
+    import doctest
+
+    for module in (cli, opcheck):
+        failures, _ = doctest.testmod(module)
+        assert failures == 0, module.__name__

@@ -221,8 +221,9 @@ def test_bad_construction():
 
 
 def test_doctests():
-    failures, _ = doctest.testmod(nn)
-    assert failures == 0
+    for module in (nn, pat.random):
+        failures, _ = doctest.testmod(module)
+        assert failures == 0, module.__name__
 
 
 # ---------------------------------------------------------------------------------------
