@@ -59,7 +59,7 @@ from .tensor import (
     tensor,
 )
 
-__all__ = ["Function", "FunctionCtx"]
+__all__ = ["Function", "FunctionCtx", "TanhScale"]
 
 _MAX_TENSOR_ARGS = 3  # source slots of a pat_instr
 
@@ -236,6 +236,33 @@ def _output_array(name: str, out: Any, args: tuple, positions: list[int]) -> np.
     ):
         data = np.array(data, order="C", copy=True)  # the output never aliases an input
     return data
+
+
+class TanhScale(Function):
+    """``tanh(x) * w`` with hand-written backward and jvp: the reference custom op that
+    ``python -m pyautotape gradcheck`` runs through the callback path.
+
+    >>> import numpy as np, pyautotape as pat
+    >>> from pyautotape.function import TanhScale
+    >>> bool(pat.gradcheck(TanhScale.apply, [np.full(3, 0.5), np.ones(3)]))
+    True
+    """
+
+    @staticmethod
+    def forward(ctx: FunctionCtx, x: Tensor, w: Tensor) -> Tensor:
+        y = x.tanh()
+        ctx.save_for_backward(y, w)
+        return y * w
+
+    @staticmethod
+    def backward(ctx: FunctionCtx, g: Tensor) -> tuple[Tensor, Tensor]:
+        y, w = ctx.saved_tensors
+        return g * w * (1 - y * y), g * y
+
+    @staticmethod
+    def jvp(ctx: FunctionCtx, tx: Tensor, tw: Tensor) -> Tensor:
+        y, w = ctx.saved_tensors
+        return tx * w * (1 - y * y) + tw * y
 
 
 # ---------------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ import numpy as np
 
 from . import ops
 from .checking import gradcheck
+from .function import TanhScale
 
 __all__ = ["SPECS", "OpCheck", "check_ops", "format_table"]
 
@@ -85,6 +86,7 @@ SPECS: dict[str, tuple[Callable[..., Any], Callable[[np.random.Generator], list[
     "cross_entropy": (lambda x: ops.cross_entropy(x, _LABELS),
                       lambda r: [r.standard_normal((4, 5))]),
     "mse_loss": (ops.mse_loss, lambda r: [r.standard_normal((3, 4)), r.standard_normal((3, 4))]),
+    "custom": (TanhScale.apply, lambda r: [r.standard_normal((3, 4)), r.standard_normal((3, 4))]),
 }
 # fmt: on
 

@@ -706,6 +706,8 @@ def index(x: Any, idx: Any) -> Tensor:
         )
     try:
         view = t._data[idx]
+        if not isinstance(view, np.ndarray):  # all ints: NumPy returns a scalar, not a view
+            view = t._data[(idx if isinstance(idx, tuple) else (idx,)) + (Ellipsis,)]
     except IndexError as exc:
         raise IndexError(f"index: {exc} (tensor of shape {t.shape})") from None
     return _gather("index", t, view)
