@@ -39,7 +39,7 @@ for _ in range(args.epochs):
 x = pat.tensor(X_test[args.index : args.index + 1], requires_grad=True)
 logits = model(x)
 predicted = int(logits.numpy().argmax())
-score = logits[:, predicted].sum()  # the predicted class score, as a scalar
+score = logits[0, predicted]  # the predicted class score, a scalar
 (saliency,) = pat.autograd.grad(score, [x])
 stats = last_sweep_stats()
 assert all(p.grad is None for p in model.parameters())  # no weight gradients anywhere

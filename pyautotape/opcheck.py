@@ -1,6 +1,7 @@
 """Gradient checks of every op in ``pyautotape.ops.REGISTRY``, as ``python -m pyautotape
 gradcheck`` runs them.
 
+Each op is checked in reverse mode and, when it has a forward rule, in forward mode too.
 Each op has one spec: a function of Tensors that calls it, and float64 inputs drawn away
 from the op's kinks and poles (ReLU arguments away from 0, maxima without ties, logs of
 positive numbers), so central differences are honest. An op without a spec fails the
@@ -93,11 +94,13 @@ SPECS: dict[str, tuple[Callable[..., Any], Callable[[np.random.Generator], list[
 
 @dataclasses.dataclass
 class OpCheck:
-    """One row of the table: the op, its input shapes, the worst absolute and relative
-    errors over its inputs (as :class:`~pyautotape.GradcheckReport` has them), the verdict."""
+    """One row of the table: the op, its input shapes, the modes checked ("rev+fwd", or
+    "rev" for an op without a forward rule), the worst absolute and relative errors over
+    its inputs and modes (as :class:`~pyautotape.GradcheckReport` has them), the verdict."""
 
     op: str
     shapes: str
+    modes: str
     max_abs_err: float
     max_rel_err: float
     ok: bool
@@ -105,13 +108,14 @@ class OpCheck:
 
 
 def check_ops(names: Sequence[str] | None = None, seed: int = 0) -> list[OpCheck]:
-    """Gradcheck each op (default: all of ``ops.REGISTRY``) in float64 with
-    :func:`pyautotape.gradcheck`'s default tolerances."""
+    """Gradcheck each op (default: all of ``ops.REGISTRY``) in float64, reverse and forward
+    mode, with :func:`pyautotape.gradcheck`'s default tolerances."""
     rows = []
+    nan = float("nan")
     for name in ops.REGISTRY if names is None else names:
         spec = SPECS.get(name)
         if spec is None:
-            rows.append(OpCheck(name, "-", float("nan"), float("nan"), False,
+            rows.append(OpCheck(name, "-", "-", nan, nan, False,
                                 "no input spec: add one to pyautotape/opcheck.py"))  # fmt: skip
             continue
         fn, make = spec
@@ -120,26 +124,29 @@ def check_ops(names: Sequence[str] | None = None, seed: int = 0) -> list[OpCheck
         try:
             report = gradcheck(fn, inputs, raise_exception=False)
         except Exception as exc:  # noqa: BLE001 - a crash is a failed check, reported in the table
-            rows.append(OpCheck(name, shapes, float("nan"), float("nan"), False,
+            rows.append(OpCheck(name, shapes, "-", nan, nan, False,
                                 f"{type(exc).__name__}: {exc}"))  # fmt: skip
             continue
-        abs_err = max((c.max_abs_err for c in report.inputs), default=0.0)
-        rel_err = max((c.max_rel_err for c in report.inputs), default=0.0)
-        rows.append(OpCheck(name, shapes, abs_err, rel_err, report.passed))
+        checks = list(report.inputs) + list(report.forward or ())
+        abs_err = max((c.max_abs_err for c in checks), default=0.0)
+        rel_err = max((c.max_rel_err for c in checks), default=0.0)
+        modes = "rev" if report.forward is None else "rev+fwd"
+        rows.append(OpCheck(name, shapes, modes, abs_err, rel_err, report.passed))
     return rows
 
 
 def format_table(rows: Sequence[OpCheck]) -> str:
     """The rows as an aligned text table.
 
-    >>> print(format_table([OpCheck("tanh", "3x4", 1e-11, 2e-10, True)]))
-    op             inputs             max abs err  max rel err  ok
-    tanh           3x4                  1.000e-11    2.000e-10  yes
+    >>> print(format_table([OpCheck("tanh", "3x4", "rev+fwd", 1e-11, 2e-10, True)]))
+    op             inputs             modes    max abs err  max rel err  ok
+    tanh           3x4                rev+fwd    1.000e-11    2.000e-10  yes
     """
-    lines = [f"{'op':<14} {'inputs':<18} {'max abs err':>11}  {'max rel err':>11}  ok"]
+    head = f"{'op':<14} {'inputs':<18} {'modes':<8} {'max abs err':>11}  {'max rel err':>11}  ok"
+    lines = [head]
     for r in rows:
-        line = (f"{r.op:<14} {r.shapes:<18} {r.max_abs_err:>11.3e}  {r.max_rel_err:>11.3e}  "
-                f"{'yes' if r.ok else 'NO'}")  # fmt: skip
+        line = (f"{r.op:<14} {r.shapes:<18} {r.modes:<8} {r.max_abs_err:>11.3e}  "
+                f"{r.max_rel_err:>11.3e}  {'yes' if r.ok else 'NO'}")  # fmt: skip
         if r.note:
             line += f"  ({r.note})"
         lines.append(line)

@@ -131,10 +131,11 @@ def test_plot_without_matplotlib_is_a_clear_message(tmp_path):
 def test_gradcheck_subcommand():
     proc = run("-m", "pyautotape", "gradcheck", code=0)
     lines = proc.stdout.splitlines()
-    assert lines[0].split() == ["op", "inputs", "max", "abs", "err", "max", "rel", "err", "ok"]
+    assert lines[0].split() == ["op", "inputs", "modes", "max", "abs", "err", "max", "rel", "err", "ok"]
     rows = {line.split()[0]: line for line in lines[1 : 1 + len(ops.REGISTRY)]}
     assert set(rows) == set(ops.REGISTRY)
     assert all(line.endswith("yes") for line in rows.values())
+    assert all(" rev+fwd " in rows[op] for op in ops.REGISTRY if op != "custom")
     assert lines[-1].startswith(f"all {len(ops.REGISTRY)} ops pass")
 
 
