@@ -24,7 +24,6 @@ array([ 0.8, -1.6])
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import numbers
 from collections.abc import Iterable, Mapping
@@ -44,22 +43,37 @@ __all__ = ["Optimizer", "SGD", "Adam", "AdamW"]
 class _GroupState:
     """The state of one parameter group: ``counts[i]`` is parameter i's counter (Adam:
     the step; SGD: updates folded into the momentum buffer, 0 = not started) and
-    ``buffers[name][i]`` its state arrays (None until it first has a gradient)."""
+    ``buffers[name][i]`` its state arrays (None until it first has a gradient).
+
+    ``sizes`` (elements per parameter) never changes; ``tables`` caches the pointer tables
+    of parameters and state buffers with the arrays they point to, rebuilt only when one
+    of those arrays changed; ``checked`` holds the last hyperparameter values that passed
+    validation."""
 
     counts: np.ndarray
     buffers: dict[str, list[np.ndarray | None]]
+    sizes: np.ndarray
+    tables: dict[str, tuple[list[np.ndarray | None], np.ndarray, Any]] = dataclasses.field(
+        default_factory=dict
+    )
+    checked: tuple[Any, ...] | None = None
+
+    def table(self, key: str, arrays: list[np.ndarray | None]) -> Any:
+        """A ``void **`` to a table of the arrays' addresses; the table (and the arrays)
+        stay referenced here until a later call with other arrays replaces it."""
+        hit = self.tables.get(key)
+        if hit is not None and all(a is b for a, b in zip(hit[0], arrays, strict=True)):
+            return hit[2]
+        tab = _ffi.addresses(arrays)
+        cptr = ffi.cast("void **", _ffi.ptr(tab))
+        self.tables[key] = (list(arrays), tab, cptr)
+        return cptr
 
 
 def _number(value: Any, name: str, where: str) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{where}: {name} must be a number, got {type(value).__name__}")
     return float(value)
-
-
-def _table(arrays: list[np.ndarray | None]) -> tuple[np.ndarray, Any]:
-    """A pointer table (kept alive by the returned ndarray) and its ``void **`` cast."""
-    tab = _ffi.addresses(arrays)
-    return tab, ffi.cast("void **", _ffi.ptr(tab))
 
 
 class Optimizer:
@@ -162,6 +176,7 @@ class Optimizer:
             _GroupState(
                 np.zeros(len(params), np.int64),
                 {name: [None] * len(params) for name in self._buffers},
+                np.array([p.size for p in params], np.int64),
             )
         )
 
@@ -178,7 +193,10 @@ class Optimizer:
         """
         where = f"{type(self).__name__}.step"
         for group, state in zip(self.param_groups, self._state, strict=True):
-            self._check(group)
+            hyper = tuple(group.get(k) for k in self.defaults)
+            if hyper != state.checked:  # validate what a schedule or the user changed
+                self._check(group)
+                state.checked = tuple(group.get(k) for k in self.defaults)
             grads: list[np.ndarray | None] = []
             for i, p in enumerate(group["params"]):
                 g = p.grad
@@ -217,20 +235,21 @@ class Optimizer:
                 if bufs[i] is None:
                     bufs[i] = np.zeros(params[i].shape, params[i].dtype)
                     state.counts[i] = self._fresh_count(state.counts[i])
-        sizes = np.array([p.size for p in params], np.int64)
-        with contextlib.ExitStack() as stack:
-            datas: list[np.ndarray | None] = [None] * len(params)
+        sizes = state.sizes
+        datas: list[np.ndarray | None] = [None] * len(params)
+        gtab = _ffi.addresses(grads)  # not cached: that would keep old gradients alive
+        entered = []
+        try:
             for i in live:
-                datas[i] = stack.enter_context(_writable(params[i]))
-            ptab, pp = _table(datas)
-            gtab, gp = _table(grads)
-            btabs = [_table(state.buffers[name]) for name in self._buffers]
+                w = _writable(params[i])
+                datas[i] = w.__enter__()
+                entered.append(w)
             rc = kernel(
                 DTYPE_CODE[params[0].dtype],
                 len(params),
-                pp,
-                gp,
-                *[b[1] for b in btabs],
+                state.table("params", datas),
+                ffi.cast("void **", _ffi.ptr(gtab)),
+                *[state.table(name, state.buffers[name]) for name in self._buffers],
                 ffi.cast("int64_t *", _ffi.ptr(sizes)),
                 ffi.cast("int64_t *", _ffi.ptr(state.counts, writable=True)),
                 *hyper,
@@ -241,7 +260,9 @@ class Optimizer:
                 rec.optimizer(kernel is lib.pat_adam_step, params[0].dtype, params, datas, grads,
                               [state.buffers[name] for name in self._buffers], sizes,
                               state.counts, hyper, flag, lambda: self._hyper(group))  # fmt: skip
-            del ptab, gtab, btabs  # the tables lived until here, past the C call
+        finally:
+            for w in reversed(entered):
+                w.__exit__(None, None, None)
         _ffi.check(rc, f"{type(self).__name__}.step")
 
     # -- gradients -----------------------------------------------------------------------
