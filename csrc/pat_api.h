@@ -135,7 +135,8 @@ int pat_tape_backward(const pat_instr *tape, int64_t ntape, const pat_iter *iter
    One call updates every parameter of a group in place: params, grads and the state
    buffers are tables of nparams pointers to C-contiguous arrays of `dtype`, sizes[i]
    elements each. A NULL grads[i] skips parameter i (its counter too). Arithmetic and order
-   of operations are PyTorch's single-tensor path, so trajectories match torch.optim. */
+   of operations are PyTorch's single-tensor path, so trajectories match torch.optim, except
+   that state values below the dtype's smallest normal number are stored as 0. */
 
 /* SGD: p(sizes[i]) -= lr * d, with g' = g + weight_decay * p and, when momentum != 0,
    bufs[i] = counts[i] == 0 ? g' : momentum * bufs[i] + (1 - dampening) * g', then

@@ -120,6 +120,25 @@ def test_float32_matches_reference_to_rounding():
             np.testing.assert_allclose(got, p, rtol=1e-5, atol=1e-6)
 
 
+def test_decayed_state_is_flushed_to_zero_not_left_denormal():
+    """A moment under a zero gradient decays into the denormal range, where m - 0.1 m
+    rounds back to m: it would stick there and slow every step. It is stored as 0."""
+    tiny = np.finfo(np.float32).tiny
+    for opt_cls, kw, key in [(optim.Adam, {"lr": 0.1}, "exp_avg"),
+                             (optim.SGD, {"lr": 0.1, "momentum": 0.9}, "momentum_buffer")]:  # fmt: skip
+        w = pat.tensor(np.ones(4, np.float32), requires_grad=True)
+        opt = opt_cls([w], **kw)
+        w.grad = np.ones(4, np.float32)
+        opt.step()
+        w.grad = np.zeros(4, np.float32)
+        for _ in range(1000):  # 0.9**1000 * 0.1 is far below float32's smallest normal
+            opt.step()
+        m = opt.state[w][key]
+        assert not ((np.abs(m) < tiny) & (m != 0)).any(), m
+        np.testing.assert_array_equal(m, 0.0)
+        assert np.isfinite(w.numpy()).all()
+
+
 # ---------------------------------------------------------------------------------------
 # what step() updates
 
