@@ -813,10 +813,19 @@ def linear(x: Any, weight: Any, bias: Any = None) -> Tensor:
     >>> pat.linear(x, w, pat.tensor(np.zeros(4))).shape
     (2, 4)
     """
-    args = (x, weight) if bias is None else (x, weight, bias)
-    ts, dt = _operands("linear", *args)
-    tx, tw = ts[0], ts[1]
-    tb = ts[2] if bias is not None else None
+    if (
+        type(x) is Tensor
+        and type(weight) is Tensor
+        and (bias is None or type(bias) is Tensor)
+        and x._data.dtype == weight._data.dtype
+        and (bias is None or bias._data.dtype == x._data.dtype)
+    ):  # the common case, without the general conversion
+        tx, tw, tb, dt = x, weight, bias, x._data.dtype
+    else:
+        args = (x, weight) if bias is None else (x, weight, bias)
+        ts, dt = _operands("linear", *args)
+        tx, tw = ts[0], ts[1]
+        tb = ts[2] if bias is not None else None
     if tw.ndim != 2:
         raise ShapeError(f"linear: weight must be 2-D (out, in), got {tw.shape}")
     if tx.ndim == 0 or tx.shape[-1] != tw.shape[1]:
