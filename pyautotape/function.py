@@ -202,6 +202,9 @@ class Function:
         sources = [args[p] for p in positions] + [None] * (_MAX_TENSOR_ARGS - len(positions))
         y = record(lib.PAT_OP_CUSTOM, data, sources, (), m=handle, n=data.size)
         r = y._node
+        if r is None:  # a streaming jvp pushed the tangent already and keeps no record
+            _live.pop(handle, None)
+            return y
         weakref.finalize(r, _live.pop, handle, None)
         # what ctx saved is locked read-only while the record lives, as for built-in ops;
         # a saved forward output is replaced by the recorded output itself

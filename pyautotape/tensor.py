@@ -53,6 +53,7 @@ class _ThreadState(threading.local):
     def __init__(self) -> None:
         self.grad_enabled = True
         self.recorder = None  # a replay._Recorder while pat.compile records a step
+        self.stream = None  # a transforms._Stream while pat.jvp(..., stream=True) runs f
 
 
 _state = _ThreadState()
@@ -330,6 +331,8 @@ def record(
         i += 1
     if not any_grad:
         return y
+    if _state.stream is not None:  # forward mode without a tape: push the tangent now
+        return _state.stream.push(y, op, inputs, saved, save_out, aux, it, m, k, n, alpha)
     r = Record.__new__(Record)
     r.released = True  # until fully built, so __del__ never unlocks what it did not lock
     r.seq = next(_seq)

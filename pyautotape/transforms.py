@@ -32,6 +32,7 @@ from __future__ import annotations
 import functools
 import math
 import threading
+import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -140,15 +141,24 @@ def _trace(f: Callable[..., Any], args: Sequence[Any], nums: Sequence[int], name
         call[i] = leaf
         leaves.append(leaf)
     floor = next(_tensor._seq)
-    with enable_grad():
-        out = f(*call)
+    state = _tensor._state
+    prev, state.stream = state.stream, None  # a transform inside a streaming jvp records
+    try:
+        with enable_grad():
+            out = f(*call)
+    finally:
+        state.stream = prev
+    _check_out(out, name)
+    return out, leaves, floor
+
+
+def _check_out(out: Any, name: str) -> None:
     if not isinstance(out, Tensor):
         raise TypeError(
             f"{name}: f must return a Tensor, got {type(out).__name__} (f receives "
             "Tensors; transforms return ndarrays, so they do not nest: use pat.hessian "
             "or pat.hvp for second derivatives)"
         )
-    return out, leaves, floor
 
 
 class _Program:
@@ -273,54 +283,25 @@ class _Program:
         return found
 
     # -- buffers ------------------------------------------------------------------------
-    def _zeros(self, k: int, which: str) -> list[np.ndarray | None]:
-        """K-seed zero buffers for every live slot (leaves and live records)."""
+    def _zeros(self, k: int, which: str, skip: int = -1) -> list[np.ndarray | None]:
+        """K-seed zero buffers for every live slot (leaves and live records) but the first
+        ``skip`` + 1 leaves (the caller supplies those) and the output when skip is -2."""
         bufs: list[np.ndarray | None] = [None] * len(self.vals)
         for s, is_live in enumerate(self.live):
-            if is_live:
+            if is_live and s > skip and not (skip == -2 and s == self.out_slot):
                 bufs[s] = np.zeros((k, *self.shapes[s]), self.dtypes[s])
         ENGINE_COUNTS[which] += sum(b is not None for b in bufs)
         return bufs
 
     def _run(self, cfunc: Any, tables: list[list[np.ndarray | None]], k: int) -> None:
-        """One batched C sweep: a dry run for the scratch size, then the real one."""
-        if not self.rows:
-            return
-        keep = []
-        ptrs = []
-        for table in [self.vals] + tables:
-            p, kp = _ffi.pointer_table(table)
-            ptrs.append(p)
-            keep.append(kp)
-        head = (
-            ffi.from_buffer("pat_instr *", self.tape),
-            len(self.rows),
-            ffi.from_buffer("pat_iter *", self.itab),
-            len(self.itab),
-            *ptrs,
-            ffi.from_buffer("int64_t *", self.size_arr),
-            len(self.vals),
-            k,
-        )
-        failed = ffi.new("int64_t *", -1)
-        need = ffi.new("int64_t *", 0)
-        rc = cfunc(*head, ffi.NULL, 0, need, ffi.NULL, failed)
-        if rc == lib.PAT_OK:
-            scratch = np.empty(max(1, (need[0] + 7) // 8), np.float64)
-            stats = getattr(_local, "stats", None)
-            rc = cfunc(*head, ffi.from_buffer(scratch, require_writable=True),
-                       scratch.nbytes, ffi.NULL, stats if stats is not None else ffi.NULL,
-                       failed)  # fmt: skip
-        if rc != lib.PAT_OK:
-            if rc == lib.PAT_ECALLBACK:
-                _tensor._raise_callback_error()
-            bad = self.rows[failed[0]].name if 0 <= failed[0] < len(self.rows) else "?"
-            _ffi.check(rc, f"{self.name}: sweep through '{bad}'")
+        if self.rows:
+            _sweep(cfunc, self.tape, self.itab, [self.vals] + tables, self.size_arr, k,
+                   lambda t: f"{self.name}: sweep through '{self.rows[t].name}'")  # fmt: skip
 
     # -- the three sweeps ---------------------------------------------------------------
     def tangents(self, seeds: list[np.ndarray], k: int) -> list[np.ndarray | None]:
         """Forward mode: seeds[i] (k, *leaf i shape) in, every live slot's tangent out."""
-        tans = self._zeros(k, "tangent_buffers")
+        tans = self._zeros(k, "tangent_buffers", skip=len(seeds) - 1)
         for i, s in enumerate(seeds):
             tans[i] = s
         ENGINE_COUNTS["tangent_sweeps"] += 1
@@ -335,9 +316,11 @@ class _Program:
     def adjoints(self, cot: np.ndarray) -> list[np.ndarray | None]:
         """Reverse mode: cotangents (k, *out shape) in, every live slot's adjoint out."""
         k = cot.shape[0]
-        grads = self._zeros(k, "adjoint_buffers")
-        if self.out_slot >= 0:
-            grads[self.out_slot] += cot
+        grads = self._zeros(k, "adjoint_buffers", skip=-2)
+        if self.out_slot >= 0:  # the sweep only reads the output's adjoint: use cot itself
+            grads[self.out_slot] = np.ascontiguousarray(cot, self.dtypes[self.out_slot])
+            if self.out_slot < len(self.leaves):  # f returned a leaf: hand out a copy
+                grads[self.out_slot] = grads[self.out_slot].copy()
         ENGINE_COUNTS["reverse_sweeps"] += 1
         self._run(lib.pat_tape_backward_batch, [grads], k)
         return grads
@@ -355,6 +338,125 @@ class _Program:
         ENGINE_COUNTS["hvp_sweeps"] += 1
         self._run(lib.pat_tape_hvp, [tans, adjs, atans], k)
         return [atans[i] for i in range(len(self.leaves))]
+
+
+def _sweep(cfunc: Any, tape: np.ndarray, itab: np.ndarray, tables: list[list[Any]],
+           sizes: np.ndarray, k: int, where: Callable[[int], str]) -> None:  # fmt: skip
+    """One batched C sweep over ``tape``: a dry run for the scratch size, then the real
+    one; an error status becomes an exception (a custom op's own exception as it was)."""
+    keep = [_ffi.pointer_table(table) for table in tables]
+    head = (
+        ffi.from_buffer("pat_instr *", tape),
+        len(tape),
+        ffi.from_buffer("pat_iter *", itab),
+        len(itab),
+        *[p for p, _ in keep],
+        ffi.from_buffer("int64_t *", sizes),
+        len(sizes),
+        k,
+    )
+    failed = ffi.new("int64_t *", -1)
+    need = ffi.new("int64_t *", 0)
+    rc = cfunc(*head, ffi.NULL, 0, need, ffi.NULL, failed)
+    if rc == lib.PAT_OK:
+        scratch = np.empty(max(1, (need[0] + 7) // 8), np.float64)
+        stats = getattr(_local, "stats", None)
+        rc = cfunc(*head, ffi.from_buffer(scratch, require_writable=True), scratch.nbytes,
+                   ffi.NULL, stats if stats is not None else ffi.NULL, failed)  # fmt: skip
+    if rc != lib.PAT_OK:
+        if rc == lib.PAT_ECALLBACK:
+            _tensor._raise_callback_error()
+        _ffi.check(rc, where(failed[0]) if 0 <= failed[0] < len(tape) else "sweep")
+
+
+class _Stream:
+    """Forward mode without a tape (``stream=True``). While f runs, record() hands every
+    op to :meth:`push`, which runs the op's tangent rule at once (pat_tape_tangent over a
+    one-record tape: the same C switch as the tape sweep) and keeps no record and no
+    saved value. Outputs become leaves that require grad; their tangents live here only
+    as long as the tensors do, so memory is that of f's live tensors, whatever its depth:
+    forward mode needs no stored activations."""
+
+    def __init__(self, k: int) -> None:
+        self.k = k
+        self.tans: dict[int, tuple[weakref.ref, np.ndarray]] = {}
+
+    def set(self, t: Tensor, tan: np.ndarray) -> None:
+        key = id(t)
+        tans = self.tans
+
+        def forget(_ref: weakref.ref, key: int = key) -> None:
+            tans.pop(key, None)
+
+        tans[key] = (weakref.ref(t, forget), tan)
+
+    def get(self, t: Tensor) -> np.ndarray | None:
+        hit = self.tans.get(id(t))
+        return hit[1] if hit is not None and hit[0]() is t else None
+
+    def push(self, y: Tensor, op: int, inputs: Sequence[Any], saved: Sequence[Any],
+             save_out: bool, aux: Any, it: Any, m: int, k: int, n: int,
+             alpha: float) -> Tensor:  # fmt: skip
+        y.requires_grad = True
+        vals: list[Any] = [y._data if save_out else None, None, None, None, aux]
+        tans: list[Any] = [None] * 5
+        sizes = np.zeros(5, np.int64)
+        src = [-1, -1, -1]
+        for i, t in enumerate(inputs):
+            if t is not None:
+                src[i] = 1 + i
+                sizes[1 + i] = t.size
+                tans[1 + i] = self.get(t) if t.requires_grad else None
+        for i, sv in enumerate(saved):
+            if sv is not None:
+                vals[1 + i] = sv._data if isinstance(sv, Tensor) else sv
+                src[i] = 1 + i
+                sizes[1 + i] = vals[1 + i].size
+        if all(t is None for t in tans):
+            return y  # no input carries a tangent: the output's is zero
+        ty = tans[0] = np.zeros((self.k, *y.shape), y.dtype)
+        ENGINE_COUNTS["tangent_buffers"] += 1
+        sizes[0] = y.size
+        if aux is not None:
+            sizes[4] = aux.size
+        tape = np.zeros(1, dtype=_ffi.INSTR_DTYPE)
+        tape[0] = (op, _ffi.DTYPE_CODE[y.dtype], 0, src, 4 if aux is not None else -1,
+                   0 if it is not None else -1, m, k, n, alpha)  # fmt: skip
+        itab = (it.reshape(1, -1) if it is not None
+                else np.zeros((0, _ffi.ITER_WORDS), dtype=np.int64))  # fmt: skip
+        name = _tensor.OP_NAMES[op]
+        _sweep(lib.pat_tape_tangent, tape, itab, [vals, tans], sizes, self.k,
+               lambda _t: f"jvp: tangent of '{name}'")  # fmt: skip
+        self.set(y, ty)
+        return y
+
+
+def _stream_trace(
+    f: Callable[..., Any], args: Sequence[Any], nums: Sequence[int], seeds: list[np.ndarray],
+    k: int, name: str,
+) -> tuple[Tensor, np.ndarray]:
+    """Run f once, pushing k tangents per op as it goes; return (out, out's tangents)."""
+    _local.stats = ffi.new("pat_stats *")
+    rec = getattr(_tensor._state, "recorder", None)
+    if rec is not None:
+        rec.opaque(f"pat.{name} runs its own sweeps")
+    stream = _Stream(k)
+    call = list(args)
+    for i, seed in zip(nums, seeds, strict=True):
+        leaf = _leaf(args[i], name)
+        stream.set(leaf, np.array(seed, dtype=leaf.dtype, order="C").reshape(k, *leaf.shape))
+        call[i] = leaf
+    ENGINE_COUNTS["tangent_sweeps"] += 1
+    state = _tensor._state
+    prev, state.stream = state.stream, stream
+    try:
+        with enable_grad():
+            out = f(*call)
+    finally:
+        state.stream = prev
+    _check_out(out, name)
+    tan = stream.get(out)
+    return out, tan if tan is not None else np.zeros((k, *out.shape), out.dtype)
 
 
 def _program(f: Callable[..., Any], args: Sequence[Any], nums: Sequence[int],
@@ -470,46 +572,68 @@ def _as_tuple(x: Any) -> tuple[tuple, bool]:
     return (x,), False
 
 
-def jvp(f: Callable[..., Tensor], primals: Any, tangents: Any) -> tuple[np.ndarray, np.ndarray]:
-    """``(f(*primals), J v)``: forward mode, one tangent sweep over f's tape. ``primals``
-    and ``tangents`` are tuples (or single arrays) of matching shapes. Runs no reverse
-    sweep and allocates no adjoint.
+def jvp(f: Callable[..., Tensor], primals: Any, tangents: Any,
+        stream: bool = False) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """``(f(*primals), J v)``: forward mode. ``primals`` and ``tangents`` are tuples (or
+    single arrays) of matching shapes. Runs no reverse sweep and allocates no adjoint.
+
+    By default f is recorded and one tangent sweep runs over its tape. With
+    ``stream=True`` each op's tangent is pushed as soon as the op runs (the same C rules,
+    one record at a time) and nothing is recorded: memory stays that of f's live tensors
+    however deep f is (forward mode needs no stored activations), at the price of one C
+    call per op instead of one per sweep.
 
     >>> import numpy as np, pyautotape as pat
     >>> pat.jvp(lambda x: x * x, (np.array([1.0, 2.0]),), (np.array([1.0, 0.5]),))
     (array([1., 4.]), array([2., 2.]))
+    >>> pat.jvp(lambda x: x * x, np.array([3.0]), np.array([1.0]), stream=True)
+    (array([9.]), array([6.]))
     """
     ps, _ = _as_tuple(primals)
     ts, _ = _as_tuple(tangents)
     if len(ps) != len(ts):
         raise ValueError(f"jvp: {len(ps)} primals but {len(ts)} tangents")
-    prog = _program(f, ps, list(range(len(ps))), "jvp")
+    nums = list(range(len(ps)))
+    if stream:
+        shapes = [np.shape(p._data if isinstance(p, Tensor) else p) for p in ps]
+        seeds = [_seed_shape(t, shape, "jvp", i) for i, (t, shape) in
+                 enumerate(zip(ts, shapes, strict=True))]  # fmt: skip
+        out, tan = _stream_trace(f, ps, nums, seeds, 1, "jvp")
+        return out._data.copy(), tan[0]
+    prog = _program(f, ps, nums, "jvp")
     pairs = enumerate(zip(ts, prog.leaves, strict=True))
     seeds = [_seed(t, leaf, "jvp", i) for i, (t, leaf) in pairs]
     tans = prog.tangents(seeds, 1)
     return prog.out._data.copy(), prog.out_tangent(tans, 1)[0]
 
 
-def _seed(t: Any, leaf: Tensor, name: str, i: int) -> np.ndarray:
+def _seed_shape(t: Any, shape: tuple[int, ...], name: str, i: int) -> np.ndarray:
     arr = t._data if isinstance(t, Tensor) else np.asarray(t)
-    if arr.shape != leaf.shape:
+    if arr.shape != shape:
         raise ShapeError(
-            f"{name}: tangent {i} has shape {arr.shape}, its primal {leaf.shape}; pass "
+            f"{name}: tangent {i} has shape {arr.shape}, its primal {shape}; pass "
             "tangents shaped like the primals"
         )
-    return np.array(arr, dtype=leaf.dtype, order="C").reshape(1, *leaf.shape)
+    return arr.reshape(1, *shape)
 
 
-def jacfwd(f: Callable[..., Tensor], argnums: int | Sequence[int] = 0) -> Callable:
+def _seed(t: Any, leaf: Tensor, name: str, i: int) -> np.ndarray:
+    arr = _seed_shape(t, leaf.shape, name, i)
+    return np.array(arr, dtype=leaf.dtype, order="C")
+
+
+def jacfwd(f: Callable[..., Tensor], argnums: int | Sequence[int] = 0,
+           stream: bool = False) -> Callable:  # fmt: skip
     """The Jacobian of f by forward mode: one tangent sweep pushing all input-sized
-    seeds at once. Layout: output shape + input shape.
+    seeds at once. Layout: output shape + input shape. ``stream=True`` pushes the seeds
+    op by op while f runs and records nothing (see :func:`jvp`).
 
     >>> import numpy as np, pyautotape as pat
     >>> pat.jacfwd(lambda x: x.sum() * x)(np.array([1.0, 2.0]))
     array([[4., 1.],
            [2., 5.]])
     """
-    return jacobian(f, argnums, mode="fwd")
+    return _jacobian(f, argnums, "fwd", stream)
 
 
 def _identity_seeds(leaves: list[Tensor]) -> tuple[list[np.ndarray], list[int], int]:
@@ -519,7 +643,8 @@ def _identity_seeds(leaves: list[Tensor]) -> tuple[list[np.ndarray], list[int], 
     seeds, offsets, off = [], [], 0
     for t in leaves:
         s = np.zeros((k, t.size), t.dtype)
-        s[off : off + t.size] = np.eye(t.size, dtype=t.dtype)
+        diag = np.arange(t.size)
+        s[off + diag, diag] = 1
         seeds.append(s.reshape(k, *t.shape))
         offsets.append(off)
         off += t.size
@@ -542,9 +667,19 @@ def jacobian(f: Callable[..., Tensor], argnums: int | Sequence[int] = 0,
     """
     if mode not in ("auto", "fwd", "rev"):
         raise ValueError(f"jacobian: mode must be 'auto', 'fwd' or 'rev', got {mode!r}")
+    return _jacobian(f, argnums, mode, False)
 
+
+def _jacobian(f: Callable[..., Tensor], argnums: int | Sequence[int], mode: str,
+              stream: bool) -> Callable:  # fmt: skip
     def jacobian_f(*args: Any) -> Any:
         nums, single = _argnums(argnums, len(args), "jacobian")
+        if stream:
+            leaves = [_leaf(args[i], "jacfwd") for i in nums]
+            seeds, offsets, k = _identity_seeds(leaves)
+            out, tans = _stream_trace(f, args, nums, seeds, k, "jacfwd")
+            _local.mode = "fwd"
+            return _jacobian_fwd(out, leaves, tans, offsets, k, single)
         prog = _program(f, args, nums, "jacobian")
         out, leaves = prog.out, prog.leaves
         n_in = sum(t.size for t in leaves)
@@ -552,18 +687,26 @@ def jacobian(f: Callable[..., Tensor], argnums: int | Sequence[int] = 0,
         _local.mode = chosen
         if chosen == "fwd":
             seeds, offsets, k = _identity_seeds(leaves)
-            tans = prog.out_tangent(prog.tangents(seeds, k), k).reshape(k, out.size)
-            jacs = tuple(
-                np.ascontiguousarray(tans[o : o + t.size].T).reshape(out.shape + t.shape)
-                for o, t in zip(offsets, leaves, strict=True)
-            )
-        else:
-            cot = np.eye(out.size, dtype=out.dtype).reshape(out.size, *out.shape)
-            grads = prog.adjoints(cot)
-            jacs = tuple(grads[i].reshape(out.shape + t.shape) for i, t in enumerate(leaves))
+            tans = prog.out_tangent(prog.tangents(seeds, k), k)
+            return _jacobian_fwd(out, leaves, tans, offsets, k, single)
+        cot = np.zeros((out.size, out.size), out.dtype)
+        cot[np.arange(out.size), np.arange(out.size)] = 1
+        grads = prog.adjoints(cot.reshape(out.size, *out.shape))
+        jacs = tuple(grads[i].reshape(out.shape + t.shape) for i, t in enumerate(leaves))
         return jacs[0] if single else jacs
 
     return _wrapped(f, jacobian_f)
+
+
+def _jacobian_fwd(out: Tensor, leaves: list[Tensor], tans: np.ndarray, offsets: list[int],
+                  k: int, single: bool) -> Any:  # fmt: skip
+    """Jacobian blocks (out shape + leaf shape) from the output's k tangents."""
+    flat = tans.reshape(k, out.size)
+    jacs = tuple(
+        np.ascontiguousarray(flat[o : o + t.size].T).reshape(out.shape + t.shape)
+        for o, t in zip(offsets, leaves, strict=True)
+    )
+    return jacs[0] if single else jacs
 
 
 # ---------------------------------------------------------------------------------------

@@ -1,7 +1,10 @@
 """Forward mode: the tangent sweep (pat_tape_tangent) for every op, against central
 differences and against the reverse sweep through the transposition identity
 <u, J v> = <Jᵀu, v>; batched seeds against single sweeps; what jvp does not do (no
-reverse sweep, no adjoint buffer); the C sweep's own checks."""
+reverse sweep, no adjoint buffer); the C sweep's own checks; streaming forward mode,
+which keeps no tape and no activation."""
+
+import tracemalloc
 
 import numpy as np
 import pytest
@@ -301,3 +304,77 @@ def test_gradcheck_checks_forward_mode_too():
     assert report.forward is not None and len(report.forward) == 2
     assert all(c.passed for c in report.forward)
     assert "forward mode (jvp" in str(report)
+
+
+# ---- streaming forward mode: no tape at all ---------------------------------------------
+
+
+@pytest.mark.parametrize("name,i", CASES)
+def test_streaming_jvp_equals_the_tape_sweep_bitwise(name, i):
+    fn, args = _inputs(name, i)
+    rng = np.random.default_rng(4)
+    tans = tuple(rng.standard_normal(a.shape) for a in args)
+    out, t = pat.jvp(fn, tuple(args), tans)
+    out_s, t_s = pat.jvp(fn, tuple(args), tans, stream=True)
+    np.testing.assert_array_equal(out_s, out)
+    np.testing.assert_array_equal(t_s, t)
+    nums = tuple(range(len(args)))
+    for a, b in zip(pat.jacfwd(fn, nums)(*args), pat.jacfwd(fn, nums, stream=True)(*args),
+                    strict=True):  # fmt: skip
+        np.testing.assert_array_equal(a, b)
+
+
+def _chain(depth):
+    def f(x):
+        for _ in range(depth):
+            x = pat.tanh(x) * 1.5
+        return x.sum()
+
+    return f
+
+
+def _peak(fn):
+    tracemalloc.start()
+    try:
+        fn()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_streaming_forward_mode_needs_no_stored_activations():
+    x, v = np.random.default_rng(0).standard_normal(5000), np.ones(5000)  # 40 KB per value
+    taped = _peak(lambda: pat.jvp(_chain(100), (x,), (v,)))
+    shallow = _peak(lambda: pat.jvp(_chain(25), (x,), (v,), stream=True))
+    deep = _peak(lambda: pat.jvp(_chain(100), (x,), (v,), stream=True))
+    assert taped > 100 * 40_000  # the tape keeps every tanh output and product input
+    assert deep < 20 * 40_000  # streaming keeps a few live values and tangents
+    assert deep < 1.5 * shallow  # ... however deep f is
+
+
+def test_streaming_keeps_no_record_and_no_adjoint():
+    seen = []
+    before = transforms.engine_counts()
+
+    def f(x):
+        y = pat.exp(x) * x
+        seen.append((y._node, y.requires_grad))
+        return y
+
+    out, t = pat.jvp(f, (np.array([0.5, 1.0]),), (np.ones(2),), stream=True)
+    np.testing.assert_allclose(t, np.exp([0.5, 1.0]) * (1 + np.array([0.5, 1.0])))
+    assert seen == [(None, True)]
+    after = transforms.engine_counts()
+    assert after["adjoint_buffers"] == before["adjoint_buffers"]
+    assert after["reverse_sweeps"] == before["reverse_sweeps"]
+
+
+def test_a_transform_inside_a_streaming_jvp_records_normally():
+    def f(x):
+        g = pat.grad(lambda z: (z * z * z).sum())(x)  # an ndarray: a constant for the jvp
+        return x * pat.tensor(g)
+
+    x = np.array([1.0, 2.0])
+    out, t = pat.jvp(f, (x,), (np.ones(2),), stream=True)
+    np.testing.assert_allclose(out, 3 * x**3)
+    np.testing.assert_allclose(t, 3 * x**2)

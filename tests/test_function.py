@@ -268,3 +268,14 @@ def test_batched_reverse_calls_backward_once_per_seed():
     pat.jacrev(Counted.apply)(np.ones((2, 2)))
     assert calls == [(2, 2)] * 4
     assert transforms.engine_counts()["reverse_sweeps"] > 0
+
+
+def test_custom_op_in_a_streaming_jvp_leaves_no_handle():
+    gc.collect()
+    before = len(function._live)
+    x = np.array([0.5, -1.0])
+    out, t = pat.jvp(lambda x: pat.tanh(Cube.apply(x)), (x,), (np.ones(2),), stream=True)
+    np.testing.assert_allclose(t, (1 - np.tanh(x**3) ** 2) * 3 * x * x)
+    assert len(function._live) == before
+    with pytest.raises(NotImplementedError, match="defines no jvp"):
+        pat.jvp(NoJvp.apply, (x,), (np.ones(2),), stream=True)
