@@ -25,6 +25,7 @@ import numpy as np
 
 from . import _ffi, data, nn, optim
 from . import random as _random
+from .replay import compile
 from .runtime import blas_config, get_num_threads, set_num_threads
 from .serialization import save
 from .tensor import Tensor, no_grad
@@ -162,6 +163,12 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument(
         "--save", metavar="PATH", default=None, help="save the trained model with pat.save (.npz)"
     )
+    t.add_argument(
+        "--eager",
+        action="store_true",
+        help="run every step eagerly (default: record the step once with pat.compile and "
+        "replay it in one C call per batch)",
+    )
     t.add_argument("--quiet", action="store_true",
                    help="no progress bar or header; print only the results")  # fmt: skip
 
@@ -263,6 +270,9 @@ def train(args: argparse.Namespace, out: Any = None) -> TrainResult:
     model = nn.MLP(sizes, activation=args.activation, dtype=dtype)
     opt = make_optimizer(args.optimizer, model.parameters(), lr)
     step = make_step(model, nn.CrossEntropyLoss(), opt)
+    mode = "eager" if args.eager else "replay (pat.compile: one C call per step)"
+    if not args.eager:
+        step = compile(step)
     loader = data.DataLoader(Xtr, ytr, batch_size=batch_size, shuffle=True)
 
     if not args.quiet:
@@ -279,6 +289,7 @@ def train(args: argparse.Namespace, out: Any = None) -> TrainResult:
         )
         print(f"train   {args.optimizer} lr={lr:g}, batch {batch_size}, {epochs} epochs, "
               f"seed {args.seed}, {get_num_threads()} BLAS threads", file=out)  # fmt: skip
+        print(f"mode    {mode}", file=out)
         out.flush()
 
     from tqdm import tqdm
