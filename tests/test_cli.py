@@ -26,7 +26,7 @@ def test_train_end_to_end(tmp_path):
     out = proc.stdout
     assert "data    digits: 1437 train / 360 test samples, 64 features, 10 classes" in out
     assert "model   MLP 64-32-10 (relu, float32, 2,410 parameters)" in out
-    assert "train   adam lr=0.001, batch 32, 3 epochs, seed 0, 1 BLAS threads" in out
+    assert "train   adam lr=0.001 (cosine), batch 32, 3 epochs, seed 0, 1 BLAS threads" in out
     m = re.search(r"test accuracy  ([\d.]+)% \((\d+)/360\)", out)
     acc, correct = float(m.group(1)), int(m.group(2))
     assert 60.0 <= acc <= 100.0  # three epochs already learn most digits
@@ -67,7 +67,8 @@ def test_train_is_reproducible_in_process(capsys):
     [
         ["--dataset", "moons", "--optimizer", "sgd"],
         ["--dataset", "spirals", "--optimizer", "adamw", "--dtype", "float64"],
-        ["--activation", "tanh", "--batch-size", "100", "--lr", "0.01", "--threads", "2"],
+        ["--activation", "tanh", "--batch-size", "100", "--lr", "0.01", "--threads", "2",
+         "--schedule", "constant"],
     ],
 )
 def test_train_options_in_process(extra, capsys):
@@ -92,6 +93,7 @@ def test_train_options_in_process(extra, capsys):
         ["train", "--dtype", "float16"],
         ["train", "--batch-size", "2.5"],
         ["train", "--seed", "-3"],
+        ["train", "--schedule", "step"],
         ["train", "--bogus"],
         ["fly"],
         [],
