@@ -71,6 +71,13 @@ class FunctionCtx:
     locked read-only while the record lives, like the arrays built-in ops keep);
     ``saved_tensors`` returns them; ``needs_input_grad`` is a tuple of bools, one per
     argument of ``forward``. Other attributes may be set freely (``ctx.scale = 2.0``).
+
+    >>> import pyautotape as pat
+    >>> ctx = pat.FunctionCtx()
+    >>> x = pat.tensor([1.0])
+    >>> ctx.save_for_backward(x, None)
+    >>> ctx.saved_tensors[0] is x, ctx.saved_tensors[1]
+    (True, None)
     """
 
     def __init__(self) -> None:

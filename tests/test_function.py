@@ -279,3 +279,10 @@ def test_custom_op_in_a_streaming_jvp_leaves_no_handle():
     assert len(function._live) == before
     with pytest.raises(NotImplementedError, match="defines no jvp"):
         pat.jvp(NoJvp.apply, (x,), (np.ones(2),), stream=True)
+
+
+def test_doctests():
+    import doctest
+
+    failures, tried = doctest.testmod(function)
+    assert tried > 0 and failures == 0

@@ -320,3 +320,10 @@ def test_integer_index_gives_a_0d_tensor():
     y.backward()
     np.testing.assert_array_equal(x.grad.numpy(), [[0.0, 0.0], [1.0, 0.0]])
     np.testing.assert_array_equal(pat.grad(lambda v: v[-1] * v[0])(np.array([2.0, 5.0])), [5.0, 2.0])
+
+
+def test_doctests():
+    import doctest
+
+    failures, tried = doctest.testmod(transforms)
+    assert tried > 0 and failures == 0
