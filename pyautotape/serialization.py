@@ -103,8 +103,12 @@ def save(obj: Any, path: str | os.PathLike[str]) -> None:
     folder = os.path.dirname(os.path.abspath(target))
     fd, tmp = tempfile.mkstemp(prefix=".pat-save-", suffix=".npz", dir=folder)
     try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **{META_KEY: np.array(meta)}, **arrays)
+        entries = {META_KEY: np.array(meta), **arrays}
+        # what np.savez does, without its keyword arguments: an entry may be called "file"
+        with os.fdopen(fd, "wb") as f, zipfile.ZipFile(f, "w", allowZip64=True) as zf:
+            for name, arr in entries.items():
+                with zf.open(f"{name}.npy", "w", force_zip64=True) as member:
+                    np.lib.format.write_array(member, arr, allow_pickle=False)
         os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(OSError):

@@ -54,6 +54,7 @@ def test_nested_round_trip_is_bit_exact(tmp_path):
         "nan": float("nan"),
         "flags": [True, None, "text", -1.5e-300],
         "": {"odd/key": np.ones(1), "odd": {"key": np.zeros(1)}},  # path collision
+        "file": np.ones(2), "allow_pickle": np.zeros(1), "__pyautotape__": np.ones(3),
     }  # fmt: skip
     path = tmp_path / "ckpt.npz"
     pat.save(obj, path)
