@@ -52,8 +52,9 @@ def _reps(name: str, quick: bool) -> int:
 
 
 def _pat_model(name, dtype="float32"):
-    import pyautotape as pat
     from models import make_data
+
+    import pyautotape as pat
 
     params, X, y, loss = make_data(name)
     ps = [pat.tensor(p, requires_grad=True) for p in params]
@@ -75,7 +76,9 @@ def _pat_step_fn(pat, ps, loss, opt, update=True, input_grad=False):
         if input_grad:
             xt = pat.tensor(X, requires_grad=True)
             out = forward(xt)
-            value = pat.mse_loss(out, pat.tensor(y)) if loss == "mse" else pat.cross_entropy(out, y)
+            value = (
+                pat.mse_loss(out, pat.tensor(y)) if loss == "mse" else pat.cross_entropy(out, y)
+            )
             (g,) = pat.autograd.grad(value, [xt])
             return g
         out = forward(pat.tensor(X))
@@ -108,9 +111,9 @@ def work_numpy(name, quick, input_grad=False):
 def work_floor(name, quick, input_grad=False):
     """Only the step's GEMMs, through pyautotape's C linear kernels (same OpenBLAS)."""
     import numpy as np
+    from models import WORKLOADS
 
     import pyautotape as pat  # noqa: F401  (loads the extension)
-    from models import WORKLOADS
     from pyautotape._ffi import ffi, lib
 
     sizes, batch, _ = WORKLOADS[name]
@@ -137,10 +140,10 @@ def work_floor(name, quick, input_grad=False):
         )
 
     def step():
-        for _, f, b in calls:
-            lib.pat_exec_fwd(*f)
-        for _, f, b in reversed(calls):
-            lib.pat_exec_bwd(*b)
+        for _, fwd, _ in calls:
+            lib.pat_exec_fwd(*fwd)
+        for _, _, bwd in reversed(calls):
+            lib.pat_exec_bwd(*bwd)
 
     return _median_us(step, _reps(name, quick))
 
