@@ -290,10 +290,9 @@ def _view(p: Any, shape: Sequence[int], dtype: np.dtype) -> np.ndarray | None:
 
 
 def _const(arr: np.ndarray) -> Tensor:
-    """A read-only Tensor view for a rule's argument (rules must not write into it)."""
-    v = arr.view()
-    v.flags.writeable = False
-    return _wrap(v)
+    """A rule's argument as a Tensor of its own: a copy, because the sweep's buffer is
+    freed when the sweep returns, and a rule may keep what it is given (ctx.g = g)."""
+    return _wrap(arr.copy())
 
 
 def _as_array(name: str, what: str, value: Any, shape: tuple, dtype: np.dtype) -> np.ndarray:

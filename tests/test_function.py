@@ -286,3 +286,26 @@ def test_doctests():
 
     failures, tried = doctest.testmod(function)
     assert tried > 0 and failures == 0
+
+
+def test_a_rule_may_keep_its_arguments_after_the_sweep():
+    kept = []
+
+    class Keeper(Cube):
+        @staticmethod
+        def backward(ctx, g):
+            kept.append(g)  # outlives the sweep's buffers
+            return Cube.backward(ctx, g)
+
+        @staticmethod
+        def jvp(ctx, t):
+            kept.append(t)
+            return Cube.jvp(ctx, t)
+
+    x = np.array([1.0, 2.0])
+    pat.jacrev(Keeper.apply)(x)
+    pat.jacfwd(Keeper.apply)(x)
+    gc.collect()
+    junk = [np.full(2, 7.0) for _ in range(100)]  # reuse freed memory, if any was kept
+    assert [k.numpy().tolist() for k in kept] == [[1.0, 0.0], [0.0, 1.0]] * 2
+    del junk
