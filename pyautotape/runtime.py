@@ -1,6 +1,17 @@
-"""Runtime settings: BLAS threads."""
+"""Runtime settings: BLAS threads.
+
+pyautotape starts with ONE OpenBLAS thread unless the environment says otherwise
+(``PYAUTOTAPE_NUM_THREADS``, else ``OPENBLAS_NUM_THREADS``). The GEMMs of small MLPs
+(a few hundred rows, widths up to ~1000) are too small to split profitably: measured on
+the 2-core development machine, a second thread made the tiny/small/mnist training steps
+no faster and, whenever the other core was busy, several times slower (waiting threads
+spin), while only the large 784-1024-1024-10 step gained (see bench/RESULTS.md). Call
+``pat.set_num_threads(2)`` (or set the variable) for wide layers on an idle machine.
+"""
 
 from __future__ import annotations
+
+import os
 
 from ._ffi import ffi, lib
 
@@ -27,3 +38,16 @@ def get_num_threads() -> int:
 def blas_config() -> str:
     """OpenBLAS's build description (version, kernel, thread limit)."""
     return ffi.string(lib.pat_blas_config()).decode()
+
+
+def _default_threads() -> None:
+    """Apply the default described in the module docstring (called once at import)."""
+    env = os.environ.get("PYAUTOTAPE_NUM_THREADS") or os.environ.get("OPENBLAS_NUM_THREADS")
+    try:
+        n = int(env) if env else 1
+    except ValueError:
+        n = 1
+    lib.pat_blas_set_num_threads(max(n, 1))
+
+
+_default_threads()
