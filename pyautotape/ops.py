@@ -826,24 +826,26 @@ def linear(x: Any, weight: Any, bias: Any = None) -> Tensor:
         ts, dt = _operands("linear", *args)
         tx, tw = ts[0], ts[1]
         tb = ts[2] if bias is not None else None
-    if tw.ndim != 2:
-        raise ShapeError(f"linear: weight must be 2-D (out, in), got {tw.shape}")
-    if tx.ndim == 0 or tx.shape[-1] != tw.shape[1]:
+    xs, ws = tx._data.shape, tw._data.shape
+    if len(ws) != 2:
+        raise ShapeError(f"linear: weight must be 2-D (out, in), got {ws}")
+    if not xs or xs[-1] != ws[1]:
         raise ShapeError(
-            f"linear: x {tx.shape} does not end in in_features={tw.shape[1]} of weight "
-            f"{tw.shape} (weight is (out, in), as PyTorch)"
+            f"linear: x {xs} does not end in in_features={ws[1]} of weight "
+            f"{ws} (weight is (out, in), as PyTorch)"
         )
-    n, k = tw.shape
-    if tb is not None and tb.shape != (n,):
+    n, k = ws
+    if tb is not None and tb._data.shape != (n,):
         raise ShapeError(
-            f"linear: bias must have shape ({n},) for weight {tw.shape}, got {tb.shape}"
+            f"linear: bias must have shape ({n},) for weight {ws}, got {tb._data.shape}"
         )
-    m = _prod(tx.shape[:-1])
-    _blas_sizes("linear", m, k, n)
-    y = np.empty(tx.shape[:-1] + (n,), dt)
+    m = xs[0] if len(xs) == 2 else _prod(xs[:-1])
+    if m > _INT32_MAX or k > _INT32_MAX or n > _INT32_MAX:
+        _blas_sizes("linear", m, k, n)
+    y = np.empty(xs[:-1] + (n,), dt)
     _run(lib.PAT_OP_LINEAR, "linear", dt, y, s0=tx._data, s1=tw._data,
          s2=tb._data if tb is not None else None, m=m, k=k, n=n)  # fmt: skip
-    saved = (tx if _need(tw) else None, tw if _need(tx) else None)
+    saved = (tx if tw.requires_grad else None, tw if tx.requires_grad else None)
     return record(lib.PAT_OP_LINEAR, y, (tx, tw, tb), saved, m=m, k=k, n=n)
 
 

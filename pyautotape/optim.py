@@ -209,7 +209,8 @@ class Optimizer:
                         f"{where}: parameter {i} is {p.shape} {p.dtype} but its gradient is "
                         f"{ga.shape} {ga.dtype}"
                     )
-                if np.may_share_memory(ga, p.data):
+                pd = p._data  # our own gradients never alias; only a user's view can
+                if ga is pd or (ga.base is not None and np.may_share_memory(ga, pd)):
                     raise ValueError(
                         f"{where}: parameter {i}'s gradient shares memory with the parameter"
                     )
@@ -237,18 +238,23 @@ class Optimizer:
                     state.counts[i] = self._fresh_count(state.counts[i])
         sizes = state.sizes
         datas: list[np.ndarray | None] = [None] * len(params)
-        gtab = _ffi.addresses(grads)  # not cached: that would keep old gradients alive
+        # not cached: that would keep old gradients alive
+        gtab, gkeep = _ffi.pointer_table(grads)
         entered = []
         try:
             for i in live:
-                w = _writable(params[i])
+                p = params[i]
+                if p._guard is None:  # never saved by a record: no lock, no version
+                    datas[i] = p._data
+                    continue
+                w = _writable(p)
                 datas[i] = w.__enter__()
                 entered.append(w)
             rc = kernel(
                 DTYPE_CODE[params[0].dtype],
                 len(params),
                 state.table("params", datas),
-                ffi.cast("void **", _ffi.ptr(gtab)),
+                gtab,
                 *[state.table(name, state.buffers[name]) for name in self._buffers],
                 ffi.cast("int64_t *", _ffi.ptr(sizes)),
                 ffi.cast("int64_t *", _ffi.ptr(state.counts, writable=True)),

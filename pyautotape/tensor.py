@@ -1008,7 +1008,7 @@ def _leaf_grad_buffer(leaf: Tensor, accumulate: bool) -> tuple[np.ndarray, bool]
     g = leaf._grad
     if accumulate and g is not None and g._data.flags.writeable and g._guard is None:
         return g._data, False
-    buf = np.zeros(leaf.shape, leaf.dtype)
+    buf = np.zeros(leaf._data.shape, leaf._data.dtype)
     if accumulate and g is not None:
         buf += g._data
         if _state.recorder is not None:
