@@ -45,3 +45,27 @@ def test_overhead_per_recorded_op(benchmark):
         y.backward()
 
     benchmark(chain)
+
+
+def _large_forward(want_x_only):
+    params, X, y, _ = make_data("large")
+    ps = [pat.tensor(p, requires_grad=True) for p in params]
+    x = pat.tensor(X, requires_grad=True)
+
+    def setup():
+        h = pat.relu(pat.linear(x, ps[0], ps[1]))
+        h = pat.relu(pat.linear(h, ps[2], ps[3]))
+        loss = pat.cross_entropy(pat.linear(h, ps[4], ps[5]), y)
+        return (loss, [x] if want_x_only else [x, *ps]), {}
+
+    return setup
+
+
+@pytest.mark.parametrize("wrt", ["input_only", "all"])
+@pytest.mark.benchmark(group="backward-large")
+def test_backward_large(benchmark, wrt):
+    """The backward alone of 784-1024-1024-10 b256: autograd.grad w.r.t. the input only
+    (no weight-gradient GEMMs) against all gradients. Each round records a fresh forward
+    in setup, so only the sweep is timed."""
+    setup = _large_forward(wrt == "input_only")
+    benchmark.pedantic(pat.autograd.grad, setup=setup, rounds=15, warmup_rounds=2)
