@@ -138,3 +138,35 @@ def test_bad_label_in_a_replayed_batch_is_a_value_error():
     bad[3] = 10
     with pytest.raises(ValueError, match="label"):
         step(X[:8], bad)
+
+
+def test_cache_is_bounded_least_recently_used_first_out():
+    w = pat.tensor(np.array([2.0]), requires_grad=True)
+
+    @pat.compile(cache_size=2)
+    def f(x):
+        return (pat.tensor(x) * w).sum()
+
+    for n in (1, 2, 1, 3):  # shapes (1,), (2,), (1,) again, then (3,) evicts (2,)
+        f(np.ones(n))
+    assert f.stats["records"] == 3 and f.stats["replays"] == 1
+    assert [k[0][1] for k in f.plans] == [(1,), (3,)]
+
+
+def test_tensor_arguments_and_nested_results():
+    w = pat.tensor(np.array([1.0, 2.0]), requires_grad=True)
+
+    @pat.compile
+    def f(x, scale):
+        y = x * w * scale
+        return {"y": y, "sum": y.sum().item(), "pair": (y.max(), 7)}
+
+    a = pat.tensor(np.array([1.0, 1.0]))
+    first = f(a, 3.0)
+    second = f(pat.tensor(np.array([2.0, 0.5])), 3.0)
+    np.testing.assert_array_equal(first["y"].numpy(), [3.0, 6.0])
+    np.testing.assert_array_equal(second["y"].numpy(), [6.0, 3.0])
+    assert second["sum"] == 9.0 and second["pair"][0].item() == 6.0 and second["pair"][1] == 7
+    np.testing.assert_array_equal(a.numpy(), [1.0, 1.0])  # the caller's tensor is untouched
+    f(a, 4.0)  # a new value of a non-array argument records a new tape
+    assert f.stats["records"] == 2
