@@ -55,6 +55,7 @@ from .random import manual_seed
 from .replay import Compiled, compile
 from .runtime import get_num_threads, set_num_threads
 from .serialization import load, save
+from .tape import Tape
 from .tensor import (
     Tensor,
     enable_grad,
@@ -92,4 +93,5 @@ __all__ = [
     "data", "nn", "optim", "random", "manual_seed", "save", "load",
     "transforms", "grad", "value_and_grad", "vjp", "jvp", "jacfwd", "jacrev", "jacobian",
     "hessian", "hvp", "Function", "FunctionCtx",
+    "Tape",
 ]  # fmt: skip

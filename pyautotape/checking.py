@@ -1,13 +1,31 @@
-"""Finite differences and gradient checking.
+"""Finite differences and a gradient check that explains itself.
 
 Central differences approximate ``df/dx_j`` by ``(f(x + h e_j) - f(x - h e_j)) / 2h``:
-2n evaluations of f for n inputs, with an error that falls as h² (truncation) until
-round-off, which grows as 1/h, takes over. That is why the step depends on the dtype.
+2n evaluations of f for n inputs. Their error has two parts that pull the step h in
+opposite directions: truncation, which falls as h² (the Taylor terms the formula drops),
+and round-off, which grows as ε/h (f is only known to about machine ε, and the
+difference of two nearly equal values divided by a small h magnifies that). Plotted
+against h on log axes the error is a V; its bottom is near h = ε^(1/3): about 1e-5 in
+float64, but 5e-3 in float32, where the best achievable error is only about 1e-5 relative.
+
+:func:`gradcheck` therefore does not trust one step. With ``eps=None`` (``"auto"``) it
+sweeps h over a grid for each input, estimates the error at each step *without looking at
+the analytic gradient* (the spread between estimates at neighbouring steps, which traces
+the same V), and compares at the step where that spread is smallest. The report shows
+the sweep, and ``report.plot(path)`` draws it.
+
+A finite-difference step can also cross a point where f is not differentiable: a ReLU
+argument, a ``maximum``/``minimum`` tie or a ``max`` winner changes between x − h and
+x + h. The secant then averages two different slopes and matches no derivative. The check
+runs f under a :class:`~pyautotape.Tape` scope and compares, per kink op, the switch
+pattern (signs, winners, ``where`` branches) at x − h, x and x + h; entries whose step
+flips one are reported as "kink crossed" and left out of the comparison, never silently.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -16,16 +34,32 @@ import numpy as np
 from . import autograd
 from ._ffi import F32, F64
 from .errors import DTypeError, GradcheckError, ShapeError
-from .tensor import Tensor, no_grad, tensor
+from .tape import Tape
+from .tensor import Tensor, enable_grad, no_grad, tensor
 
-__all__ = ["numerical_grad", "gradcheck", "GradcheckReport", "InputCheck"]
+__all__ = [
+    "numerical_grad", "gradcheck", "GradcheckReport", "InputCheck", "SweepPoint",
+    "KinkCrossing",
+]  # fmt: skip
 
-# default central-difference steps: about cbrt(machine epsilon), where truncation and
-# round-off errors balance for smooth functions of O(1) values
+# fixed central-difference steps (numerical_grad, and gradcheck with an explicit eps):
+# about cbrt(machine epsilon), where truncation and round-off balance for smooth O(1) f
 DEFAULT_EPS = {F32: 1e-2, F64: 1e-6}
-# default tolerances: float64 as PyTorch's gradcheck; float32 loose enough for honest
-# finite differences at the step above
-DEFAULT_TOL = {F32: (1e-3, 2e-2), F64: (1e-5, 1e-3)}
+# the steps eps="auto" tries, largest first: half decades around the bottom of the V
+EPS_GRID = {
+    F32: tuple(float(10.0**-e) for e in np.arange(1.0, 4.51, 0.5)),  # 1e-1 .. 3e-5
+    F64: tuple(float(10.0**-e) for e in np.arange(2.0, 9.01, 1.0)),  # 1e-2 .. 1e-9
+}
+# default tolerances: float64 as PyTorch's gradcheck; float32 as tight as honest central
+# differences at the swept step allow, so a gradient wrong by 0.1 % still fails
+DEFAULT_TOL = {F32: (1e-5, 2e-4), F64: (1e-5, 1e-3)}
+# with eps="auto", a step may exclude this many more kink-crossing entries (fraction of
+# the input's size, at least 1) than the step that excludes fewest, before it is ruled out
+KINK_SLACK = 0.05
+# with eps="auto" an entry may also differ by NOISE_FACTOR times the spread of the
+# numerical estimates around the chosen step: their own error, measured without the
+# analytic value (it is 1e-11 in float64, about 1e-5 in float32)
+NOISE_FACTOR = 2.0
 
 
 def _scalar(value: Any) -> float:
@@ -83,9 +117,68 @@ def numerical_grad(
     return out.reshape(base.shape)
 
 
+# ---------------------------------------------------------------------------------------
+# the report
+
+
+@dataclasses.dataclass
+class SweepPoint:
+    """One step of the eps sweep of one input: ``max_abs_err`` against the analytic
+    derivative (the V-curve; shown, never used to choose), ``spread`` the largest change
+    from the estimates at the neighbouring steps (what the choice minimises), and
+    ``kinks`` the entries whose step crossed a kink at this eps.
+
+    >>> SweepPoint(1e-2, 3e-6, 5e-6, 0).eps
+    0.01
+    """
+
+    eps: float
+    max_abs_err: float
+    spread: float
+    kinks: int
+
+
+@dataclasses.dataclass
+class KinkCrossing:
+    """An entry left out of the comparison because its finite-difference step crossed a
+    kink: ``ops`` names the records whose switch pattern differed between x − eps, x
+    and x + eps (e.g. ``"relu #3"``, #3 being its position on the tape); ``everywhere``
+    when every step of the sweep crossed it (the argument sits at the kink itself).
+    ``index`` is the entry of the input (reverse mode) or None (forward mode, where the
+    whole direction is left out).
+
+    >>> k = KinkCrossing("reverse", 0, (1,), ("relu #1",), 0.0, 0.5, True)
+    >>> print(k.describe())  # doctest: +NORMALIZE_WHITESPACE
+    reverse input 0 at (1,): relu #1 switches (at every eps: the argument is at the kink);
+    analytic 0, numerical 0.5
+    """
+
+    mode: str
+    input: int
+    index: tuple[int, ...] | None
+    ops: tuple[str, ...]
+    analytic: float
+    numerical: float
+    everywhere: bool
+
+    def describe(self) -> str:
+        """One line for the report."""
+        where = f" at {self.index}" if self.index is not None else " (direction u)"
+        how = " (at every eps: the argument is at the kink)" if self.everywhere else ""
+        return (f"{self.mode} input {self.input}{where}: {', '.join(self.ops)} switches{how}; "
+                f"analytic {self.analytic:.6g}, numerical {self.numerical:.6g}")  # fmt: skip
+
+
 @dataclasses.dataclass
 class InputCheck:
-    """The comparison for one input: errors, where the worst one is, and both values there."""
+    """The comparison for one input in one mode: errors, where the worst one is, and both
+    values there; the step used, the sweep that chose it, and the entries left out as
+    "kink crossed".
+
+    >>> c = InputCheck(0, (3,), 1e-9, 1e-8, (2,), 1.0, 1.0, True)
+    >>> c.passed, c.mode
+    (True, 'reverse')
+    """
 
     index: int
     shape: tuple[int, ...]
@@ -95,14 +188,28 @@ class InputCheck:
     analytic: float
     numerical: float
     passed: bool
+    eps: float = math.nan
+    mode: str = "reverse"
+    sweep: list[SweepPoint] = dataclasses.field(default_factory=list)
+    kinks: list[KinkCrossing] = dataclasses.field(default_factory=list)
+    compared: int = 0
+    noise: float = 0.0
 
 
 @dataclasses.dataclass
 class GradcheckReport:
-    """Result of :func:`gradcheck`: truthy when every input passed; ``str()`` is a table."""
+    """Result of :func:`gradcheck`: truthy when every input passed in every mode;
+    ``str()`` is a table, the eps sweep and the kink-crossed entries; :meth:`plot` draws
+    the sweep.
+
+    >>> import numpy as np, pyautotape as pat
+    >>> r = pat.gradcheck(lambda x: pat.exp(x), np.array([0.5, 1.0]))
+    >>> bool(r), r.inputs[0].mode, r.forward[0].mode
+    (True, 'reverse', 'forward')
+    """
 
     inputs: list[InputCheck]
-    eps: float
+    eps: float | str
     atol: float
     rtol: float
     dtype: np.dtype
@@ -112,63 +219,258 @@ class GradcheckReport:
 
     @property
     def passed(self) -> bool:
+        """Every input passed in reverse mode and (when checked) forward mode."""
         return all(c.passed for c in self.inputs) and all(c.passed for c in self.forward or ())
+
+    @property
+    def checks(self) -> list[InputCheck]:
+        """Reverse-mode rows, then forward-mode rows."""
+        return list(self.inputs) + list(self.forward or ())
+
+    @property
+    def kinks(self) -> list[KinkCrossing]:
+        """Every entry left out of the comparison because its step crossed a kink."""
+        return [k for c in self.checks for k in c.kinks]
 
     def __bool__(self) -> bool:
         return self.passed
 
     def __str__(self) -> str:
+        eps = self.eps if isinstance(self.eps, str) else f"{self.eps:g}"
         head = (
-            f"gradcheck ({self.dtype}, central differences, eps={self.eps:g}, "
+            f"gradcheck ({self.dtype}, central differences, eps={eps}, "
             f"atol={self.atol:g}, rtol={self.rtol:g}): {'passed' if self.passed else 'FAILED'}"
         )
-        rows = [head, f"{'input':>5} {'shape':>14} {'max abs err':>12} {'max rel err':>12} "
-                f"{'worst at':>12} {'analytic':>13} {'numerical':>13}  ok"]  # fmt: skip
-        for c in self.inputs:
-            where = "-" if c.worst_index is None else str(c.worst_index)
-            rows.append(
-                f"{c.index:>5} {str(c.shape):>14} {c.max_abs_err:>12.3e} {c.max_rel_err:>12.3e} "
-                f"{where:>12} {c.analytic:>13.6g} {c.numerical:>13.6g}  "
-                f"{'yes' if c.passed else 'NO'}"
-            )
+        cols = (f"{'input':>5} {'shape':>12} {'eps':>6} {'max abs err':>11} {'max rel err':>11} "
+                f"{'noise':>8} {'worst at':>10} {'analytic':>12} {'numerical':>12} {'kinks':>5}"
+                "  ok")  # fmt: skip
+        rows = [head, "reverse mode (vᵀJ by the reverse sweep vs central differences):", cols]
+        rows += [_row(c) for c in self.inputs]
         if self.forward is None:
             rows.append("forward mode: not checked (an op in f has no jvp rule)")
         else:
             rows.append("forward mode (jvp along a random direction u vs central differences):")
-            for c in self.forward:
-                where = "-" if c.worst_index is None else str(c.worst_index)
-                rows.append(
-                    f"{c.index:>5} {str(c.shape):>14} {c.max_abs_err:>12.3e} "
-                    f"{c.max_rel_err:>12.3e} {where:>12} {c.analytic:>13.6g} "
-                    f"{c.numerical:>13.6g}  {'yes' if c.passed else 'NO'}"
+            rows.append(cols)
+            rows += [_row(c) for c in self.forward]
+        sweeps = [c for c in self.checks if len(c.sweep) > 1]
+        if sweeps:
+            rows.append("eps sweep: max abs err vs the analytic value at each step; * the "
+                        "step used (least spread between neighbouring steps; the analytic "
+                        "value plays no part in the choice)")  # fmt: skip
+            for c in sweeps:
+                pts = " ".join(
+                    f"{p.eps:.0e}{'*' if p.eps == c.eps else ''}:{_e(p.max_abs_err)}"
+                    + (f"(k{p.kinks})" if p.kinks else "")
+                    for p in c.sweep
                 )
+                rows.append(f"  {c.mode[:3]} {c.index}: {pts}")
+        kinks = self.kinks
+        if kinks:
+            what = "entry" if len(kinks) == 1 else "entries"
+            rows.append(f"kink crossed: {len(kinks)} {what} left out of the comparison (the "
+                        "step crosses a point where f is not differentiable; the secant "
+                        "matches no derivative there):")  # fmt: skip
+            for k in kinks[:20]:
+                rows.append("  " + k.describe())
+            if len(kinks) > 20:
+                rows.append(f"  ... and {len(kinks) - 20} more (report.kinks has them all)")
         return "\n".join(rows)
+
+    def plot(self, path: str) -> str:
+        """Draw the eps sweep of every input and mode (error vs step, log-log, the chosen
+        step marked) into ``path`` (PNG, SVG or PDF by suffix); returns the path. Needs
+        matplotlib (``pip install 'pyautotape[plot]'``).
+
+        >>> import numpy as np, os, tempfile, pyautotape as pat
+        >>> r = pat.gradcheck(pat.tanh, np.array([0.3, 0.7], np.float32))
+        >>> path = os.path.join(tempfile.mkdtemp(), "sweep.png")
+        >>> try:
+        ...     import matplotlib
+        ... except ImportError:
+        ...     matplotlib = None
+        >>> matplotlib is None or r.plot(path) == path
+        True
+        """
+        try:
+            import matplotlib
+
+            matplotlib.use("Agg")
+            import matplotlib.pyplot as plt
+        except ImportError:
+            raise ImportError(
+                "GradcheckReport.plot needs matplotlib, an optional extra: install it with "
+                "pip install 'pyautotape[plot]'"
+            ) from None
+        fig, ax = plt.subplots(figsize=(6.4, 4.2))
+        for c in self.checks:
+            if not c.sweep:
+                continue
+            xs = [p.eps for p in c.sweep]
+            ys = [max(p.max_abs_err, 1e-17) for p in c.sweep]
+            style = "-" if c.mode == "reverse" else "--"
+            line = ax.loglog(xs, ys, style, marker="o", ms=3,
+                             label=f"{c.mode} input {c.index}")[0]  # fmt: skip
+            if math.isfinite(c.eps):
+                ax.loglog([c.eps], [max(c.max_abs_err, 1e-17)], "*", ms=12,
+                          color=line.get_color())  # fmt: skip
+        ax.set_xlabel("finite-difference step eps")
+        ax.set_ylabel("max |analytic - numerical|")
+        ax.set_title(f"gradcheck eps sweep ({self.dtype}); * = step used")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        return str(path)
+
+
+def _e(v: float) -> str:
+    return "-" if not math.isfinite(v) else f"{v:.1e}"
+
+
+def _row(c: InputCheck) -> str:
+    where = "-" if c.worst_index is None else str(c.worst_index)
+    eps = "-" if not math.isfinite(c.eps) else f"{c.eps:.0e}"
+    return (f"{c.index:>5} {str(c.shape):>12} {eps:>6} {c.max_abs_err:>11.3e} "
+            f"{c.max_rel_err:>11.3e} {c.noise:>8.1e} {where:>10} {c.analytic:>12.6g} "
+            f"{c.numerical:>12.6g} {len(c.kinks):>5}  {'yes' if c.passed else 'NO'}")  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------------
+# evaluating f and watching its kinks
+
+
+_Switches = list[tuple[int, str, tuple[int, ...], np.ndarray]]
+
+
+def _evaluate(f: Callable[..., Tensor], xs: list[np.ndarray]) -> tuple[np.ndarray, _Switches]:
+    """f at xs as a float64 array, and the switch pattern of each kink/where record."""
+    tape = Tape()
+    tape._patterns = True
+    leaves = [tensor(a, requires_grad=True) for a in xs]
+    with enable_grad(), tape:
+        out = f(*leaves)
+    if not isinstance(out, Tensor):
+        raise TypeError(f"gradcheck: f must return a Tensor, got {type(out).__name__}")
+    sw = [(e.index, e.op, e.output, e.pattern) for e in tape if e.pattern is not None]
+    return np.asarray(out._data, np.float64), sw
+
+
+def _flips(base: _Switches, other: _Switches) -> tuple[str, ...]:
+    """The records whose switch pattern differs (empty when none does)."""
+    if len(base) != len(other) or any(b[1:3] != o[1:3] for b, o in zip(base, other, strict=True)):
+        return ("the tape itself (control flow changed)",)
+    return tuple(f"{b[1]} #{b[0]}" for b, o in zip(base, other, strict=True)
+                 if not np.array_equal(b[3], o[3]))  # fmt: skip
+
+
+def _steps(x: np.ndarray, d: np.ndarray, h: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """x ± h d rounded to x's dtype, and the step actually taken per entry (in float64):
+    dividing by the real step, not by 2h, removes the rounding of x ± h from the error."""
+    x64 = x.astype(np.float64)
+    xp = (x64 + h * d).astype(x.dtype)
+    xm = (x64 - h * d).astype(x.dtype)
+    return xp, xm, xp.astype(np.float64) - xm.astype(np.float64)
+
+
+def _spread(est: np.ndarray, ok: np.ndarray) -> np.ndarray:
+    """Per step g: the largest change of the estimates from the neighbouring steps, over
+    entries valid at both (NaN where there is nothing to compare)."""
+    g_count = est.shape[0]
+    out = np.full(g_count, np.nan)
+    for g in range(g_count):
+        worst = -1.0
+        for n in (g - 1, g + 1):
+            if 0 <= n < g_count:
+                both = ok[g] & ok[n]
+                if both.any():
+                    worst = max(worst, float(np.max(np.abs(est[g][both] - est[n][both]))))
+        if worst >= 0:
+            out[g] = worst
+    return out
+
+
+def _noise(spread: float) -> float:
+    """The allowance for the numerical value's own error: twice the spread between the
+    estimates at the chosen step and its neighbours (0 for a single fixed step)."""
+    return NOISE_FACTOR * spread if math.isfinite(spread) else 0.0
+
+
+def _choose(spread: np.ndarray, crossed: np.ndarray, usable: np.ndarray) -> int:
+    """The step with the least spread, among the usable steps that leave out at most a
+    few more kink-crossing entries than the step that leaves out fewest."""
+    counts = crossed.reshape(crossed.shape[0], -1).sum(axis=1)
+    cand = np.flatnonzero(usable)
+    if cand.size == 0:
+        return int(np.argmin(counts))
+    size = crossed[0].size
+    limit = counts[cand].min() + max(1, math.ceil(KINK_SLACK * size))
+    cand = [g for g in cand if counts[g] <= limit]
+    finite = [g for g in cand if math.isfinite(spread[g])]
+    if not finite:
+        return int(cand[-1])  # one step only, or nothing to compare: the smallest usable
+    return int(min(finite, key=lambda g: (spread[g], g)))
+
+
+def _compare(i: int, mode: str, shape: tuple[int, ...], ana: np.ndarray, num: np.ndarray,
+             keep: np.ndarray, atol: float, rtol: float, noise: float) -> InputCheck:  # fmt: skip
+    err = np.abs(ana - num)
+    bound = atol + rtol * np.abs(num) + noise
+    rel = err / np.maximum(np.abs(num), np.finfo(np.float64).tiny)
+    if not keep.any():
+        return InputCheck(i, shape, 0.0, 0.0, None, 0.0, 0.0, True, mode=mode, noise=noise)
+    score = np.where(keep, err - bound, -np.inf)
+    score = np.where(np.isnan(score), np.inf, score)  # a NaN on either side is a failure
+    worst = np.unravel_index(int(np.argmax(score)), err.shape)
+    ok = bool(np.all(err[keep] <= bound[keep]))
+    return InputCheck(i, shape, float(np.max(err[keep])), float(np.max(rel[keep])),
+                      tuple(int(w) for w in worst), float(ana[worst]), float(num[worst]), ok,
+                      mode=mode, compared=int(keep.sum()), noise=noise)  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------------
+# gradcheck
 
 
 def gradcheck(
     f: Callable[..., Tensor],
     inputs: Any,
-    eps: float | None = None,
+    eps: float | str | None = None,
     atol: float | None = None,
     rtol: float | None = None,
     raise_exception: bool = True,
     seed: int = 0,
+    forward: bool = True,
 ) -> GradcheckReport:
-    """Compare reverse-mode gradients of ``f`` with central differences, and forward mode
-    (``pat.jvp`` along a random direction per input) too when every op of f has a forward
-    rule (a custom ``pat.Function`` may not; ``report.forward`` is then None).
+    """Check the reverse-mode (and forward-mode) derivatives of ``f`` against central
+    differences, each input separately, and explain the result.
 
     ``f`` takes one Tensor per input and returns a Tensor of any shape; a non-scalar
-    output is projected on a fixed random cotangent v, so the check is of vᵀJ. An entry
-    passes when ``|analytic - numerical| <= atol + rtol * |numerical|``. Defaults: float64
-    eps 1e-6, atol 1e-5, rtol 1e-3 (PyTorch's); float32 eps 1e-2, atol 1e-3, rtol 2e-2.
-    Raises :class:`GradcheckError` with the report when a check fails and
-    ``raise_exception`` is true.
+    output is projected on a fixed random cotangent v, so reverse mode is checked as vᵀJ
+    (one reverse sweep). Forward mode, when every op of f has a forward rule, is checked
+    as J u along a random direction u per input (``pat.jvp``) against the central
+    difference along u, elementwise over the output; ``report.forward`` is None when an
+    op (a custom ``pat.Function`` without ``jvp``) has none, or with ``forward=False``.
+
+    ``eps``: None or ``"auto"`` sweeps the step over a grid per input (float64: 1e-2 to
+    1e-9, float32: 1e-1 to 3e-5) and compares at the step where neighbouring estimates
+    agree best, judged without the analytic gradient; the report shows the sweep. A
+    number fixes the step. Entries whose step crosses a kink (a relu/leaky_relu argument
+    or a maximum/minimum difference changes sign, a max changes winner, a where switches
+    branch between x - eps, x and x + eps) are left out of the comparison and listed as
+    "kink crossed". An entry passes when ``|analytic - numerical| <= atol + rtol *
+    |numerical|``; defaults: float64 atol 1e-5, rtol 1e-3 (PyTorch's); float32 atol
+    1e-5, rtol 2e-4. Raises :class:`GradcheckError` with the report when a check fails
+    and ``raise_exception`` is true.
 
     >>> import numpy as np, pyautotape as pat
     >>> report = pat.gradcheck(lambda x: pat.tanh(x) * x, np.array([0.3, -1.2]))
     >>> bool(report)
     True
+    >>> x = np.array([0.0, 1.0], np.float32)     # relu's argument is exactly at its kink
+    >>> report = pat.gradcheck(pat.relu, x)
+    >>> bool(report), [k.index for k in report.kinks if k.mode == "reverse"]
+    (True, [(0,)])
     """
     raw = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
     arrays = [tensor(a).numpy() for a in raw]
@@ -176,89 +478,160 @@ def gradcheck(
     if len(dtypes) != 1:
         raise DTypeError(f"gradcheck: inputs mix dtypes {sorted(map(str, dtypes))}; use one")
     (dtype,) = dtypes
-    h = DEFAULT_EPS[dtype] if eps is None else float(eps)
+    if eps is None or (isinstance(eps, str) and eps == "auto"):
+        grid, eps_label = EPS_GRID[dtype], "auto"
+    elif isinstance(eps, str):
+        raise ValueError(f"gradcheck: eps must be a positive number, None or 'auto', got {eps!r}")
+    else:
+        if not float(eps) > 0:
+            raise ValueError(f"gradcheck: eps must be positive, got {eps}")
+        grid, eps_label = (float(eps),), float(eps)
     dat, drt = DEFAULT_TOL[dtype]
     atol = dat if atol is None else float(atol)
     rtol = drt if rtol is None else float(rtol)
 
     leaves = [tensor(a, requires_grad=True) for a in arrays]
-    out = f(*leaves)
+    with enable_grad():
+        out = f(*leaves)
     if not isinstance(out, Tensor):
         raise TypeError(f"gradcheck: f must return a Tensor, got {type(out).__name__}")
     v = np.random.default_rng(seed).standard_normal(out.shape).astype(dtype)
     if out.size == 1:
         v = np.ones(out.shape, dtype)
-    analytic = autograd.grad(out, leaves, grad_outputs=v, allow_unused=True)
+    if out.requires_grad:
+        analytic = autograd.grad(out, leaves, grad_outputs=v, allow_unused=True)
+    else:
+        analytic = [None] * len(leaves)
+    v64 = v.astype(np.float64)
+    _, base = _evaluate(f, arrays)
 
-    def projected(*xs: Tensor) -> float:
-        return float(np.sum(np.asarray(f(*xs)._data, np.float64) * v))
-
-    checks = []
+    checks, crossed_at = [], []
     for i, a in enumerate(arrays):
-
-        def fi(t: Tensor, i: int = i) -> float:
-            xs = [tensor(b) for b in arrays]
-            xs[i] = t
-            return projected(*xs)
-
-        num = numerical_grad(fi, a, eps=h)
-        ana = (
-            analytic[i].numpy().astype(np.float64)
-            if analytic[i] is not None
-            else np.zeros(a.shape)
-        )
-        err = np.abs(ana - num)
-        bound = atol + rtol * np.abs(num)
-        rel = err / np.maximum(np.abs(num), np.finfo(np.float64).tiny)
-        if err.size:
-            worst = np.unravel_index(int(np.argmax(err - bound)), err.shape)
-            checks.append(InputCheck(i, a.shape, float(err.max()), float(rel.max()),
-                                     tuple(int(w) for w in worst), float(ana[worst]),
-                                     float(num[worst]), bool(np.all(err <= bound))))  # fmt: skip
-        else:
-            checks.append(InputCheck(i, a.shape, 0.0, 0.0, None, 0.0, 0.0, True))
-    forward = _forward_checks(f, arrays, h, atol, rtol, seed)
-    report = GradcheckReport(checks, h, atol, rtol, dtype, forward)
+        ana = (analytic[i].numpy().astype(np.float64) if analytic[i] is not None
+               else np.zeros(a.shape))  # fmt: skip
+        check, crossed = _reverse_check(f, arrays, i, ana, v64, base, grid, atol, rtol)
+        checks.append(check)
+        crossed_at.append(crossed)
+    fwd = (_forward_checks(f, arrays, crossed_at, base, grid, atol, rtol, seed)
+           if forward else None)  # fmt: skip
+    report = GradcheckReport(checks, eps_label, atol, rtol, dtype, fwd)
     if raise_exception and not report.passed:
         raise GradcheckError(str(report))
     return report
 
 
+def _reverse_check(
+    f: Callable[..., Tensor], arrays: list[np.ndarray], i: int, ana: np.ndarray,
+    v64: np.ndarray, base: _Switches, grid: tuple[float, ...], atol: float, rtol: float,
+) -> tuple[InputCheck, np.ndarray]:
+    """Central differences of vᵀf along each entry of input i at every step of the grid;
+    returns the check and the mask of entries that cross a kink at the chosen step."""
+    a = arrays[i]
+    n = a.size
+    g_count = len(grid)
+    est = np.zeros((g_count, n))
+    crossed = np.zeros((g_count, n), bool)
+    usable = np.ones((g_count, n), bool)
+    why: dict[tuple[int, int], tuple[str, ...]] = {}
+    flat = a.reshape(-1)
+    xs = list(arrays)
+    for g, h in enumerate(grid):
+        xp_all, xm_all, step = _steps(flat, np.ones(n), h)
+        for j in range(n):
+            if step[j] == 0:  # h is below the spacing of floats at x_j
+                usable[g, j] = False
+                continue
+            xp = flat.copy()
+            xp[j] = xp_all[j]
+            xs[i] = xp.reshape(a.shape)
+            fp, swp = _evaluate(f, xs)
+            xm = flat.copy()
+            xm[j] = xm_all[j]
+            xs[i] = xm.reshape(a.shape)
+            fm, swm = _evaluate(f, xs)
+            est[g, j] = (float(np.sum(fp * v64)) - float(np.sum(fm * v64))) / step[j]
+            flips = tuple(dict.fromkeys(_flips(base, swp) + _flips(base, swm)))
+            if flips:
+                crossed[g, j] = True
+                why[(g, j)] = flips
+    ok = usable & ~crossed
+    spread = _spread(est, ok)
+    g = _choose(spread, crossed, usable.any(axis=1))
+    anaf = ana.reshape(-1)
+    sweep = []
+    for k, h in enumerate(grid):
+        err = np.abs(anaf - est[k])[ok[k]]
+        sweep.append(SweepPoint(h, float(err.max()) if err.size else math.nan,
+                                float(spread[k]), int(crossed[k].sum())))  # fmt: skip
+    check = _compare(i, "reverse", a.shape, ana, est[g].reshape(a.shape),
+                     ok[g].reshape(a.shape), atol, rtol, _noise(spread[g]))  # fmt: skip
+    check.eps, check.sweep = grid[g], sweep
+    for j in np.flatnonzero(crossed[g]):
+        check.kinks.append(KinkCrossing(
+            "reverse", i, tuple(int(w) for w in np.unravel_index(int(j), a.shape)),
+            why[(g, int(j))], float(anaf[j]), float(est[g, j]), bool(crossed[:, j].all()),
+        ))  # fmt: skip
+    return check, crossed[g].reshape(a.shape)
+
+
 def _forward_checks(
-    f: Callable[..., Tensor], arrays: list[np.ndarray], h: float, atol: float, rtol: float,
-    seed: int,
+    f: Callable[..., Tensor], arrays: list[np.ndarray], crossed_at: list[np.ndarray],
+    base: _Switches, grid: tuple[float, ...], atol: float, rtol: float, seed: int,
 ) -> list[InputCheck] | None:
-    """Forward mode, per input i: J_i u_i from one tangent sweep (pat.jvp) against the
-    central difference (f(x_i + h u_i) - f(x_i - h u_i)) / 2h, elementwise over the output.
-    None when f contains an op without a forward rule."""
+    """Forward mode, per input i: J_i u from a tangent sweep (pat.jvp) against the central
+    difference (f(x_i + h u) - f(x_i - h u)) / 2h, elementwise over the output, along a
+    random u that is 0 on the entries whose reverse-mode step crossed a kink. None when f
+    contains an op without a forward rule."""
     from .transforms import jvp  # transforms imports the core this module sits beside
 
     rng = np.random.default_rng(seed + 1)
     rows = []
     for i, a in enumerate(arrays):
-        u = rng.standard_normal(a.shape).astype(a.dtype)
-        tangents = [np.zeros_like(b) for b in arrays]
-        tangents[i] = u
-        try:
-            _, ana = jvp(f, tuple(arrays), tuple(tangents))
-        except NotImplementedError:
-            return None
-        ana = np.asarray(ana, np.float64)
-        with no_grad():
-            xs = [tensor(b) for b in arrays]
-            xs[i] = tensor(a + h * u)
-            fp = np.asarray(f(*xs)._data, np.float64)
-            xs[i] = tensor(a - h * u)
-            fm = np.asarray(f(*xs)._data, np.float64)
-        num = (fp - fm) / (2 * h)
-        err = np.abs(ana - num)
-        bound = atol + rtol * np.abs(num)
-        rel = err / np.maximum(np.abs(num), np.finfo(np.float64).tiny)
-        if err.size:
-            worst = np.unravel_index(int(np.argmax(err - bound)), err.shape)
-            rows.append(InputCheck(i, a.shape, float(err.max()), float(rel.max()),
-                                   tuple(int(w) for w in worst), float(ana[worst]),
-                                   float(num[worst]), bool(np.all(err <= bound))))  # fmt: skip
-        else:
-            rows.append(InputCheck(i, a.shape, 0.0, 0.0, None, 0.0, 0.0, True))
+        u = rng.standard_normal(a.shape)
+        u[crossed_at[i]] = 0.0
+        nums: list[np.ndarray] = []
+        anas: list[np.ndarray] = []
+        flipped: list[tuple[str, ...]] = []
+        xs = list(arrays)
+        for h in grid:
+            xp, xm, step = _steps(a, u, h)
+            u_eff = step / (2 * h)  # the direction actually taken, after rounding
+            xs[i] = xp
+            fp, swp = _evaluate(f, xs)
+            xs[i] = xm
+            fm, swm = _evaluate(f, xs)
+            tangents = [np.zeros_like(b) for b in arrays]
+            tangents[i] = u_eff.astype(a.dtype)
+            try:
+                _, t = jvp(f, tuple(arrays), tuple(tangents))
+            except NotImplementedError:
+                return None
+            nums.append((fp - fm) / (2 * h))
+            anas.append(np.asarray(t, np.float64))
+            flipped.append(tuple(dict.fromkeys(_flips(base, swp) + _flips(base, swm))))
+        est = np.stack([x.reshape(-1) for x in nums])
+        usable = np.array([not fl for fl in flipped])
+        ok = np.repeat(usable[:, None], est.shape[1], axis=1)
+        spread = _spread(est, ok)
+        crossed = ~ok
+        g = _choose(spread, crossed, usable)
+        sweep = []
+        for k, h in enumerate(grid):
+            err = np.abs(anas[k] - nums[k])
+            sweep.append(SweepPoint(h, float(err.max()) if usable[k] and err.size else math.nan,
+                                    float(spread[k]), int(not usable[k])))  # fmt: skip
+        shape = nums[g].shape
+        keep = np.full(shape, bool(usable[g]))
+        check = _compare(i, "forward", a.shape, anas[g], nums[g], keep, atol, rtol,
+                         _noise(spread[g]))  # fmt: skip
+        check.shape = a.shape
+        check.eps, check.sweep = grid[g], sweep
+        if not usable[g]:
+            check.kinks.append(KinkCrossing(
+                "forward", i, None, flipped[g],
+                float(np.max(np.abs(anas[g]))) if anas[g].size else 0.0,
+                float(np.max(np.abs(nums[g]))) if nums[g].size else 0.0,
+                bool(not usable.any()),
+            ))  # fmt: skip
+        rows.append(check)
     return rows

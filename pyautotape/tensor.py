@@ -54,6 +54,7 @@ class _ThreadState(threading.local):
         self.grad_enabled = True
         self.recorder = None  # a replay._Recorder while pat.compile records a step
         self.stream = None  # a transforms._Stream while pat.jvp(..., stream=True) runs f
+        self.tapes = None  # the open pat.Tape scopes (tape.py), innermost last, or None
 
 
 _state = _ThreadState()
@@ -376,6 +377,10 @@ def record(
     r.released = False
     y.requires_grad = True
     y._node = r
+    tapes = _state.tapes
+    if tapes is not None:  # a pat.Tape scope is open: it notes what it shows
+        for tp in tapes:
+            tp._note(r, y, inputs, saved)
     return y
 
 
