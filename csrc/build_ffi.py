@@ -70,11 +70,17 @@ _info = f"sources={source_hash()};flags={' '.join(_flags)}"
 _link = ["-Wl,-rpath,$ORIGIN/../scipy_openblas32/lib"]
 if os.environ.get("PYAUTOTAPE_SANITIZE") == "1":
     _link += ["-fsanitize=address,undefined"]
+_sources = list(SOURCES)
+if os.environ.get("PYAUTOTAPE_CANARY") == "1":
+    # test-only: canary.c wraps the unary forward with an out-of-bounds write, to prove
+    # the sanitizer job fails on one (scripts/canary.sh); never in a normal build
+    _sources.append("canary.c")
+    _link += ["-Wl,--wrap=pat_k_unary_fwd"]
 
 ffibuilder.set_source(
     "pyautotape._pat",
     '#include "pat.h"\n#include "tangent.h"\n',
-    sources=[_relative(HERE / s) for s in SOURCES],
+    sources=[_relative(HERE / s) for s in _sources],
     include_dirs=[str(HERE), scipy_openblas32.get_include_dir()],
     library_dirs=[scipy_openblas32.get_lib_dir()],
     libraries=[scipy_openblas32.get_library()],

@@ -1,10 +1,56 @@
 """Shared fixtures: a seeded generator, and the default dtype / subgradient restored after
-every test so tests cannot leak settings into each other."""
+every test so tests cannot leak settings into each other.
+
+Hypothesis profiles (select with ``--hypothesis-profile NAME``):
+
+* ``ci`` (the default): 200 examples per property, no deadline (the sanitizer job runs
+  the same tests several times slower).
+* ``intense``: 10 000 examples per property; the boundary fuzzing in test_fuzz.py is run
+  with it under the sanitizer build (see docs/reliability.md).
+
+The sanitizer job (scripts/sanitize.sh) sets ``PYAUTOTAPE_SANITIZED=1``: the session then
+refuses to start unless the extension really was built with AddressSanitizer, and tests
+marked ``asan_slow`` (pure soak/timing-heavy ones) are skipped there.
+"""
+
+import os
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, settings
 
 import pyautotape as pat
+
+SANITIZED = os.environ.get("PYAUTOTAPE_SANITIZED") == "1"
+
+_relaxed = [HealthCheck.too_slow, HealthCheck.data_too_large]
+settings.register_profile("ci", max_examples=200, deadline=None, suppress_health_check=_relaxed)
+settings.register_profile(
+    "intense", max_examples=10_000, deadline=None, suppress_health_check=_relaxed
+)
+settings.load_profile(os.environ.get("PYAUTOTAPE_HYPOTHESIS_PROFILE", "ci"))
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "asan_slow: skipped in the sanitizer job (PYAUTOTAPE_SANITIZED=1)"
+    )
+    if SANITIZED:
+        flags = pat._ffi.build_info().get("flags", "")
+        if "-fsanitize=address" not in flags:
+            raise pytest.UsageError(
+                "PYAUTOTAPE_SANITIZED=1 but pyautotape's extension was built without "
+                f"-fsanitize=address (flags: {flags}); run scripts/sanitize.sh"
+            )
+
+
+def pytest_collection_modifyitems(config, items):
+    if not SANITIZED:
+        return
+    skip = pytest.mark.skip(reason="too slow under AddressSanitizer; runs in the normal job")
+    for item in items:
+        if "asan_slow" in item.keywords:
+            item.add_marker(skip)
 
 
 @pytest.fixture
