@@ -10,11 +10,11 @@
 
 #include "pat.h"
 
-/* C(M,N) = alpha op(A) op(B) + beta C, for either dtype. Leading dimensions are clamped
+/* C(M,N) = op(A) op(B) + beta C, for either dtype (shared with tangent.c). Leading dimensions are clamped
    to 1 because BLAS rejects 0 (and prints, which an extension must never do). */
-static void gemm(int dt, int ta, int tb, int64_t M, int64_t N, int64_t K, const void *A,
-                 int64_t lda, const void *B, int64_t ldb, double beta, void *C, int64_t ldc,
-                 pat_stats *st) {
+void pat_k_gemm(int dt, int ta, int tb, int64_t M, int64_t N, int64_t K, const void *A,
+                int64_t lda, const void *B, int64_t ldb, double beta, void *C, int64_t ldc,
+                pat_stats *st) {
     if (M == 0 || N == 0) return;
     if (lda < 1) lda = 1;
     if (ldb < 1) ldb = 1;
@@ -56,7 +56,7 @@ int pat_k_matmul_fwd(int dt, void *y, const void *a, const void *b, const pat_it
             const char *aa = (const char *)a + (w.off[1] + i * walk_inner_stride(it, 1)) * es;
             const char *bb = (const char *)b + (w.off[2] + i * walk_inner_stride(it, 2)) * es;
             if (k == 0) fill_zero(dt, yy, m * n);
-            else gemm(dt, 0, 0, m, n, k, aa, k, bb, n, 0.0, yy, n, st);
+            else pat_k_gemm(dt, 0, 0, m, n, k, aa, k, bb, n, 0.0, yy, n, st);
         }
     return PAT_OK;
 }
@@ -77,9 +77,9 @@ int pat_k_matmul_bwd(int dt, void *da, void *db, const void *dy, const void *a, 
             const int64_t oa = w.off[1] + i * walk_inner_stride(it, 1);
             const int64_t ob = w.off[2] + i * walk_inner_stride(it, 2);
             const char *g = (const char *)dy + oy * es;
-            if (da) gemm(dt, 0, 1, m, k, n, g, n, (const char *)b + ob * es, n, 1.0,
+            if (da) pat_k_gemm(dt, 0, 1, m, k, n, g, n, (const char *)b + ob * es, n, 1.0,
                          (char *)da + oa * es, k, st);
-            if (db) gemm(dt, 1, 0, k, n, m, (const char *)a + oa * es, k, g, n, 1.0,
+            if (db) pat_k_gemm(dt, 1, 0, k, n, m, (const char *)a + oa * es, k, g, n, 1.0,
                          (char *)db + ob * es, n, st);
         }
     return PAT_OK;
@@ -103,7 +103,7 @@ int pat_k_linear_fwd(int dt, void *y, const void *x, const void *w, const void *
     } else if (k == 0) {
         fill_zero(dt, y, m * n);
     }
-    if (k > 0) gemm(dt, 0, 1, m, n, k, x, k, w, k, b ? 1.0 : 0.0, y, n, st);
+    if (k > 0) pat_k_gemm(dt, 0, 1, m, n, k, x, k, w, k, b ? 1.0 : 0.0, y, n, st);
     return PAT_OK;
 }
 
@@ -114,8 +114,8 @@ int pat_k_linear_bwd(int dt, void *dx, void *dw, void *db, const void *dy, const
     if (m < 0 || k < 0 || n < 0) return PAT_EBADARG;
     if (m * n == 0) return PAT_OK;
     if (!dy || (dx && !w) || (dw && !x)) return PAT_ENULL;
-    if (dx && k > 0) gemm(dt, 0, 0, m, k, n, dy, n, w, k, 1.0, dx, k, st);
-    if (dw && k > 0) gemm(dt, 1, 0, n, k, m, dy, n, x, k, 1.0, dw, k, st);
+    if (dx && k > 0) pat_k_gemm(dt, 0, 0, m, k, n, dy, n, w, k, 1.0, dx, k, st);
+    if (dw && k > 0) pat_k_gemm(dt, 1, 0, n, k, m, dy, n, x, k, 1.0, dw, k, st);
     if (db) {
         if (dt == PAT_F32)
             for (int64_t r = 0; r < m; r++)

@@ -93,6 +93,10 @@ int pat_k_concat_fwd(int dt, void *y, const void *a, const void *b, int64_t m, i
 int pat_k_concat_bwd(int dt, void *da, void *db, const void *dy, int64_t m, int64_t k,
                      int64_t n);
 
+/* C(M,N) = op(A) op(B) + beta C through OpenBLAS, either dtype; counts into st */
+void pat_k_gemm(int dt, int ta, int tb, int64_t M, int64_t N, int64_t K, const void *A,
+                int64_t lda, const void *B, int64_t ldb, double beta, void *C, int64_t ldc,
+                pat_stats *st);
 int pat_k_matmul_fwd(int dt, void *y, const void *a, const void *b, const pat_iter *it,
                      int64_t m, int64_t k, int64_t n, pat_stats *st);
 int pat_k_matmul_bwd(int dt, void *da, void *db, const void *dy, const void *a, const void *b,

@@ -9,7 +9,6 @@
    stacked tangents of W, transposed by a BLAS flag), or permuted into the caller's
    scratch first, with the product scattered back when the output is not in seed-major
    layout. No state, no allocation, no printing; GEMM counts go to the caller's pat_stats. */
-#include <cblas.h>
 #include <math.h>
 
 #include "tangent.h"
@@ -174,29 +173,6 @@ int pat_k_mse_soa(int dt, void *ga, void *gb, const void *ybar, const void *ta, 
 
 static int64_t esize(int dt) { return dt == PAT_F32 ? 4 : 8; }
 
-/* C(M,N) = op(A) op(B) + beta C, either dtype; as dense.c's, with leading dimensions
-   clamped to 1 because BLAS rejects 0 (and prints). */
-static void gemm(int dt, int ta, int tb, int64_t M, int64_t N, int64_t K, const void *A,
-                 int64_t lda, const void *B, int64_t ldb, double beta, void *C, int64_t ldc,
-                 pat_stats *st) {
-    if (M == 0 || N == 0) return;
-    if (lda < 1) lda = 1;
-    if (ldb < 1) ldb = 1;
-    if (ldc < 1) ldc = 1;
-    const enum CBLAS_TRANSPOSE TA = ta ? CblasTrans : CblasNoTrans;
-    const enum CBLAS_TRANSPOSE TB = tb ? CblasTrans : CblasNoTrans;
-    if (dt == PAT_F32)
-        scipy_cblas_sgemm(CblasRowMajor, TA, TB, (int)M, (int)N, (int)K, 1.0f, A, (int)lda, B,
-                          (int)ldb, (float)beta, C, (int)ldc);
-    else
-        scipy_cblas_dgemm(CblasRowMajor, TA, TB, (int)M, (int)N, (int)K, 1.0, A, (int)lda, B,
-                          (int)ldb, beta, C, (int)ldc);
-    if (st) {
-        st->gemm_calls += 1;
-        st->gemm_flops += 2 * M * N * K;
-    }
-}
-
 /* Claims `bytes` of scratch: raises the need in a dry run, else checks the capacity. */
 static int reserve(pat_scratch *sc, int64_t bytes) {
     if (bytes > sc->need) sc->need = bytes;
@@ -229,8 +205,8 @@ static int gemm_k(int dt, int64_t K, int ta, int tb, int64_t M, int64_t N, int64
     if (K == 1 || (sA == 0) == (sB == 0)) {
         if (!sc->dry)
             for (int64_t j = 0; j < K; j++)
-                gemm(dt, ta, tb, M, N, Kd, cp(A, j * sA, dt), lda, cp(B, j * sB, dt), ldb, 1.0,
-                     (char *)C + j * sC * es, N, st);
+                pat_k_gemm(dt, ta, tb, M, N, Kd, cp(A, j * sA, dt), lda, cp(B, j * sB, dt),
+                           ldb, 1.0, (char *)C + j * sC * es, N, st);
         return PAT_OK;
     }
     if (sA != 0) {
@@ -246,7 +222,7 @@ static int gemm_k(int dt, int64_t K, int ta, int tb, int64_t M, int64_t N, int64
             S = sc->buf;
         }
         void *Q = nQ ? sc->buf + nS * es : C;
-        gemm(dt, 0, tb, K * M, N, Kd, S, Kd, B, ldb, nQ ? 0.0 : 1.0, Q, N, st);
+        pat_k_gemm(dt, 0, tb, K * M, N, Kd, S, Kd, B, ldb, nQ ? 0.0 : 1.0, Q, N, st);
         if (nQ)
             PAT_DISPATCH(dt, unstack_rows_f32(C, sC, Q, K, M, N),
                              unstack_rows_f64(C, sC, Q, K, M, N));
@@ -269,7 +245,7 @@ static int gemm_k(int dt, int64_t K, int ta, int tb, int64_t M, int64_t N, int64
         ldp = K * N;
     }
     void *Q = direct_out ? C : sc->buf + nP * es;
-    gemm(dt, ta, tp, M, K * N, Kd, A, lda, P, ldp, direct_out ? 1.0 : 0.0, Q, K * N, st);
+    pat_k_gemm(dt, ta, tp, M, K * N, Kd, A, lda, P, ldp, direct_out ? 1.0 : 0.0, Q, K * N, st);
     if (!direct_out)
         PAT_DISPATCH(dt, unstack_cols_f32(C, sC, Q, K, M, N), unstack_cols_f64(C, sC, Q, K, M, N));
     return PAT_OK;
