@@ -12,7 +12,7 @@
 
 #include "pat_api.h"
 
-#define PAT_ABI_VERSION 1
+#define PAT_ABI_VERSION 2
 
 /* Shapes in comments use the names of pat_api.h: y output, x/a/b inputs, d<name> gradients. */
 

@@ -265,3 +265,98 @@ int pat_tape_hvp(const pat_instr *tape, int64_t ntape, const pat_iter *iters, in
                  void *const *vals, void *const *tans, void *const *adjs, void *const *atans,
                  const int64_t *sizes, int64_t nslots, int64_t nseeds, void *scratch,
                  int64_t nscratch, int64_t *need, pat_stats *stats, int64_t *failed);
+
+/* ---- NaN/Inf detection (pat.detect_anomaly; tape.c, replay.c) ---------------------------
+   The *_checked sweeps run exactly what their unchecked twins run and, after each record,
+   scan the buffers the rule just wrote for a NaN or an infinity (the output y of a forward
+   step, tans[dst] of a tangent rule, the source gradients a backward or second-order rule
+   accumulated into). At the first one they stop with PAT_EANOMALY, set *failed as for an
+   error, and describe it in *anomaly: where it is, and which input of the rule (if any)
+   was already non-finite when the rule read it; an input found there means the rule only
+   passed the NaN/Inf along. sizes[s] is the element count of slot s (one seed; its value
+   and gradient have the same size). The unchecked sweeps never scan anything. */
+
+typedef enum {
+    PAT_EANOMALY = -8    /* a checked sweep found a non-finite value: see pat_anomaly */
+} pat_anomaly_status;
+
+typedef enum {
+    PAT_PASS_FWD,        /* forward: the op's output */
+    PAT_PASS_BWD,        /* reverse: the gradient of a source */
+    PAT_PASS_TAN,        /* forward mode: the output's tangent */
+    PAT_PASS_HVP         /* second-order adjoints: the adjoint tangent of a source */
+} pat_pass;
+
+typedef enum {
+    PAT_CAUSE_OP,        /* no input of the rule was non-finite: the rule produced it */
+    PAT_CAUSE_SRC0,      /* the value of source 0 (1, 2) was already non-finite */
+    PAT_CAUSE_SRC1,
+    PAT_CAUSE_SRC2,
+    PAT_CAUSE_OUT,       /* the op's output value, read by its backward / tangent rule */
+    PAT_CAUSE_AUX,       /* the op's aux array (probabilities, tie counts, a - b) */
+    PAT_CAUSE_DY,        /* the incoming adjoint of y (hvp: the adjoint's tangent) */
+    PAT_CAUSE_T0,        /* the tangent of source 0 (1, 2) */
+    PAT_CAUSE_T1,
+    PAT_CAUSE_T2,
+    PAT_CAUSE_ADJ,       /* hvp: the first-order adjoint of y */
+    PAT_CAUSE_TY         /* hvp: the tangent of y */
+} pat_cause;
+
+typedef struct {
+    int64_t record;      /* the record: its index in the tape (replay: in instrs for a
+                            forward step, in its sweep's tape for a backward step) */
+    int64_t sweep;       /* replay: the sweep of a backward step; -1 otherwise */
+    int64_t seed;        /* batched sweeps: the seed holding the value; else 0 */
+    int64_t index;       /* flat index of the first non-finite element within its seed */
+    int64_t cause_seed;  /* where the non-finite input was (cause != PAT_CAUSE_OP) */
+    int64_t cause_index;
+    double value;        /* the non-finite element */
+    double cause_value;
+    int32_t pass_;       /* pat_pass */
+    int32_t buffer;      /* -1: the output (or its tangent); 0..2: the gradient of source i */
+    int32_t cause;       /* pat_cause */
+    int32_t pad_;
+} pat_anomaly;
+
+/* The first non-finite element of x(n): *index = its index, *value = it; *index = -1 when
+   all are finite. Vectorised scan, a second look only inside a block that has one. */
+int pat_find_nonfinite(int dtype, const void *x, int64_t n, int64_t *index, double *value);
+
+/* The check of one forward instruction after it ran: bufs[dst] (sizes[dst]) and, when it
+   holds a non-finite value, the float sources that were already non-finite. */
+int pat_check_fwd(const pat_instr *ins, int64_t record, void *const *bufs,
+                  const int64_t *sizes, int64_t nbufs, pat_anomaly *anomaly);
+
+int pat_tape_backward_checked(const pat_instr *tape, int64_t ntape, const pat_iter *iters,
+                              int64_t niters, void *const *vals, void *const *grads,
+                              const int64_t *sizes, int64_t nslots, pat_stats *stats,
+                              int64_t *failed, pat_anomaly *anomaly);
+
+int pat_tape_tangent_checked(const pat_instr *tape, int64_t ntape, const pat_iter *iters,
+                             int64_t niters, void *const *vals, void *const *tans,
+                             const int64_t *sizes, int64_t nslots, int64_t nseeds,
+                             void *scratch, int64_t nscratch, int64_t *need, pat_stats *stats,
+                             int64_t *failed, pat_anomaly *anomaly);
+
+int pat_tape_backward_batch_checked(const pat_instr *tape, int64_t ntape,
+                                    const pat_iter *iters, int64_t niters, void *const *vals,
+                                    void *const *grads, const int64_t *sizes, int64_t nslots,
+                                    int64_t nseeds, void *scratch, int64_t nscratch,
+                                    int64_t *need, pat_stats *stats, int64_t *failed,
+                                    pat_anomaly *anomaly);
+
+int pat_tape_hvp_checked(const pat_instr *tape, int64_t ntape, const pat_iter *iters,
+                         int64_t niters, void *const *vals, void *const *tans,
+                         void *const *adjs, void *const *atans, const int64_t *sizes,
+                         int64_t nslots, int64_t nseeds, void *scratch, int64_t nscratch,
+                         int64_t *need, pat_stats *stats, int64_t *failed,
+                         pat_anomaly *anomaly);
+
+/* pat_replay with the checks: buf_sizes[b] is the element count of bufs[b] (forward
+   steps), sweep_sizes[w] the sizes table of sweeps[w] (backward steps). */
+int pat_replay_checked(const pat_step *steps, int64_t nsteps, const pat_instr *instrs,
+                       int64_t ninstrs, const pat_iter *iters, int64_t niters,
+                       void *const *bufs, int64_t nbufs, const pat_sweep *sweeps,
+                       int64_t nsweeps, const pat_optcall *opts, int64_t nopts,
+                       const int64_t *buf_sizes, const int64_t *const *sweep_sizes,
+                       pat_stats *stats, int64_t *failed, pat_anomaly *anomaly);

@@ -6,7 +6,11 @@
    call. Each step reuses the eager code path (pat_exec_fwd, pat_tape_backward, the
    optimizer kernels), in the recorded order, so results are bitwise those of eager mode.
    A failed guard stops the run with PAT_EGUARD before any later step; indices are checked
-   against the table sizes, and nothing is allocated, printed or kept. */
+   against the table sizes, and nothing is allocated, printed or kept.
+
+   pat_replay_checked (pat.detect_anomaly) runs the same program and checks every forward
+   output (pat_check_fwd) and every backward step (pat_tape_backward_checked); the
+   unchecked pat_replay pays one pointer test per step for it. */
 #include "pat.h"
 
 #define T float
@@ -46,10 +50,30 @@ static int run_optim(const pat_optcall *o) {
                         o->counts, o->hyper[0], o->hyper[1], o->hyper[2], o->hyper[3], o->flag);
 }
 
-int pat_replay(const pat_step *steps, int64_t nsteps, const pat_instr *instrs,
-               int64_t ninstrs, const pat_iter *iters, int64_t niters, void *const *bufs,
-               int64_t nbufs, const pat_sweep *sweeps, int64_t nsweeps,
-               const pat_optcall *opts, int64_t nopts, pat_stats *stats, int64_t *failed) {
+/* A reverse sweep of a program, checked when an != NULL (its record then counts in the
+   sweep's tape, from `first`). */
+static int run_sweep(const pat_sweep *w, int64_t first, int64_t count, int32_t index,
+                     const int64_t *const *sweep_sizes, pat_stats *stats, pat_anomaly *an) {
+    if (!an)
+        return pat_tape_backward(&w->tape[first], count, w->iters, w->niters, w->vals, w->grads,
+                                 w->nslots, stats, NULL);
+    if (!sweep_sizes[index]) return PAT_ENULL;
+    const int rc = pat_tape_backward_checked(&w->tape[first], count, w->iters, w->niters,
+                                             w->vals, w->grads, sweep_sizes[index], w->nslots,
+                                             stats, NULL, an);
+    if (rc == PAT_EANOMALY) {
+        an->record += first;
+        an->sweep = index;
+    }
+    return rc;
+}
+
+static int replay_run(const pat_step *steps, int64_t nsteps, const pat_instr *instrs,
+                      int64_t ninstrs, const pat_iter *iters, int64_t niters,
+                      void *const *bufs, int64_t nbufs, const pat_sweep *sweeps,
+                      int64_t nsweeps, const pat_optcall *opts, int64_t nopts,
+                      const int64_t *buf_sizes, const int64_t *const *sweep_sizes,
+                      pat_stats *stats, int64_t *failed, pat_anomaly *an) {
     for (int64_t t = 0; t < nsteps; t++) {
         const pat_step *s = &steps[t];
         int rc = PAT_OK;
@@ -59,6 +83,8 @@ int pat_replay(const pat_step *steps, int64_t nsteps, const pat_instr *instrs,
         case PAT_STEP_FWD:
             rc = in_range(s->a, ninstrs) ? run_fwd(&instrs[s->a], iters, niters, bufs, nbufs, stats)
                                          : PAT_EBADARG;
+            if (rc == PAT_OK && an)
+                rc = pat_check_fwd(&instrs[s->a], s->a, bufs, buf_sizes, nbufs, an);
             break;
         case PAT_STEP_ZERO:
         case PAT_STEP_FILL:
@@ -88,9 +114,7 @@ int pat_replay(const pat_step *steps, int64_t nsteps, const pat_instr *instrs,
         }
         case PAT_STEP_SWEEP: {
             if (!in_range(s->a, nsweeps)) { rc = PAT_EBADARG; break; }
-            const pat_sweep *w = &sweeps[s->a];
-            rc = pat_tape_backward(w->tape, w->ntape, w->iters, w->niters, w->vals, w->grads,
-                                   w->nslots, stats, NULL);
+            rc = run_sweep(&sweeps[s->a], 0, sweeps[s->a].ntape, s->a, sweep_sizes, stats, an);
             break;
         }
         case PAT_STEP_BWD: {
@@ -98,8 +122,7 @@ int pat_replay(const pat_step *steps, int64_t nsteps, const pat_instr *instrs,
             const pat_sweep *w = &sweeps[s->a];
             if (!in_range(s->b, w->ntape)) { rc = PAT_EBADARG; break; }
             /* a one-record sweep: the same bounds checks and kernel call as the full one */
-            rc = pat_tape_backward(&w->tape[s->b], 1, w->iters, w->niters, w->vals, w->grads,
-                                   w->nslots, stats, NULL);
+            rc = run_sweep(w, s->b, 1, s->a, sweep_sizes, stats, an);
             break;
         }
         case PAT_STEP_OPTIM:
@@ -115,4 +138,24 @@ int pat_replay(const pat_step *steps, int64_t nsteps, const pat_instr *instrs,
         }
     }
     return PAT_OK;
+}
+
+int pat_replay(const pat_step *steps, int64_t nsteps, const pat_instr *instrs,
+               int64_t ninstrs, const pat_iter *iters, int64_t niters, void *const *bufs,
+               int64_t nbufs, const pat_sweep *sweeps, int64_t nsweeps,
+               const pat_optcall *opts, int64_t nopts, pat_stats *stats, int64_t *failed) {
+    return replay_run(steps, nsteps, instrs, ninstrs, iters, niters, bufs, nbufs, sweeps,
+                      nsweeps, opts, nopts, NULL, NULL, stats, failed, NULL);
+}
+
+int pat_replay_checked(const pat_step *steps, int64_t nsteps, const pat_instr *instrs,
+                       int64_t ninstrs, const pat_iter *iters, int64_t niters,
+                       void *const *bufs, int64_t nbufs, const pat_sweep *sweeps,
+                       int64_t nsweeps, const pat_optcall *opts, int64_t nopts,
+                       const int64_t *buf_sizes, const int64_t *const *sweep_sizes,
+                       pat_stats *stats, int64_t *failed, pat_anomaly *anomaly) {
+    if (!anomaly || (!buf_sizes && nbufs > 0) || (!sweep_sizes && nsweeps > 0))
+        return PAT_ENULL;
+    return replay_run(steps, nsteps, instrs, ninstrs, iters, niters, bufs, nbufs, sweeps,
+                      nsweeps, opts, nopts, buf_sizes, sweep_sizes, stats, failed, anomaly);
 }

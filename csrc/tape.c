@@ -12,8 +12,16 @@
    (second-order adjoints, forward-over-reverse), each pushing K seeds in one call. The
    tangent and second-order rules read only the values the backward rules read, so one
    recorded tape serves every sweep. A custom op (PAT_OP_CUSTOM) calls back into Python
-   through pat_custom_callback; a nonzero status from it stops the sweep like any error. */
+   through pat_custom_callback; a nonzero status from it stops the sweep like any error.
+
+   NaN/Inf detection (pat.detect_anomaly): each sweep is one static function taking a
+   pat_anomaly pointer; the public unchecked sweeps pass NULL, so the only cost they pay is
+   one pointer test per record. The *_checked entry points pass it, and after each record
+   scan what its rule wrote (see "NaN/Inf detection" below); on a hit they blame the first
+   input of the rule that was already non-finite, or the rule itself. */
 #include <cblas.h>
+#include <math.h>
+#include <string.h>
 
 #include "pat.h"
 #include "tangent.h"
@@ -201,9 +209,186 @@ int pat_exec_bwd(int op, int dtype, const void *dy, const void *y, const void *a
 static int bad_slot(int32_t s, int64_t nslots) { return s < -1 || s >= nslots; }
 static void *slot(void *const *table, int32_t s) { return s >= 0 ? table[s] : NULL; }
 
-int pat_tape_backward(const pat_instr *tape, int64_t ntape, const pat_iter *iters,
-                      int64_t niters, void *const *vals, void *const *grads, int64_t nslots,
-                      pat_stats *stats, int64_t *failed) {
+/* ---- NaN/Inf detection -----------------------------------------------------------------
+   A scan reads each element's exponent bits as an integer (memcpy: no aliasing question)
+   and ORs "all ones" over a block, which the compiler vectorises; only a block that has a
+   hit is walked again for the exact index. */
+
+enum { SCAN_BLOCK = 1024 };
+
+static int64_t scan_f32(const float *x, int64_t n) {
+    for (int64_t lo = 0; lo < n; lo += SCAN_BLOCK) {
+        const int64_t hi = n - lo < SCAN_BLOCK ? n : lo + SCAN_BLOCK;
+        uint32_t any = 0;
+        for (int64_t i = lo; i < hi; i++) {
+            uint32_t b;
+            memcpy(&b, &x[i], sizeof b);
+            any |= (uint32_t)((b & 0x7f800000u) == 0x7f800000u);
+        }
+        if (any)
+            for (int64_t i = lo; i < hi; i++)
+                if (!isfinite(x[i])) return i;
+    }
+    return -1;
+}
+
+static int64_t scan_f64(const double *x, int64_t n) {
+    for (int64_t lo = 0; lo < n; lo += SCAN_BLOCK) {
+        const int64_t hi = n - lo < SCAN_BLOCK ? n : lo + SCAN_BLOCK;
+        uint64_t any = 0;
+        for (int64_t i = lo; i < hi; i++) {
+            uint64_t b;
+            memcpy(&b, &x[i], sizeof b);
+            any |= (uint64_t)((b & 0x7ff0000000000000u) == 0x7ff0000000000000u);
+        }
+        if (any)
+            for (int64_t i = lo; i < hi; i++)
+                if (!isfinite(x[i])) return i;
+    }
+    return -1;
+}
+
+int pat_find_nonfinite(int dtype, const void *x, int64_t n, int64_t *index, double *value) {
+    if (!index || !value) return PAT_ENULL;
+    *index = -1;
+    *value = 0.0;
+    if (dtype != PAT_F32 && dtype != PAT_F64) return PAT_EBADDTYPE;
+    if (n < 0) return PAT_EBADARG;
+    if (n == 0) return PAT_OK;
+    if (!x) return PAT_ENULL;
+    if (dtype == PAT_F32) {
+        *index = scan_f32(x, n);
+        if (*index >= 0) *value = ((const float *)x)[*index];
+    } else {
+        *index = scan_f64(x, n);
+        if (*index >= 0) *value = ((const double *)x)[*index];
+    }
+    return PAT_OK;
+}
+
+/* The first non-finite element of p (total elements; p may be NULL): 1 and *j, *v. */
+static int first_bad(int dt, const void *p, int64_t total, int64_t *j, double *v) {
+    if (!p || total <= 0) return 0;
+    return pat_find_nonfinite(dt, p, total, j, v) == PAT_OK && *j >= 0;
+}
+
+/* Whether source i of an op is a float array of the op's dtype: the condition of where
+   is uint8 and the labels of cross_entropy are int64. */
+static int float_src(int op, int i) {
+    return !(op == PAT_OP_WHERE && i == 0) && !(op == PAT_OP_CROSS_ENTROPY && i == 1);
+}
+
+/* An input of a rule that may be blamed: nseeds runs of n elements at p. */
+typedef struct {
+    int cause;
+    const void *p;
+    int64_t n;
+    int64_t nseeds;
+} pat_cand;
+
+static int64_t size_of(const int64_t *sizes, int32_t s) { return s >= 0 ? sizes[s] : 0; }
+
+/* Candidates read from tables: tab[src[i]] for float sources (cause0 + i), and the
+   output and aux slots when `with_out`. Returns how many were added at c. */
+static int cands_of(const pat_instr *ins, void *const *tab, const int64_t *sizes, int64_t K,
+                    int cause0, int with_out, pat_cand *c) {
+    int nc = 0;
+    for (int i = 0; i < 3; i++)
+        if (ins->src[i] >= 0 && float_src(ins->op, i))
+            c[nc++] = (pat_cand){cause0 + i, tab[ins->src[i]], sizes[ins->src[i]], K};
+    if (with_out) {
+        c[nc++] = (pat_cand){PAT_CAUSE_OUT, slot(tab, ins->dst), size_of(sizes, ins->dst), 1};
+        c[nc++] = (pat_cand){PAT_CAUSE_AUX, slot(tab, ins->aux), size_of(sizes, ins->aux), 1};
+    }
+    return nc;
+}
+
+static void anomaly_reset(pat_anomaly *an) {
+    an->record = -1;
+    an->sweep = -1;
+    an->seed = 0;
+    an->index = -1;
+    an->cause_seed = 0;
+    an->cause_index = -1;
+    an->value = 0.0;
+    an->cause_value = 0.0;
+    an->pass_ = PAT_PASS_FWD;
+    an->buffer = -1;
+    an->cause = PAT_CAUSE_OP;
+    an->pad_ = 0;
+}
+
+/* Fill *an for a non-finite element j (of nseeds runs of n) and blame the first
+   candidate holding a non-finite value. Returns PAT_EANOMALY. */
+static int report(pat_anomaly *an, const pat_instr *ins, int64_t t, int pass, int buffer,
+                  int64_t j, int64_t n, double v, const pat_cand *c, int nc) {
+    an->record = t;
+    an->pass_ = pass;
+    an->buffer = buffer;
+    an->seed = j / n;
+    an->index = j % n;
+    an->value = v;
+    for (int i = 0; i < nc; i++) {
+        int64_t k;
+        double w;
+        if (c[i].n > 0 && first_bad(ins->dtype, c[i].p, c[i].n * c[i].nseeds, &k, &w)) {
+            an->cause = c[i].cause;
+            an->cause_seed = k / c[i].n;
+            an->cause_index = k % c[i].n;
+            an->cause_value = w;
+            return PAT_EANOMALY;
+        }
+    }
+    an->cause = PAT_CAUSE_OP;
+    return PAT_EANOMALY;
+}
+
+/* After a reverse-type rule of record t accumulated into gtab[src] (nseeds each): the
+   first source gradient holding a non-finite value, blamed on the candidates. */
+static int check_src_grads(const pat_instr *ins, int64_t t, int pass, void *const *gtab,
+                           const int64_t *sizes, int64_t K, const pat_cand *c, int nc,
+                           pat_anomaly *an) {
+    for (int i = 0; i < 3; i++) {
+        const int32_t s = ins->src[i];
+        int64_t j;
+        double v;
+        if (s >= 0 && sizes[s] > 0 && first_bad(ins->dtype, slot(gtab, s), sizes[s] * K, &j, &v))
+            return report(an, ins, t, pass, i, j, sizes[s], v, c, nc);
+    }
+    return PAT_OK;
+}
+
+int pat_check_fwd(const pat_instr *ins, int64_t record, void *const *bufs,
+                  const int64_t *sizes, int64_t nbufs, pat_anomaly *anomaly) {
+    if (!ins || !bufs || !sizes || !anomaly) return PAT_ENULL;
+    if (ins->dst < 0 || ins->dst >= nbufs || bad_slot(ins->src[0], nbufs) ||
+        bad_slot(ins->src[1], nbufs) || bad_slot(ins->src[2], nbufs))
+        return PAT_EBADARG;
+    if (ins->dtype != PAT_F32 && ins->dtype != PAT_F64) return PAT_EBADDTYPE;
+    const int64_t n = sizes[ins->dst];
+    int64_t j;
+    double v;
+    if (n <= 0 || !first_bad(ins->dtype, bufs[ins->dst], n, &j, &v)) return PAT_OK;
+    pat_cand c[3];
+    const int nc = cands_of(ins, bufs, sizes, 1, PAT_CAUSE_SRC0, 0, c);
+    anomaly_reset(anomaly);
+    return report(anomaly, ins, record, PAT_PASS_FWD, -1, j, n, v, c, nc);
+}
+
+/* After the one-seed backward rule of record t. */
+static int check_bwd(const pat_instr *ins, int64_t t, void *const *vals, void *const *grads,
+                     const int64_t *sizes, pat_anomaly *an) {
+    pat_cand c[6];
+    c[0] = (pat_cand){PAT_CAUSE_DY, grads[ins->dst], sizes[ins->dst], 1};
+    const int nc = 1 + cands_of(ins, vals, sizes, 1, PAT_CAUSE_SRC0, 1, c + 1);
+    return check_src_grads(ins, t, PAT_PASS_BWD, grads, sizes, 1, c, nc, an);
+}
+
+/* The reverse sweep; an != NULL: checked (sizes given). */
+static int backward_sweep(const pat_instr *tape, int64_t ntape, const pat_iter *iters,
+                          int64_t niters, void *const *vals, void *const *grads,
+                          const int64_t *sizes, int64_t nslots, pat_stats *stats,
+                          int64_t *failed, pat_anomaly *an) {
     for (int64_t t = ntape - 1; t >= 0; t--) {
         const pat_instr *ins = &tape[t];
         int rc = PAT_OK;
@@ -220,6 +405,7 @@ int pat_tape_backward(const pat_instr *tape, int64_t ntape, const pat_iter *iter
                               slot(grads, ins->src[0]), slot(grads, ins->src[1]),
                               slot(grads, ins->src[2]), it, ins->m, ins->k, ins->n,
                               ins->alpha, stats);
+            if (rc == PAT_OK && an) rc = check_bwd(ins, t, vals, grads, sizes, an);
         }
         /* a record whose output gradient is NULL: nothing downstream asked for it */
         if (rc != PAT_OK) {
@@ -228,6 +414,23 @@ int pat_tape_backward(const pat_instr *tape, int64_t ntape, const pat_iter *iter
         }
     }
     return PAT_OK;
+}
+
+int pat_tape_backward(const pat_instr *tape, int64_t ntape, const pat_iter *iters,
+                      int64_t niters, void *const *vals, void *const *grads, int64_t nslots,
+                      pat_stats *stats, int64_t *failed) {
+    return backward_sweep(tape, ntape, iters, niters, vals, grads, NULL, nslots, stats, failed,
+                          NULL);
+}
+
+int pat_tape_backward_checked(const pat_instr *tape, int64_t ntape, const pat_iter *iters,
+                              int64_t niters, void *const *vals, void *const *grads,
+                              const int64_t *sizes, int64_t nslots, pat_stats *stats,
+                              int64_t *failed, pat_anomaly *anomaly) {
+    if (!anomaly || (!sizes && nslots > 0)) return PAT_ENULL;
+    anomaly_reset(anomaly);
+    return backward_sweep(tape, ntape, iters, niters, vals, grads, sizes, nslots, stats, failed,
+                          anomaly);
 }
 
 /* ---- batched sweeps: forward mode, reverse mode for K seeds, second-order adjoints ----
@@ -243,8 +446,6 @@ static int64_t esz(int dt) { return dt == PAT_F64 ? 8 : 4; }
 static void *at(void *p, int64_t j, int64_t n, int dt) {
     return p ? (char *)p + j * n * esz(dt) : NULL;
 }
-
-static int64_t size_of(const int64_t *sizes, int32_t s) { return s >= 0 ? sizes[s] : 0; }
 
 static int is_dense(int op) { return op == PAT_OP_LINEAR || op == PAT_OP_MATMUL; }
 
@@ -509,10 +710,24 @@ static int batch_args_ok(int64_t ntape, int64_t nslots, const int64_t *sizes, in
     return ntape >= 0 && nslots >= 0 && nseeds >= 1 && nscratch >= 0 && (sizes || nslots == 0);
 }
 
-int pat_tape_tangent(const pat_instr *tape, int64_t ntape, const pat_iter *iters,
-                     int64_t niters, void *const *vals, void *const *tans,
-                     const int64_t *sizes, int64_t nslots, int64_t nseeds, void *scratch,
-                     int64_t nscratch, int64_t *need, pat_stats *stats, int64_t *failed) {
+/* After the tangent rule of record t wrote tans[dst] (K seeds). */
+static int check_tan(const pat_instr *ins, int64_t t, void *const *vals, void *const *tans,
+                     const int64_t *sizes, int64_t K, pat_anomaly *an) {
+    const int64_t n = sizes[ins->dst];
+    int64_t j;
+    double v;
+    if (n <= 0 || !first_bad(ins->dtype, tans[ins->dst], n * K, &j, &v)) return PAT_OK;
+    pat_cand c[8];
+    int nc = cands_of(ins, tans, sizes, K, PAT_CAUSE_T0, 0, c);
+    nc += cands_of(ins, vals, sizes, 1, PAT_CAUSE_SRC0, 1, c + nc);
+    return report(an, ins, t, PAT_PASS_TAN, -1, j, n, v, c, nc);
+}
+
+static int tangent_sweep(const pat_instr *tape, int64_t ntape, const pat_iter *iters,
+                         int64_t niters, void *const *vals, void *const *tans,
+                         const int64_t *sizes, int64_t nslots, int64_t nseeds, void *scratch,
+                         int64_t nscratch, int64_t *need, pat_stats *stats, int64_t *failed,
+                         pat_anomaly *an) {
     if (!batch_args_ok(ntape, nslots, sizes, nseeds, nscratch)) return PAT_EBADARG;
     pat_scratch sc = {scratch, scratch ? nscratch : 0, 0, need != NULL};
     for (int64_t t = 0; t < ntape; t++) {
@@ -522,6 +737,8 @@ int pat_tape_tangent(const pat_instr *tape, int64_t ntape, const pat_iter *iters
             if (stats && !sc.dry) stats->instrs += 1;
             rc = exec_tan(ins, ins->iter >= 0 ? &iters[ins->iter] : NULL, vals, tans, sizes,
                           nseeds, &sc, sc.dry ? NULL : stats);
+            if (rc == PAT_OK && an && !sc.dry)
+                rc = check_tan(ins, t, vals, tans, sizes, nseeds, an);
         }
         if (rc != PAT_OK) {
             if (failed) *failed = t;
@@ -532,11 +749,20 @@ int pat_tape_tangent(const pat_instr *tape, int64_t ntape, const pat_iter *iters
     return PAT_OK;
 }
 
-int pat_tape_backward_batch(const pat_instr *tape, int64_t ntape, const pat_iter *iters,
-                            int64_t niters, void *const *vals, void *const *grads,
-                            const int64_t *sizes, int64_t nslots, int64_t nseeds,
-                            void *scratch, int64_t nscratch, int64_t *need, pat_stats *stats,
-                            int64_t *failed) {
+/* After the backward rule of record t for K cotangents. */
+static int check_bwd_k(const pat_instr *ins, int64_t t, void *const *vals, void *const *grads,
+                       const int64_t *sizes, int64_t K, pat_anomaly *an) {
+    pat_cand c[6];
+    c[0] = (pat_cand){PAT_CAUSE_DY, grads[ins->dst], sizes[ins->dst], K};
+    const int nc = 1 + cands_of(ins, vals, sizes, 1, PAT_CAUSE_SRC0, 1, c + 1);
+    return check_src_grads(ins, t, PAT_PASS_BWD, grads, sizes, K, c, nc, an);
+}
+
+static int backward_batch_sweep(const pat_instr *tape, int64_t ntape, const pat_iter *iters,
+                                int64_t niters, void *const *vals, void *const *grads,
+                                const int64_t *sizes, int64_t nslots, int64_t nseeds,
+                                void *scratch, int64_t nscratch, int64_t *need,
+                                pat_stats *stats, int64_t *failed, pat_anomaly *an) {
     if (!batch_args_ok(ntape, nslots, sizes, nseeds, nscratch)) return PAT_EBADARG;
     pat_scratch sc = {scratch, scratch ? nscratch : 0, 0, need != NULL};
     for (int64_t t = ntape - 1; t >= 0; t--) {
@@ -548,6 +774,8 @@ int pat_tape_backward_batch(const pat_instr *tape, int64_t ntape, const pat_iter
                             grads[ins->dst], slot(grads, ins->src[0]),
                             slot(grads, ins->src[1]), slot(grads, ins->src[2]), sizes, nseeds,
                             &sc, sc.dry ? NULL : stats);
+            if (rc == PAT_OK && an && !sc.dry)
+                rc = check_bwd_k(ins, t, vals, grads, sizes, nseeds, an);
         }
         if (rc != PAT_OK) {
             if (failed) *failed = t;
@@ -558,10 +786,25 @@ int pat_tape_backward_batch(const pat_instr *tape, int64_t ntape, const pat_iter
     return PAT_OK;
 }
 
-int pat_tape_hvp(const pat_instr *tape, int64_t ntape, const pat_iter *iters, int64_t niters,
-                 void *const *vals, void *const *tans, void *const *adjs, void *const *atans,
-                 const int64_t *sizes, int64_t nslots, int64_t nseeds, void *scratch,
-                 int64_t nscratch, int64_t *need, pat_stats *stats, int64_t *failed) {
+/* After the first- and second-order rules of record t wrote atans[src] (K directions). */
+static int check_hvp(const pat_instr *ins, int64_t t, void *const *vals, void *const *tans,
+                     void *const *adjs, void *const *atans, const int64_t *sizes, int64_t K,
+                     pat_anomaly *an) {
+    const int64_t ny = sizes[ins->dst];
+    pat_cand c[11];
+    c[0] = (pat_cand){PAT_CAUSE_DY, atans[ins->dst], ny, K};
+    c[1] = (pat_cand){PAT_CAUSE_ADJ, adjs[ins->dst], ny, 1};
+    c[2] = (pat_cand){PAT_CAUSE_TY, tans[ins->dst], ny, K};
+    int nc = 3 + cands_of(ins, tans, sizes, K, PAT_CAUSE_T0, 0, c + 3);
+    nc += cands_of(ins, vals, sizes, 1, PAT_CAUSE_SRC0, 1, c + nc);
+    return check_src_grads(ins, t, PAT_PASS_HVP, atans, sizes, K, c, nc, an);
+}
+
+static int hvp_sweep(const pat_instr *tape, int64_t ntape, const pat_iter *iters,
+                     int64_t niters, void *const *vals, void *const *tans, void *const *adjs,
+                     void *const *atans, const int64_t *sizes, int64_t nslots, int64_t nseeds,
+                     void *scratch, int64_t nscratch, int64_t *need, pat_stats *stats,
+                     int64_t *failed, pat_anomaly *an) {
     if (!batch_args_ok(ntape, nslots, sizes, nseeds, nscratch)) return PAT_EBADARG;
     pat_scratch sc = {scratch, scratch ? nscratch : 0, 0, need != NULL};
     for (int64_t t = ntape - 1; t >= 0; t--) {
@@ -579,6 +822,8 @@ int pat_tape_hvp(const pat_instr *tape, int64_t ntape, const pat_iter *iters, in
             if (rc == PAT_OK && adjs[ins->dst] != NULL)
                 rc = exec_soa(ins, it, vals, tans, adjs[ins->dst], g0, g1, g2, sizes, nseeds,
                               &sc, st);
+            if (rc == PAT_OK && an && !sc.dry)
+                rc = check_hvp(ins, t, vals, tans, adjs, atans, sizes, nseeds, an);
         }
         if (rc != PAT_OK) {
             if (failed) *failed = t;
@@ -587,4 +832,66 @@ int pat_tape_hvp(const pat_instr *tape, int64_t ntape, const pat_iter *iters, in
     }
     if (need) *need = sc.need;
     return PAT_OK;
+}
+
+/* ---- the public batched sweeps: unchecked (an = NULL) and checked --------------------- */
+
+int pat_tape_tangent(const pat_instr *tape, int64_t ntape, const pat_iter *iters,
+                     int64_t niters, void *const *vals, void *const *tans,
+                     const int64_t *sizes, int64_t nslots, int64_t nseeds, void *scratch,
+                     int64_t nscratch, int64_t *need, pat_stats *stats, int64_t *failed) {
+    return tangent_sweep(tape, ntape, iters, niters, vals, tans, sizes, nslots, nseeds, scratch,
+                         nscratch, need, stats, failed, NULL);
+}
+
+int pat_tape_tangent_checked(const pat_instr *tape, int64_t ntape, const pat_iter *iters,
+                             int64_t niters, void *const *vals, void *const *tans,
+                             const int64_t *sizes, int64_t nslots, int64_t nseeds,
+                             void *scratch, int64_t nscratch, int64_t *need, pat_stats *stats,
+                             int64_t *failed, pat_anomaly *anomaly) {
+    if (!anomaly) return PAT_ENULL;
+    anomaly_reset(anomaly);
+    return tangent_sweep(tape, ntape, iters, niters, vals, tans, sizes, nslots, nseeds, scratch,
+                         nscratch, need, stats, failed, anomaly);
+}
+
+int pat_tape_backward_batch(const pat_instr *tape, int64_t ntape, const pat_iter *iters,
+                            int64_t niters, void *const *vals, void *const *grads,
+                            const int64_t *sizes, int64_t nslots, int64_t nseeds,
+                            void *scratch, int64_t nscratch, int64_t *need, pat_stats *stats,
+                            int64_t *failed) {
+    return backward_batch_sweep(tape, ntape, iters, niters, vals, grads, sizes, nslots, nseeds,
+                                scratch, nscratch, need, stats, failed, NULL);
+}
+
+int pat_tape_backward_batch_checked(const pat_instr *tape, int64_t ntape,
+                                    const pat_iter *iters, int64_t niters, void *const *vals,
+                                    void *const *grads, const int64_t *sizes, int64_t nslots,
+                                    int64_t nseeds, void *scratch, int64_t nscratch,
+                                    int64_t *need, pat_stats *stats, int64_t *failed,
+                                    pat_anomaly *anomaly) {
+    if (!anomaly) return PAT_ENULL;
+    anomaly_reset(anomaly);
+    return backward_batch_sweep(tape, ntape, iters, niters, vals, grads, sizes, nslots, nseeds,
+                                scratch, nscratch, need, stats, failed, anomaly);
+}
+
+int pat_tape_hvp(const pat_instr *tape, int64_t ntape, const pat_iter *iters, int64_t niters,
+                 void *const *vals, void *const *tans, void *const *adjs, void *const *atans,
+                 const int64_t *sizes, int64_t nslots, int64_t nseeds, void *scratch,
+                 int64_t nscratch, int64_t *need, pat_stats *stats, int64_t *failed) {
+    return hvp_sweep(tape, ntape, iters, niters, vals, tans, adjs, atans, sizes, nslots, nseeds,
+                     scratch, nscratch, need, stats, failed, NULL);
+}
+
+int pat_tape_hvp_checked(const pat_instr *tape, int64_t ntape, const pat_iter *iters,
+                         int64_t niters, void *const *vals, void *const *tans,
+                         void *const *adjs, void *const *atans, const int64_t *sizes,
+                         int64_t nslots, int64_t nseeds, void *scratch, int64_t nscratch,
+                         int64_t *need, pat_stats *stats, int64_t *failed,
+                         pat_anomaly *anomaly) {
+    if (!anomaly) return PAT_ENULL;
+    anomaly_reset(anomaly);
+    return hvp_sweep(tape, ntape, iters, niters, vals, tans, adjs, atans, sizes, nslots, nseeds,
+                     scratch, nscratch, need, stats, failed, anomaly);
 }

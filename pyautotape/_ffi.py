@@ -29,7 +29,7 @@ except ImportError as exc:  # pragma: no cover - depends on the installation
         f"({exc}); build it with `pip install -e .` (or `pip install .`)"
     ) from exc
 
-ABI_VERSION = 1
+ABI_VERSION = 2
 
 if lib.pat_abi_version() != ABI_VERSION:  # pragma: no cover - stale build
     raise ImportError(
