@@ -16,6 +16,7 @@ from __future__ import annotations
 from . import autograd, data, nn, optim, random
 from . import transforms as transforms
 from ._ffi import build_info
+from .anomaly import AnomalyError, detect_anomaly, is_anomaly_enabled, set_detect_anomaly
 from .checking import GradcheckReport, gradcheck, numerical_grad
 from .errors import DTypeError, GradcheckError, RetapeRequired, ShapeError, TapeError
 from .function import Function, FunctionCtx
@@ -94,4 +95,5 @@ __all__ = [
     "transforms", "grad", "value_and_grad", "vjp", "jvp", "jacfwd", "jacrev", "jacobian",
     "hessian", "hvp", "Function", "FunctionCtx",
     "Tape",
+    "detect_anomaly", "set_detect_anomaly", "is_anomaly_enabled", "AnomalyError",
 ]  # fmt: skip

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from . import _ffi
+from . import anomaly as _anomaly
 from ._ffi import DTYPE_CODE, ITER_WORDS, NULL, _from_buffer, lib
 from .errors import DTypeError, ShapeError
 from .tensor import Tensor, _float_array, _state, get_default_dtype, record
@@ -287,6 +288,8 @@ def _run(op: int, name: str, dtype: np.dtype, y: np.ndarray, aux: Any = None,
     )
     if rc != 0:
         _ffi.check(rc, name)
+    if _state.anomaly:  # pat.detect_anomaly: is the output finite?
+        _anomaly.forward(op, name, dtype, y, s0, s1, s2)
     rec = _state.recorder
     if rec is not None:
         rec.forward(op, dtype, y, aux, s0, s1, s2, it, m, k, n, alpha)

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from . import _ffi
+from . import anomaly as _anomaly
 from ._ffi import DTYPE_CODE, INSTR_DTYPE, ITER_WORDS, NULL, ffi, lib
 from .errors import RetapeRequired, TapeError
 from .tensor import Tensor, _state, _wrap, tensor
@@ -147,11 +148,14 @@ class _Recorder:
         self.side_effect = False
         self.guard_after_effect = False
         self.why_opaque: str | None = None
+        self.fwd_sites: list[Any] = []  # call site of each fwd event (pat.detect_anomaly)
+        self.sweep_sites: list[Any] = []  # call sites of each sweep's records
 
     # -- hooks called from tensor.py, ops.py and optim.py -------------------------------
     def forward(self, op, dtype, y, aux, s0, s1, s2, it, m, k, n, alpha) -> None:
         self.events.append(("fwd", op, dtype, y, aux, s0, s1, s2, it, m, k, n, alpha))
         self.keep.append((y, aux, s0, s1, s2, it))
+        self.fwd_sites.append(_anomaly.callsite())
 
     def converted(self, src: Any, out: np.ndarray) -> None:
         pos = self.inputs.get(id(src))
@@ -169,7 +173,8 @@ class _Recorder:
             self.leaves[id(leaf)] = leaf
             self.grad_at_start[id(leaf)] = grad_now
 
-    def sweep(self, tape, itab, vals, grads, leaf_slots, roots) -> None:
+    def sweep(self, tape, itab, vals, grads, leaf_slots, roots, sites=None) -> None:
+        self.sweep_sites.append(sites)
         kept = {s for _, s, fresh in leaf_slots if not fresh}
         for leaf, s, fresh in leaf_slots:
             self._leaf(leaf, None if fresh else grads[s])
@@ -389,6 +394,8 @@ class _Plan:
         )
         self.leaf_grads = rec.leaf_grads
         self.n_fwd = sum(1 for e in rec.events if e[0] == "fwd")
+        self.fwd_sites = rec.fwd_sites  # per instr / per sweep record: anomaly reports
+        self.sweep_sites = rec.sweep_sites
         self.result_arrays = _result_arrays(result)
         self._pack(rec.events)
         self.result_template = self._template(result)
@@ -602,7 +609,10 @@ class _Plan:
                 ffi.memmove(cbuf, src, buf.nbytes)
             else:
                 np.copyto(buf, src, casting="unsafe")
-        rc = lib.pat_replay(*self.args)
+        if _state.anomaly & _anomaly.CHECK:  # pat.detect_anomaly: the checked program
+            rc = _anomaly.replay(self)
+        else:
+            rc = lib.pat_replay(*self.args)
         if rc != 0:
             if rc == lib.PAT_EGUARD:
                 raise _Retape("a guard failed")
@@ -761,10 +771,12 @@ class Compiled:
         for p, arr in inputs:
             rec.bind(p, arr)
         _state.recorder = rec
+        restore_sites = _anomaly.keep_sites()  # records keep their lines for anomaly reports
         try:
             result = self.fn(*call_args, **call_kwargs)
         finally:
             _state.recorder = None
+            restore_sites()
         plan = _Plan(rec, result)
         self.plans[key] = plan
         self.plans.move_to_end(key)

@@ -54,6 +54,7 @@ class _ThreadState(threading.local):
         self.grad_enabled = True
         self.recorder = None  # a replay._Recorder while pat.compile records a step
         self.stream = None  # a transforms._Stream while pat.jvp(..., stream=True) runs f
+        self.anomaly = 0  # anomaly.CHECK | anomaly.SITES bits (pat.detect_anomaly)
         self.tapes = None  # the open pat.Tape scopes (tape.py), innermost last, or None
 
 
@@ -347,7 +348,8 @@ def record(
     r.n = n
     r.alpha = alpha
     r.busy = False
-    r.where = None
+    # (file, line, function) of the caller, kept while pat.detect_anomaly is on
+    r.where = _anomaly.record_site(op, out) if _state.anomaly else None
     guards = []
     values = [None, None, None]
     i = 0
@@ -916,23 +918,27 @@ def _sweep(records, roots, targets, stats):
     itab = np.stack(iters) if iters else np.zeros((0, _ffi.ITER_WORDS), dtype=np.int64)
     rec = _state.recorder
     if rec is not None:
-        rec.sweep(tape, itab, vals, grads, leaf_slots, roots)
+        rec.sweep(tape, itab, vals, grads, leaf_slots, roots, [r.where for r in rows])
     ENGINE_COUNTS["reverse_sweeps"] += 1
     ENGINE_COUNTS["adjoint_buffers"] += sum(g is not None for g in grads)
     vptr, vkeep = _ffi.pointer_table(vals)
     gptr, gkeep = _ffi.pointer_table(grads)
     failed = ffi.new("int64_t *", -1)
-    rc = lib.pat_tape_backward(
-        ffi.from_buffer("pat_instr *", tape),
-        len(rows),
-        ffi.from_buffer("pat_iter *", itab),
-        len(iters),
-        vptr,
-        gptr,
-        len(vals),
-        stats,
-        failed,
-    )
+    if _state.anomaly & _anomaly.CHECK:  # pat.detect_anomaly: the same sweep, checked
+        rc = _anomaly.backward(rows, tape, itab, vals, grads, vptr, gptr, leaf_slots, stats,
+                               failed)  # fmt: skip
+    else:
+        rc = lib.pat_tape_backward(
+            ffi.from_buffer("pat_instr *", tape),
+            len(rows),
+            ffi.from_buffer("pat_iter *", itab),
+            len(iters),
+            vptr,
+            gptr,
+            len(vals),
+            stats,
+            failed,
+        )
     if rc != lib.PAT_OK:
         if rc == lib.PAT_ECALLBACK:
             _raise_callback_error()
@@ -1028,4 +1034,5 @@ def _accumulate_leaf(leaf: Tensor, g: np.ndarray) -> None:
         leaf._grad = _wrap(leaf._grad._data + g)
 
 
+from . import anomaly as _anomaly  # noqa: E402  (anomaly.py imports the names above)
 from . import ops as _ops  # noqa: E402  (ops.py imports the names above)

@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 
 from . import _ffi
+from . import anomaly as _anomaly
 from . import tensor as _tensor
 from ._ffi import ffi, lib
 from .errors import ShapeError, TapeError
@@ -296,7 +297,8 @@ class _Program:
     def _run(self, cfunc: Any, tables: list[list[np.ndarray | None]], k: int) -> None:
         if self.rows:
             _sweep(cfunc, self.tape, self.itab, [self.vals] + tables, self.size_arr, k,
-                   lambda t: f"{self.name}: sweep through '{self.rows[t].name}'")  # fmt: skip
+                   lambda t: f"{self.name}: sweep through '{self.rows[t].name}'",
+                   lambda t: self.rows[t].where)  # fmt: skip
 
     # -- the three sweeps ---------------------------------------------------------------
     def tangents(self, seeds: list[np.ndarray], k: int) -> list[np.ndarray | None]:
@@ -341,9 +343,11 @@ class _Program:
 
 
 def _sweep(cfunc: Any, tape: np.ndarray, itab: np.ndarray, tables: list[list[Any]],
-           sizes: np.ndarray, k: int, where: Callable[[int], str]) -> None:  # fmt: skip
+           sizes: np.ndarray, k: int, where: Callable[[int], str],
+           site: Callable[[int], Any] = lambda t: None) -> None:  # fmt: skip
     """One batched C sweep over ``tape``: a dry run for the scratch size, then the real
-    one; an error status becomes an exception (a custom op's own exception as it was)."""
+    one; an error status becomes an exception (a custom op's own exception as it was).
+    With pat.detect_anomaly on the real one is checked; ``site(t)`` is record t's line."""
     keep = [_ffi.pointer_table(table) for table in tables]
     head = (
         ffi.from_buffer("pat_instr *", tape),
@@ -361,8 +365,12 @@ def _sweep(cfunc: Any, tape: np.ndarray, itab: np.ndarray, tables: list[list[Any
     if rc == lib.PAT_OK:
         scratch = np.empty(max(1, (need[0] + 7) // 8), np.float64)
         stats = getattr(_local, "stats", None)
-        rc = cfunc(*head, ffi.from_buffer(scratch, require_writable=True), scratch.nbytes,
-                   ffi.NULL, stats if stats is not None else ffi.NULL, failed)  # fmt: skip
+        stats = stats if stats is not None else ffi.NULL
+        if _tensor._state.anomaly & _anomaly.CHECK:
+            rc = _anomaly.checked_sweep(cfunc, tape, tables, head, scratch, stats, failed, site)
+        else:
+            rc = cfunc(*head, ffi.from_buffer(scratch, require_writable=True), scratch.nbytes,
+                       ffi.NULL, stats, failed)  # fmt: skip
     if rc != lib.PAT_OK:
         if rc == lib.PAT_ECALLBACK:
             _tensor._raise_callback_error()
@@ -426,7 +434,7 @@ class _Stream:
                 else np.zeros((0, _ffi.ITER_WORDS), dtype=np.int64))  # fmt: skip
         name = _tensor.OP_NAMES[op]
         _sweep(lib.pat_tape_tangent, tape, itab, [vals, tans], sizes, self.k,
-               lambda _t: f"jvp: tangent of '{name}'")  # fmt: skip
+               lambda _t: f"jvp: tangent of '{name}'", lambda _t: _anomaly.callsite())  # fmt: skip
         self.set(y, ty)
         return y
 
