@@ -209,10 +209,10 @@ def _backward_flops(e: TapeEntry, need: Sequence[bool]) -> int:
 def _fmt_int(v: int | None) -> str:
     if v is None:
         return "?"
-    for unit, scale in (("G", 10**9), ("M", 10**6), ("k", 10**3)):
-        if abs(v) >= 10 * scale:
-            return f"{v / scale:.1f}{unit}"
-    return str(v)
+    for unit, scale in (("G", 10**9), ("M", 10**6)):
+        if abs(v) >= scale:
+            return f"{v / scale:.2f}{unit}"
+    return f"{v / 1e3:.1f}k" if abs(v) >= 10**4 else str(v)
 
 
 def _fmt_bytes(v: int) -> str:
