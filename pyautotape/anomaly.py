@@ -39,6 +39,7 @@ import functools
 import math
 import os
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -163,6 +164,14 @@ class AnomalyError(FloatingPointError):
     seed of a batched sweep, else None), ``value``, ``where`` (``"file:line"`` of the
     call that recorded the op, or None) and ``cause`` (None when the op produced the value
     from finite inputs, else a description of the input that already held a NaN/Inf).
+
+    >>> import pyautotape as pat
+    >>> with pat.detect_anomaly():
+    ...     try:
+    ...         pat.log(pat.tensor([-1.0]))
+    ...     except pat.AnomalyError as exc:
+    ...         print(exc.op, exc.pass_, isinstance(exc, FloatingPointError))
+    log forward True
     """
 
     def __init__(self, message: str, **info: Any) -> None:
@@ -345,9 +354,21 @@ def _raise(op: str, pass_: str, buffer: str, site: Any, arr: np.ndarray | None,
 # eager forward (ops._run) and the sweeps
 
 
+class _Scratch(threading.local):
+    """Per-thread result cells of pat_find_nonfinite (allocated once, not per op)."""
+
+    def __init__(self) -> None:
+        self.index = ffi.new("int64_t *")
+        self.value = ffi.new("double *")
+
+
+_scratch = _Scratch()
+
+
 def _first_bad(dtype: np.dtype, arr: np.ndarray) -> tuple[int, float]:
-    index = ffi.new("int64_t *")
-    value = ffi.new("double *")
+    """(index, value) of arr's first non-finite element, index -1 when there is none."""
+    sc = _scratch
+    index, value = sc.index, sc.value
     lib.pat_find_nonfinite(DTYPE_CODE[dtype], _from_buffer(arr), arr.size, index, value)
     return index[0], value[0]
 
