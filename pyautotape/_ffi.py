@@ -39,7 +39,12 @@ if lib.pat_abi_version() != ABI_VERSION:  # pragma: no cover - stale build
 
 
 def build_info() -> dict[str, str]:
-    """What the extension was built from: ``sources`` (hash of csrc/) and ``flags``."""
+    """What the extension was built from: ``sources`` (hash of csrc/) and ``flags``.
+
+    >>> import pyautotape as pat
+    >>> {"sources", "flags"} <= set(pat.build_info())
+    True
+    """
     text = ffi.string(lib.pat_build_info()).decode()
     return dict(part.split("=", 1) for part in text.split(";"))
 

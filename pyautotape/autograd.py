@@ -33,6 +33,12 @@ def grad(
     ``grad_outputs`` gives the cotangent of each output (required for non-scalar ones).
     An input that the outputs do not depend on raises, unless ``allow_unused=True``, in
     which case its entry is None.
+
+    >>> import pyautotape as pat
+    >>> x = pat.tensor([1.0, 2.0], requires_grad=True)
+    >>> (gx,) = pat.autograd.grad((x * x).sum(), [x])
+    >>> gx.numpy(), x.grad
+    (array([2., 4.], dtype=float32), None)
     """
     outs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
     ins = [inputs] if isinstance(inputs, Tensor) else list(inputs)

@@ -47,7 +47,13 @@ __all__ = [
 
 
 class IncompatibleKeys(NamedTuple):
-    """What ``load_state_dict(..., strict=False)`` did not match."""
+    """What ``load_state_dict(..., strict=False)`` did not match.
+
+    >>> import pyautotape as pat
+    >>> m = pat.nn.Linear(2, 1)
+    >>> m.load_state_dict({"weight": m.weight.numpy()}, strict=False)
+    IncompatibleKeys(missing_keys=['bias'], unexpected_keys=[])
+    """
 
     missing_keys: list[str]
     unexpected_keys: list[str]

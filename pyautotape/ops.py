@@ -114,7 +114,12 @@ def set_relu_subgradient(s: float) -> None:
 
 
 def get_relu_subgradient() -> float:
-    """The global ReLU subgradient at 0 (see :func:`set_relu_subgradient`)."""
+    """The global ReLU subgradient at 0 (see :func:`set_relu_subgradient`).
+
+    >>> import pyautotape as pat
+    >>> pat.get_relu_subgradient()
+    0.0
+    """
     return _relu_subgradient
 
 

@@ -693,7 +693,16 @@ class Compiled:
 
     Made by :func:`compile`; call it like the original. ``memory_report()`` gives the bytes
     of the most recently used recording, ``stats`` counts calls (``records``, ``replays``,
-    ``retapes``, ``eager`` for functions that cannot replay)."""
+    ``retapes``, ``eager`` for functions that cannot replay).
+
+    >>> import numpy as np, pyautotape as pat
+    >>> step = pat.compile(lambda x: pat.tensor(x) * 2.0)
+    >>> isinstance(step, pat.Compiled)
+    True
+    >>> _ = step(np.ones(3)); _ = step(np.ones(3))
+    >>> step.stats["records"], step.stats["replays"]
+    (1, 1)
+    """
 
     def __init__(self, fn: Callable[..., Any], strict: bool = False, cache_size: int = 8) -> None:
         if cache_size < 1:

@@ -31,7 +31,12 @@ def set_num_threads(n: int) -> None:
 
 
 def get_num_threads() -> int:
-    """The number of OpenBLAS threads."""
+    """The number of OpenBLAS threads.
+
+    >>> import pyautotape as pat
+    >>> pat.get_num_threads() >= 1
+    True
+    """
     return int(lib.pat_blas_get_num_threads())
 
 

@@ -97,12 +97,27 @@ def last_sweep_stats() -> dict[str, int]:
 
 
 def is_grad_enabled() -> bool:
-    """Whether ops run in this thread are recorded on the tape."""
+    """Whether ops run in this thread are recorded on the tape.
+
+    >>> import pyautotape as pat
+    >>> pat.is_grad_enabled()
+    True
+    >>> with pat.no_grad():
+    ...     pat.is_grad_enabled()
+    False
+    """
     return _state.grad_enabled
 
 
 def set_grad_enabled(mode: bool) -> None:
-    """Turn recording on or off for this thread."""
+    """Turn recording on or off for this thread.
+
+    >>> import pyautotape as pat
+    >>> pat.set_grad_enabled(False)
+    >>> (pat.tensor([1.0], requires_grad=True) * 2).requires_grad
+    False
+    >>> pat.set_grad_enabled(True)
+    """
     _state.grad_enabled = bool(mode)
 
 
@@ -165,7 +180,12 @@ class enable_grad(_GradMode):
 
 
 def get_default_dtype() -> np.dtype:
-    """The dtype given to lists, Python scalars and integer arrays (initially float32)."""
+    """The dtype given to lists, Python scalars and integer arrays (initially float32).
+
+    >>> import pyautotape as pat
+    >>> pat.get_default_dtype()
+    dtype('float32')
+    """
     return _default_dtype
 
 
