@@ -455,9 +455,10 @@ def gradcheck(
     ``eps``: None or ``"auto"`` sweeps the step over a grid per input (float64: 1e-2 to
     1e-9, float32: 1e-1 to 3e-5) and compares at the step where neighbouring estimates
     agree best, judged without the analytic gradient; the report shows the sweep. A
-    number fixes the step. Entries whose step crosses a kink (a relu/leaky_relu argument
-    or a maximum/minimum difference changes sign, a max changes winner, a where switches
-    branch between x - eps, x and x + eps) are left out of the comparison and listed as
+    number fixes the step. The step of entry x_j is eps * max(1, |x_j|). Entries whose
+    step crosses a kink (a relu/leaky_relu argument or a maximum/minimum difference
+    changes sign, a max changes winner, a where switches branch between x - eps, x and
+    x + eps) are left out of the comparison and listed as
     "kink crossed". An entry passes when ``|analytic - numerical| <= atol + rtol *
     |numerical|``; defaults: float64 atol 1e-5, rtol 1e-3 (PyTorch's); float32 atol
     1e-5, rtol 2e-4. Raises :class:`GradcheckError` with the report when a check fails
@@ -534,9 +535,10 @@ def _reverse_check(
     usable = np.ones((g_count, n), bool)
     why: dict[tuple[int, int], tuple[str, ...]] = {}
     flat = a.reshape(-1)
+    scale = np.maximum(1.0, np.abs(flat.astype(np.float64)))  # relative steps for |x| > 1
     xs = list(arrays)
     for g, h in enumerate(grid):
-        xp_all, xm_all, step = _steps(flat, np.ones(n), h)
+        xp_all, xm_all, step = _steps(flat, scale, h)
         for j in range(n):
             if step[j] == 0:  # h is below the spacing of floats at x_j
                 usable[g, j] = False
@@ -589,12 +591,13 @@ def _forward_checks(
     for i, a in enumerate(arrays):
         u = rng.standard_normal(a.shape)
         u[crossed_at[i]] = 0.0
+        d = u * np.maximum(1.0, np.abs(a.astype(np.float64)))  # relative steps, as reverse
         nums: list[np.ndarray] = []
         anas: list[np.ndarray] = []
         flipped: list[tuple[str, ...]] = []
         xs = list(arrays)
         for h in grid:
-            xp, xm, step = _steps(a, u, h)
+            xp, xm, step = _steps(a, d, h)
             u_eff = step / (2 * h)  # the direction actually taken, after rounding
             xs[i] = xp
             fp, swp = _evaluate(f, xs)
@@ -608,7 +611,10 @@ def _forward_checks(
                 return None
             nums.append((fp - fm) / (2 * h))
             anas.append(np.asarray(t, np.float64))
-            flipped.append(tuple(dict.fromkeys(_flips(base, swp) + _flips(base, swm))))
+            flips = tuple(dict.fromkeys(_flips(base, swp) + _flips(base, swm)))
+            if u.any() and not u_eff.any():  # the step vanished below the float spacing
+                flips = flips + ("(no step: eps is below the spacing of floats at x)",)
+            flipped.append(flips)
         est = np.stack([x.reshape(-1) for x in nums])
         usable = np.array([not fl for fl in flipped])
         ok = np.repeat(usable[:, None], est.shape[1], axis=1)
