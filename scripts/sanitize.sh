@@ -10,6 +10,9 @@
 #   PYAUTOTAPE_SANITIZE_DIR     where the copy of the sources and the venv live
 #                               (default: build/sanitize, ignored by git)
 #   PYAUTOTAPE_SANITIZE_TESTS   what to run, relative to the repository (default: tests)
+#   PYAUTOTAPE_SANITIZE_PYTHONMALLOC  PYTHONMALLOC for the run (default: malloc); pymalloc
+#                               halves the time of long fuzz runs and still leaves every
+#                               buffer C touches (NumPy array data, from malloc) guarded
 #
 # Why each step is there:
 # - The sources are copied (tracked and untracked-but-not-ignored files) so the build has
