@@ -796,3 +796,50 @@ def test_broken(prop, data):
     note(f"{name} {dt} broke arg {i} ({args[i].role}) by {kind}: {args[i].value!r} kw={kw}")
     outcome = _check(name, dt, args, kw, expect, seed)
     COUNTS[(name, kind, outcome)] += 1
+
+
+# ---------------------------------------------------------------------------------------
+# many axes: NumPy allows 64, the C iterators 8 after merging axes that line up
+
+
+def _many_axes_cases():
+    rng = np.random.default_rng(7)
+
+    def a(*shape):
+        return rng.standard_normal(shape)
+
+    alt = (2, 3) * 5  # ten axes that cannot be merged when reduced or permuted alternately
+    # fmt: off
+    return [
+        ("add", [a(*(2, 1) * 5), a(*(1, 2) * 5)], {}),
+        ("add", [a(*alt), a(3)], {}),
+        ("mul", [a(*(2,) * 12), a(*(2,) * 12)], {}),
+        ("exp", [a(*(2,) * 12)], {}),
+        ("where", [rng.random((2, 1) * 5) < 0.5, a(*(1, 2) * 5), a()], {}),
+        ("sum", [a(*alt)], {"axis": (0, 2, 4, 6, 8)}),
+        ("sum", [a(*(2,) * 12)], {"axis": None, "keepdims": True}),
+        ("mean", [a(*alt)], {"axis": (1, 3, 5, 7, 9)}),
+        ("max", [a(*alt)], {"axis": (0, 2, 4, 6, 8)}),
+        ("transpose", [a(*alt)], {"axes": tuple(range(9, -1, -1))}),
+        ("reshape", [a(*alt)], {"shape": (-1,)}),
+        ("index", [a(*(3,) * 10)], {"idx": (slice(None, None, 2),) * 10}),
+        ("matmul", [a(*(2, 1) * 4, 3, 4), a(*(1, 2) * 4, 4, 5)], {}),
+        ("matmul", [a(*(2, 1) * 5, 3, 4), a(*(1, 2) * 5, 4, 5)], {}),
+        ("softmax", [a(*alt)], {"axis": 3}),
+        ("concatenate", [a(*(2,) * 10), a(*(2,) * 10)], {"axis": 5}),
+    ]
+    # fmt: on
+
+
+@pytest.mark.parametrize("case", range(len(_many_axes_cases())))
+def test_many_axes_give_the_right_result_or_a_clear_error(case):
+    name, arrays, kw = _many_axes_cases()[case]
+    args = [Arg(x, x, role="cond" if x.dtype == np.bool_ else "float") for x in arrays]
+    ref, mag = _reference(name, args, kw)
+    assert ref is not None
+    try:
+        got, _ = _run(name, args, kw, canonical=False, seed=0)
+    except pat.ShapeError as exc:  # a documented limit, named, with the fix
+        assert name in str(exc) and "more than 8" in str(exc), str(exc)
+        return
+    np.testing.assert_allclose(got, ref, rtol=1e-12, atol=1e-12 * mag)
