@@ -315,7 +315,33 @@ def worker(framework: str, quick: bool) -> dict:
         out["sgemm_rate"] = sgemm_rate(quick)
     if framework == "pat_eager":
         out["overhead"] = overhead_per_op(quick)
+        out["backward_large"] = backward_only_large(quick)
     return out
+
+
+def backward_only_large(quick: bool) -> dict[str, float]:
+    """Median µs of the backward alone of the large MLP (784-1024-1024-10 b256): the
+    gradient w.r.t. the input only (no weight-gradient GEMMs) and all gradients. Each
+    repetition records a fresh forward, untimed."""
+    import pyautotape as pat
+    from models import make_data
+
+    params, X, y, _ = make_data("large")
+    ps = [pat.tensor(p, requires_grad=True) for p in params]
+    x = pat.tensor(X, requires_grad=True)
+    result = {}
+    for name, wrt in (("input_only", [x]), ("all", [x, *ps])):
+        times = []
+        for _ in range(5 if quick else 15):
+            h = pat.relu(pat.linear(x, ps[0], ps[1]))
+            h = pat.relu(pat.linear(h, ps[2], ps[3]))
+            loss = pat.cross_entropy(pat.linear(h, ps[4], ps[5]), y)
+            t = time.perf_counter()
+            pat.autograd.grad(loss, wrt)
+            times.append(time.perf_counter() - t)
+        times.sort()
+        result[name] = times[len(times) // 2] * 1e6
+    return result
 
 
 def overhead_per_op(quick: bool) -> dict[str, float]:
@@ -466,6 +492,14 @@ def report(results: dict, quick: bool) -> str:
                 f"one-element adds): {ov['forward']:.2f} µs forward, "
                 f"{ov['forward_backward']:.2f} µs forward + backward."
             )
+            bl = res["pat_eager"].get("backward_large")
+            if bl:
+                lines.append(
+                    f"\nBackward alone of the large MLP (eager, {threads} thread(s)): "
+                    f"gradient w.r.t. the input only {bl['input_only']:.0f} µs, all "
+                    f"gradients {bl['all']:.0f} µs: {bl['input_only'] / bl['all']:.2f}× "
+                    "(its GEMM FLOPs are 0.64× as many)."
+                )
             break
     mem = results.get("memory")
     if mem:
