@@ -323,8 +323,9 @@ def backward_only_large(quick: bool) -> dict[str, float]:
     """Median µs of the backward alone of the large MLP (784-1024-1024-10 b256): the
     gradient w.r.t. the input only (no weight-gradient GEMMs) and all gradients. Each
     repetition records a fresh forward, untimed."""
-    import pyautotape as pat
     from models import make_data
+
+    import pyautotape as pat
 
     params, X, y, _ = make_data("large")
     ps = [pat.tensor(p, requires_grad=True) for p in params]
