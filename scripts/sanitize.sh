@@ -58,6 +58,9 @@ fi
 "$VENV/bin/python" -m pip uninstall -q -y pyautotape >/dev/null 2>&1 || true
 echo "== pip install '.[test]' with PYAUTOTAPE_SANITIZE=1 PYAUTOTAPE_CANARY=${PYAUTOTAPE_CANARY:-0}"
 PYAUTOTAPE_SANITIZE=1 "$VENV/bin/python" -m pip install -q "$SRC[test]"
+# Some tests run the source tree itself (PYTHONPATH=<repo>, pytest --doctest-modules over
+# pyautotape/): give the copy the same sanitized extension, as an in-place build would.
+cp "$("$VENV/bin/python" -c 'import glob, sysconfig; print(glob.glob(sysconfig.get_paths()["platlib"] + "/pyautotape/_pat*.so")[0])')" "$SRC/pyautotape/"
 
 ASAN_LIB="$(gcc -print-file-name=libasan.so)"
 UBSAN_LIB="$(gcc -print-file-name=libubsan.so)"
