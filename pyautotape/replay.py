@@ -53,6 +53,9 @@ for _name in STEP_DTYPE.names:
 _CMP = {"<": 0, "<=": 1, ">": 2, ">=": 3, "==": 4, "!=": 5}
 
 
+_ANY = object()  # a leaf's .grad at the start of a call that the function clears itself
+
+
 class _Retape(Exception):
     """Internal: the recorded program no longer fits this call; record again."""
 
@@ -168,7 +171,12 @@ class _Recorder:
         self.events.append(("input", pos, out, ffi.from_buffer(out, require_writable=True)))
         self.keep.append(out)
 
-    def _leaf(self, leaf: Tensor, grad_now: np.ndarray | None) -> None:
+    def cleared(self, leaf: Tensor) -> None:
+        """fn set ``leaf.grad = None`` before using it: its gradient at the start of a
+        call does not matter (zero_grad before backward, the PyTorch order)."""
+        self._leaf(leaf, _ANY)
+
+    def _leaf(self, leaf: Tensor, grad_now: Any) -> None:
         if id(leaf) not in self.leaves:
             self.leaves[id(leaf)] = leaf
             self.grad_at_start[id(leaf)] = grad_now
@@ -592,6 +600,8 @@ class _Plan:
         for p, data, g in self.checks:
             if p._data is not data:
                 raise _Retape("a parameter's .data was replaced")
+            if g is _ANY:
+                continue
             cur = p._grad
             if cur is not None:
                 if cur._data is not g:

@@ -1011,6 +1011,8 @@ def clear_grad(p: Tensor, set_to_none: bool = True) -> None:
     """Clear ``p.grad``: drop it (``set_to_none``) or zero it in place (a replay records
     the zeroing). Shared by ``Module.zero_grad`` and ``Optimizer.zero_grad``."""
     g = p._grad
+    if set_to_none and _state.recorder is not None:
+        _state.recorder.cleared(p)  # whatever .grad was at the start, fn drops it
     if g is None:
         return
     if set_to_none:

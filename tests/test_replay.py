@@ -170,3 +170,28 @@ def test_tensor_arguments_and_nested_results():
     np.testing.assert_array_equal(a.numpy(), [1.0, 1.0])  # the caller's tensor is untouched
     f(a, 4.0)  # a new value of a non-array argument records a new tape
     assert f.stats["records"] == 2
+
+
+def test_pytorch_order_zero_grad_first_replays():
+    # opt.zero_grad(); loss.backward(); opt.step() -- the order most PyTorch code uses
+    X, y, m1, o1 = _digits_setup(np.float64)
+    _, _, m2, o2 = _digits_setup(np.float64)
+
+    def make(model, optim):
+        def step(xb, yb):
+            optim.zero_grad()
+            loss = pat.cross_entropy(model(pat.tensor(xb)), yb)
+            loss.backward()
+            optim.step()
+            return loss
+
+        return step
+
+    eager, compiled = make(m1, o1), pat.compile(make(m2, o2))
+    for i in range(20):
+        sl = slice(i * 16, i * 16 + 16)
+        assert eager(X[sl], y[sl]).item() == compiled(X[sl], y[sl]).item()
+    assert compiled.stats["records"] == 1 and compiled.stats["replays"] == 19
+    for p1, p2 in zip(m1.parameters(), m2.parameters(), strict=True):
+        np.testing.assert_array_equal(p1.numpy(), p2.numpy())
+        np.testing.assert_array_equal(p1.grad.numpy(), p2.grad.numpy())
