@@ -680,6 +680,36 @@ class _Plan:
         return report
 
 
+_ARRAYS = (np.ndarray, Tensor)
+
+
+def _arg_sig(value: Any) -> tuple:
+    """What must match for a positional argument to fit a recording (see _signature)."""
+    t = type(value)
+    if t is np.ndarray:
+        return (t, value.shape, value.dtype)
+    if t is Tensor:
+        return (t, value._data.shape, value._data.dtype)
+    return (None, value)
+
+
+def _same_call(sig: tuple | None, args: tuple) -> bool:
+    """Whether positional ``args`` have exactly the signature ``sig`` of a recording."""
+    if sig is None or len(sig) != len(args):
+        return False
+    for (t, *rest), a in zip(sig, args, strict=True):
+        ta = type(a)
+        if t is np.ndarray:
+            if ta is not np.ndarray or a.shape != rest[0] or a.dtype != rest[1]:
+                return False
+        elif t is Tensor:
+            if ta is not Tensor or a._data.shape != rest[0] or a._data.dtype != rest[1]:
+                return False
+        elif ta in _ARRAYS or type(rest[0]) is not ta or rest[0] != a:
+            return False
+    return True
+
+
 def _signature(args: tuple, kwargs: dict) -> tuple[tuple, list[np.ndarray]]:
     """The cache key of a call (array/Tensor arguments by shape and dtype, others by
     value) and the array arguments in order."""
@@ -729,10 +759,19 @@ class Compiled:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if _state.recorder is not None:
             raise TapeError("compile: a compiled function cannot be called while recording")
-        key, arrays = _signature(args, kwargs)
+        last = self.last
+        if last is not None and not kwargs and _same_call(last.call_sig, args):
+            # the common case: the same signature as the previous call, checked without
+            # building and hashing the cache key
+            key, plan = last.key, last
+            arrays = [a if type(a) is np.ndarray else a._data for a in args if type(a) in _ARRAYS]
+        else:
+            key, arrays = _signature(args, kwargs)
+            plan = None
         with self._lock:
             try:
-                plan = self.plans.get(key)
+                if plan is None:
+                    plan = self.plans.get(key)
             except TypeError:
                 raise TypeError(
                     "compile: an argument is neither an array nor hashable, so it cannot be "
@@ -797,6 +836,8 @@ class Compiled:
             _state.recorder = None
             restore_sites()
         plan = _Plan(rec, result)
+        plan.key = key
+        plan.call_sig = None if kwargs else tuple(_arg_sig(a) for a in args)
         self.plans[key] = plan
         self.plans.move_to_end(key)
         while len(self.plans) > self.cache_size:
