@@ -235,8 +235,9 @@ def _pack_iter(shape: Sequence[int], strides: Sequence[Sequence[int]], opname: s
         merged.append(list(d))
     if len(merged) > lib.PAT_MAXDIM:
         raise ShapeError(
-            f"{opname}: this broadcast needs {len(merged)} separate axes, more than "
-            f"{lib.PAT_MAXDIM}; reshape the operands to merge axes first"
+            f"{opname}: the strided loop over these shapes needs {len(merged)} separate "
+            f"axes, more than {lib.PAT_MAXDIM} (the most the C kernels take); reshape the "
+            "operands so fewer axes differ (merge or drop axes) first"
         )
     words = np.zeros(ITER_WORDS, dtype=np.int64)
     words[0] = len(merged)
