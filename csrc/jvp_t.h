@@ -98,26 +98,6 @@ static void SFX(where_tan)(T *ty, const uint8_t *c, const T *ta, const T *tb,
         }
 }
 
-/* ty(ny) += alpha * sum of tx over the zero-stride axes of y; it over x: [y, x]. float32
-   rows reduced along the contiguous axis are summed in double, as sum_fwd does. */
-static void SFX(sum_tan)(T *ty, const T *tx, const pat_iter *it, T alpha) {
-    const int64_t inner = walk_inner(it);
-    const int64_t sy = walk_inner_stride(it, 0), sx = walk_inner_stride(it, 1);
-    pat_walk w;
-    walk_start(&w, it);
-    while (walk_next(&w, it)) {
-        T *yy = ty + w.off[0];
-        const T *xx = tx + w.off[1];
-        if (sy == 0) {
-            double acc = 0;
-            for (int64_t i = 0; i < inner; i++) acc += (double)xx[i * sx];
-            yy[0] += alpha * (T)acc;
-        } else {
-            for (int64_t i = 0; i < inner; i++) yy[i * sy] += alpha * xx[i * sx];
-        }
-    }
-}
-
 /* ty[o] += sum of tx[i] / cnt[o] over the i where x[i] is the max y[o] (max_bwd's rule) */
 static void SFX(max_tan)(T *ty, const T *tx, const T *y, const T *cnt, const T *x,
                          const pat_iter *it) {

@@ -80,6 +80,7 @@ int pat_k_where_bwd(int dt, void *da, void *db, const void *dy, const uint8_t *c
                     const pat_iter *it);
 
 int pat_k_sum_fwd(int dt, void *y, const void *x, const pat_iter *it, int64_t ny, double alpha);
+int pat_k_sum_acc(int dt, void *y, const void *x, const pat_iter *it, double alpha);
 int pat_k_sum_bwd(int dt, void *dx, const void *dy, const pat_iter *it, double alpha);
 int pat_k_max_fwd(int dt, void *y, void *cnt, const void *x, const pat_iter *it, int64_t ny);
 int pat_k_max_bwd(int dt, void *dx, const void *dy, const void *y, const void *cnt,

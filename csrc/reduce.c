@@ -26,6 +26,13 @@ int pat_k_sum_fwd(int dt, void *y, const void *x, const pat_iter *it, int64_t ny
     return PAT_OK;
 }
 
+int pat_k_sum_acc(int dt, void *y, const void *x, const pat_iter *it, double alpha) {
+    if (!valid_iter(it)) return PAT_EBADARG;
+    if (!y || !x) return PAT_ENULL;
+    PAT_DISPATCH(dt, sum_acc_f32(y, x, it, (float)alpha), sum_acc_f64(y, x, it, alpha));
+    return PAT_OK;
+}
+
 int pat_k_sum_bwd(int dt, void *dx, const void *dy, const pat_iter *it, double alpha) {
     if (!valid_iter(it)) return PAT_EBADARG;
     if (!dx || !dy) return PAT_ENULL;

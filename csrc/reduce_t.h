@@ -6,10 +6,10 @@
    strides are those of the NumPy view and `base` its element offset. Backward kernels
    accumulate. */
 
-/* y(ny) = alpha * sum of x over the zero-stride axes of y. float32 rows that reduce along
-   the contiguous axis are summed in double, so long sums keep their precision. */
-static void SFX(sum_fwd)(T *y, const T *x, const pat_iter *it, int64_t ny, T alpha) {
-    for (int64_t j = 0; j < ny; j++) y[j] = 0;
+/* y(ny) += alpha * sum of x over the zero-stride axes of y (the tangent of sum/mean is this
+   rule too). float32 rows that reduce along the contiguous axis are summed in double, so
+   long sums keep their precision. */
+static void SFX(sum_acc)(T *y, const T *x, const pat_iter *it, T alpha) {
     const int64_t inner = walk_inner(it);
     const int64_t sy = walk_inner_stride(it, 0), sx = walk_inner_stride(it, 1);
     pat_walk w;
@@ -20,11 +20,18 @@ static void SFX(sum_fwd)(T *y, const T *x, const pat_iter *it, int64_t ny, T alp
         if (sy == 0) {
             double acc = 0;
             for (int64_t i = 0; i < inner; i++) acc += (double)xx[i * sx];
-            yy[0] += (T)acc;
+            yy[0] += alpha * (T)acc;
         } else {
-            for (int64_t i = 0; i < inner; i++) yy[i * sy] += xx[i * sx];
+            for (int64_t i = 0; i < inner; i++) yy[i * sy] += alpha * xx[i * sx];
         }
     }
+}
+
+/* y(ny) = alpha * sum of x over the zero-stride axes of y. The scale comes after the sum,
+   so the mean of zero elements is 0 * (1/0) = NaN, as NumPy's. */
+static void SFX(sum_fwd)(T *y, const T *x, const pat_iter *it, int64_t ny, T alpha) {
+    for (int64_t j = 0; j < ny; j++) y[j] = 0;
+    SFX(sum_acc)(y, x, it, (T)1);
     if (alpha != 1)
         for (int64_t j = 0; j < ny; j++) y[j] *= alpha;
 }

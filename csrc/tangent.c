@@ -47,13 +47,6 @@ int pat_k_where_tan(int dt, void *ty, const uint8_t *c, const void *ta, const vo
     return PAT_OK;
 }
 
-int pat_k_sum_tan(int dt, void *ty, const void *tx, const pat_iter *it, double alpha) {
-    if (!valid_iter(it)) return PAT_EBADARG;
-    if (!ty || !tx) return PAT_ENULL;
-    PAT_DISPATCH(dt, sum_tan_f32(ty, tx, it, (float)alpha), sum_tan_f64(ty, tx, it, alpha));
-    return PAT_OK;
-}
-
 int pat_k_max_tan(int dt, void *ty, const void *tx, const void *y, const void *cnt,
                   const void *x, const pat_iter *it) {
     if (!valid_iter(it)) return PAT_EBADARG;

@@ -31,7 +31,6 @@ int pat_k_binary_tan(int op, int dt, void *ty, const void *ta, const void *tb, c
                      const void *b, const pat_iter *it, double alpha);
 int pat_k_where_tan(int dt, void *ty, const uint8_t *c, const void *ta, const void *tb,
                     const pat_iter *it);
-int pat_k_sum_tan(int dt, void *ty, const void *tx, const pat_iter *it, double alpha);
 int pat_k_max_tan(int dt, void *ty, const void *tx, const void *y, const void *cnt,
                   const void *x, const pat_iter *it);
 int pat_k_gather_tan(int dt, void *ty, const void *tx, const pat_iter *it, int64_t base);
