@@ -39,7 +39,7 @@ def _params(sizes):
     rng = np.random.default_rng(0)
     return [((rng.standard_normal((o, i)) / np.sqrt(i)).astype(np.float32),
              (0.1 * rng.standard_normal(o)).astype(np.float32))
-            for i, o in zip(sizes[:-1], sizes[1:], strict=True)]  # fmt: skip
+            for i, o in zip(sizes[:-1], sizes[1:], strict=True)]
 
 
 def _input(sizes):
@@ -71,7 +71,7 @@ def test_pat_jacobian(benchmark, shape, mode):
     jac = pat.jacobian(f, mode=mode)
     result = benchmark(jac, x)
     benchmark.extra_info.update(lib="pat", shape=shape, mode=mode,
-                                chosen=transforms.last_jacobian_mode())  # fmt: skip
+                                chosen=transforms.last_jacobian_mode())
     assert result.shape == (sizes[-1], sizes[0])
     other = pat.jacobian(f, mode="rev" if transforms.last_jacobian_mode() == "fwd" else "fwd")(x)
     np.testing.assert_allclose(result, other, rtol=1e-4, atol=1e-5)
@@ -178,7 +178,7 @@ def _batched(prog, seeds, k, mode):
 def _looped(prog, seeds, k, mode):
     if mode == "fwd":
         return np.stack([prog.out_tangent(prog.tangents([seeds[j : j + 1]], 1), 1)[0]
-                         for j in range(k)])  # fmt: skip
+                         for j in range(k)])
     return np.stack([prog.adjoints(seeds[j : j + 1])[0][0] for j in range(k)])
 
 
@@ -311,7 +311,7 @@ def write_results(path: pathlib.Path = HERE / "RESULTS.md") -> str:
     with tempfile.TemporaryDirectory() as tmp:
         out = pathlib.Path(tmp) / "bench.json"
         subprocess.run([sys.executable, "-m", "pytest", __file__, "--benchmark-only", "-q",
-                        f"--benchmark-json={out}"], check=True)  # fmt: skip
+                        f"--benchmark-json={out}"], check=True)
         runs = json.loads(out.read_text())["benchmarks"]
     section = _section(runs)
     text = path.read_text() if path.exists() else "# Benchmark results\n\n"
@@ -321,7 +321,7 @@ def write_results(path: pathlib.Path = HERE / "RESULTS.md") -> str:
         text = text.rstrip("\n") + "\n\n" + section
     else:
         end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")),
-                   len(lines))  # fmt: skip
+                   len(lines))
         rest = "".join(lines[end:])
         text = "".join(lines[:start]) + section + ("\n" + rest if rest else "")
     path.write_text(text)

@@ -132,10 +132,10 @@ def work_floor(name, quick, input_grad=False):
             (
                 keep,
                 (lib.PAT_OP_LINEAR, 0, fb(y), ffi.NULL, fb(x), fb(w), ffi.NULL, ffi.NULL,
-                 batch, k, n, 0.0, ffi.NULL),  # fmt: skip
+                 batch, k, n, 0.0, ffi.NULL),
                 (lib.PAT_OP_LINEAR, 0, fb(dy), ffi.NULL, ffi.NULL, fb(x), fb(w), ffi.NULL,
                  fb(dx) if dx is not None else ffi.NULL, fb(dw) if dw is not None else ffi.NULL,
-                 ffi.NULL, ffi.NULL, batch, k, n, 0.0, ffi.NULL),  # fmt: skip
+                 ffi.NULL, ffi.NULL, batch, k, n, 0.0, ffi.NULL),
             )
         )
 
@@ -404,7 +404,7 @@ def _versions() -> dict[str, str]:
     import pyautotape as pat
 
     v = {"python": platform.python_version(), "numpy": np.__version__,
-         "pyautotape": pat.__version__, "openblas": pat.runtime.blas_config()}  # fmt: skip
+         "pyautotape": pat.__version__, "openblas": pat.runtime.blas_config()}
     for mod in ("torch", "jax"):
         try:
             v[mod] = __import__(mod).__version__
@@ -448,7 +448,7 @@ def report(results: dict, quick: bool) -> str:
         if rate is None:
             continue
         lines.append(f"\n### {threads} thread{'s' if threads > 1 else ''} "
-                     f"(sgemm 1024³: {rate / 1e9:.0f} GFLOP/s)\n")  # fmt: skip
+                     f"(sgemm 1024³: {rate / 1e9:.0f} GFLOP/s)\n")
         names = list(WORKLOADS)
         header = "| framework | " + " | ".join(
             f"{n} {'-'.join(map(str, WORKLOADS[n][0]))} b{WORKLOADS[n][1]}" for n in names
@@ -470,10 +470,10 @@ def report(results: dict, quick: bool) -> str:
                 cells.append(f"{t:.1f} ({t / flop_floor[n]:.2f}×)")
             label = {"floor": "GEMM floor (measured)", "pat_replay": "pyautotape replay",
                      "pat_eager": "pyautotape eager", "numpy": "NumPy by hand",
-                     "torch": "PyTorch eager", "jax": "jax.jit"}[fw]  # fmt: skip
+                     "torch": "PyTorch eager", "jax": "jax.jit"}[fw]
             lines.append(f"| {label} | " + " | ".join(cells) + " |")
         ig = [(fw, r["input_grad"]["large"]) for fw, r in res.items()
-              if "input_grad" in r and "large" in r.get("input_grad", {})]  # fmt: skip
+              if "input_grad" in r and "large" in r.get("input_grad", {})]
         if ig:
             lines.append(
                 "\nGradient w.r.t. the input only (forward + backward, no update) on large, "

@@ -1,6 +1,7 @@
 """cffi builder for pyautotape's C core (used by setup.py through ``cffi_modules``).
 
-The cdef is ``pat_api.h`` read verbatim: the header the C sources include is the only
+The cdef is ``pat_api.h`` run through the C preprocessor (which expands the op enum from
+``ops.def``, the single list of ops): the header the C sources include is the only
 description of the ABI. GEMMs link OpenBLAS from the ``scipy-openblas32`` wheel, found
 through that package at build time, with an rpath relative to the installed extension
 (``$ORIGIN/../scipy_openblas32/lib``) so no environment variable is needed; the package
@@ -14,26 +15,47 @@ Environment switches:
 
 from __future__ import annotations
 
-import hashlib
+import importlib.util
 import os
 import pathlib
+import shlex
+import subprocess
+import sysconfig
 
 import scipy_openblas32
 from cffi import FFI
 
 HERE = pathlib.Path(__file__).resolve().parent
 SOURCES = [
-    "tape.c", "eltwise.c", "reduce.c", "dense.c", "loss.c", "optim.c", "replay.c", "tangent.c"
+    "exec.c", "sweeps.c", "check.c", "eltwise.c", "reduce.c", "dense.c", "loss.c", "optim.c",
+    "replay.c",
 ]
 
 
-def source_hash(folder: pathlib.Path = HERE) -> str:
-    """sha256 over csrc/*.c, *.h in name order; pyautotape._ffi computes the same."""
-    digest = hashlib.sha256()
-    for path in sorted(folder.glob("*.[ch]")):
-        digest.update(path.name.encode())
-        digest.update(path.read_bytes())
-    return digest.hexdigest()[:16]
+def _load_source_hash():
+    """pyautotape/_srchash.py by path: the package itself cannot be imported before its
+    extension exists."""
+    spec = importlib.util.spec_from_file_location(
+        "_pat_srchash", HERE.parent / "pyautotape" / "_srchash.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.source_hash
+
+
+source_hash = _load_source_hash()
+
+
+def preprocessed_api() -> str:
+    """pat_api.h as the C preprocessor sees it (ops.def expanded), for ffi.cdef()."""
+    cc = shlex.split(os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc")
+    proc = subprocess.run(
+        [*cc, "-E", "-P", "-x", "c", "-I", str(HERE), str(HERE / "pat_api.h")],
+        capture_output=True, text=True, check=False,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"preprocessing csrc/pat_api.h failed:\n{proc.stderr}")
+    return proc.stdout
 
 
 def compile_flags() -> list[str]:
@@ -63,10 +85,10 @@ def _relative(path: pathlib.Path) -> str:
 
 ffibuilder = FFI()
 # pat_api.h is the ABI; pat_callbacks.h adds the extern "Python+C" callbacks (cffi syntax)
-ffibuilder.cdef((HERE / "pat_api.h").read_text() + (HERE / "pat_callbacks.h").read_text())
+ffibuilder.cdef(preprocessed_api() + (HERE / "pat_callbacks.h").read_text())
 
 _flags = compile_flags()
-_info = f"sources={source_hash()};flags={' '.join(_flags)}"
+_info = f"sources={source_hash(HERE)};flags={' '.join(_flags)}"
 _link = ["-Wl,-rpath,$ORIGIN/../scipy_openblas32/lib"]
 if os.environ.get("PYAUTOTAPE_SANITIZE") == "1":
     _link += ["-fsanitize=address,undefined"]
@@ -79,7 +101,7 @@ if os.environ.get("PYAUTOTAPE_CANARY") == "1":
 
 ffibuilder.set_source(
     "pyautotape._pat",
-    '#include "pat.h"\n#include "tangent.h"\n',
+    '#include "pat.h"\n',
     sources=[_relative(HERE / s) for s in _sources],
     include_dirs=[str(HERE), scipy_openblas32.get_include_dir()],
     library_dirs=[scipy_openblas32.get_lib_dir()],

@@ -1,21 +1,40 @@
 /* dense.c: matmul and linear through OpenBLAS (the scipy-openblas32 wheel, symbols
-   prefixed scipy_).
+   prefixed scipy_), one seed (forward, reverse) or K seeds at once (tangent, batched
+   reverse, second order).
 
    Contract: row-major, C-contiguous operands; transposes are BLAS flags, never copies.
-   Forward kernels overwrite y; backward kernels accumulate (beta = 1) and skip NULL
-   gradients, so `linear` computes dW only when W was requested and the bias sum only
-   when b was. BLAS takes 32-bit sizes: Python refuses larger dimensions before calling.
-   No state: GEMM counts go to the caller's pat_stats. */
+   Forward kernels overwrite y; the others accumulate (beta = 1) and skip NULL gradients,
+   so `linear` computes dW only when W was requested and the bias sum only when b was.
+   BLAS takes 32-bit sizes: pat_k_gemm refuses any size or leading dimension over INT_MAX
+   with PAT_ETOOBIG (the batched sweeps fold K seeds or a batch into one GEMM, which can
+   exceed it) before calling BLAS. No state: GEMM counts go to the caller's pat_stats.
+
+   K seeds: batched buffers hold K seeds one after another (a tangent of an (m, n) value
+   is a (K, m, n) array), and all K go through ONE GEMM: the seed-dependent operand is
+   either already laid out as a stack of rows/columns (the common cases: the K tangent
+   rows of x stacked as (K*m, in) times W^T; x times the K stacked tangents of W,
+   transposed by a BLAS flag), or permuted into the caller's scratch first, with the
+   product scattered back when the output is not in seed-major layout. */
 #include <cblas.h>
+#include <limits.h>
 
 #include "pat.h"
 
-/* C(M,N) = op(A) op(B) + beta C, for either dtype (shared with tangent.c). Leading dimensions are clamped
-   to 1 because BLAS rejects 0 (and prints, which an extension must never do). */
-void pat_k_gemm(int dt, int ta, int tb, int64_t M, int64_t N, int64_t K, const void *A,
-                int64_t lda, const void *B, int64_t ldb, double beta, void *C, int64_t ldc,
-                pat_stats *st) {
-    if (M == 0 || N == 0) return;
+#define PAT_TYPED "dense_t.h"
+#include "typed.h"
+
+static int64_t esize(int dt) { return dt == PAT_F32 ? 4 : 8; }
+
+/* C(M,N) = op(A) op(B) + beta C, for either dtype. Leading dimensions are clamped to 1
+   because BLAS rejects 0 (and prints, which an extension must never do). */
+int pat_k_gemm(int dt, int ta, int tb, int64_t M, int64_t N, int64_t K, const void *A,
+               int64_t lda, const void *B, int64_t ldb, double beta, void *C, int64_t ldc,
+               pat_stats *st) {
+    if (M < 0 || N < 0 || K < 0) return PAT_EBADARG;
+    if (M > INT_MAX || N > INT_MAX || K > INT_MAX || lda > INT_MAX || ldb > INT_MAX ||
+        ldc > INT_MAX)
+        return PAT_ETOOBIG;
+    if (M == 0 || N == 0) return PAT_OK;
     if (lda < 1) lda = 1;
     if (ldb < 1) ldb = 1;
     if (ldc < 1) ldc = 1;
@@ -31,14 +50,26 @@ void pat_k_gemm(int dt, int ta, int tb, int64_t M, int64_t N, int64_t K, const v
         st->gemm_calls += 1;
         st->gemm_flops += 2 * M * N * K;
     }
+    return PAT_OK;
 }
-
-static int64_t esize(int dt) { return dt == PAT_F32 ? 4 : 8; }
 
 static void fill_zero(int dt, void *y, int64_t n) {
     if (dt == PAT_F32) for (int64_t i = 0; i < n; i++) ((float *)y)[i] = 0;
     else for (int64_t i = 0; i < n; i++) ((double *)y)[i] = 0;
 }
+
+/* db(n) += sum over the rows of dy(m, n) */
+static int rowsum_acc(int dt, void *db, const void *dy, int64_t m, int64_t n) {
+    if (m * n == 0) return PAT_OK;
+    PAT_DISPATCH(dt, rowsum_acc_f32(db, dy, m, n), rowsum_acc_f64(db, dy, m, n));
+    return PAT_OK;
+}
+
+/* The element offsets [y, a, b] of batch element i of the current row of a matmul walk. */
+#define MATMUL_OFFSETS(it, w, i)                               \
+    const int64_t oy = (w).off[0] + (i) * walk_inner_stride(it, 0); \
+    const int64_t oa = (w).off[1] + (i) * walk_inner_stride(it, 1); \
+    const int64_t ob = (w).off[2] + (i) * walk_inner_stride(it, 2)
 
 /* y(batch, m, n) = a(batch, m, k) @ b(batch, k, n); it walks the batch axes with element
    strides [y, a, b] (0 broadcasts a or b across a batch axis). */
@@ -52,11 +83,13 @@ int pat_k_matmul_fwd(int dt, void *y, const void *a, const void *b, const pat_it
     walk_start(&w, it);
     while (walk_next(&w, it))
         for (int64_t i = 0; i < inner; i++) {
-            char *yy = (char *)y + (w.off[0] + i * walk_inner_stride(it, 0)) * es;
-            const char *aa = (const char *)a + (w.off[1] + i * walk_inner_stride(it, 1)) * es;
-            const char *bb = (const char *)b + (w.off[2] + i * walk_inner_stride(it, 2)) * es;
+            MATMUL_OFFSETS(it, w, i);
+            char *yy = (char *)y + oy * es;
+            int rc = PAT_OK;
             if (k == 0) fill_zero(dt, yy, m * n);
-            else pat_k_gemm(dt, 0, 0, m, n, k, aa, k, bb, n, 0.0, yy, n, st);
+            else rc = pat_k_gemm(dt, 0, 0, m, n, k, (const char *)a + oa * es, k,
+                                 (const char *)b + ob * es, n, 0.0, yy, n, st);
+            if (rc != PAT_OK) return rc;
         }
     return PAT_OK;
 }
@@ -73,14 +106,15 @@ int pat_k_matmul_bwd(int dt, void *da, void *db, const void *dy, const void *a, 
     walk_start(&w, it);
     while (walk_next(&w, it))
         for (int64_t i = 0; i < inner; i++) {
-            const int64_t oy = w.off[0] + i * walk_inner_stride(it, 0);
-            const int64_t oa = w.off[1] + i * walk_inner_stride(it, 1);
-            const int64_t ob = w.off[2] + i * walk_inner_stride(it, 2);
+            MATMUL_OFFSETS(it, w, i);
             const char *g = (const char *)dy + oy * es;
-            if (da) pat_k_gemm(dt, 0, 1, m, k, n, g, n, (const char *)b + ob * es, n, 1.0,
-                         (char *)da + oa * es, k, st);
-            if (db) pat_k_gemm(dt, 1, 0, k, n, m, (const char *)a + oa * es, k, g, n, 1.0,
-                         (char *)db + ob * es, n, st);
+            int rc = PAT_OK;
+            if (da) rc = pat_k_gemm(dt, 0, 1, m, k, n, g, n, (const char *)b + ob * es, n, 1.0,
+                                    (char *)da + oa * es, k, st);
+            if (db && rc == PAT_OK)
+                rc = pat_k_gemm(dt, 1, 0, k, n, m, (const char *)a + oa * es, k, g, n, 1.0,
+                                (char *)db + ob * es, n, st);
+            if (rc != PAT_OK) return rc;
         }
     return PAT_OK;
 }
@@ -93,18 +127,10 @@ int pat_k_linear_fwd(int dt, void *y, const void *x, const void *w, const void *
     if (m < 0 || k < 0 || n < 0) return PAT_EBADARG;
     if (m * n == 0) return PAT_OK;
     if (!y || !x || !w) return PAT_ENULL;
-    if (b) {
-        if (dt == PAT_F32)
-            for (int64_t r = 0; r < m; r++)
-                for (int64_t j = 0; j < n; j++) ((float *)y)[r * n + j] = ((const float *)b)[j];
-        else
-            for (int64_t r = 0; r < m; r++)
-                for (int64_t j = 0; j < n; j++) ((double *)y)[r * n + j] = ((const double *)b)[j];
-    } else if (k == 0) {
-        fill_zero(dt, y, m * n);
-    }
-    if (k > 0) pat_k_gemm(dt, 0, 1, m, n, k, x, k, w, k, b ? 1.0 : 0.0, y, n, st);
-    return PAT_OK;
+    if (b) PAT_DISPATCH(dt, bias_rows_f32(y, b, m, n, 0), bias_rows_f64(y, b, m, n, 0));
+    else if (k == 0) fill_zero(dt, y, m * n);
+    if (k == 0) return PAT_OK;
+    return pat_k_gemm(dt, 0, 1, m, n, k, x, k, w, k, b ? 1.0 : 0.0, y, n, st);
 }
 
 /* dx(m,k) += dy(m,n) w(n,k);  dw(n,k) += dy(m,n)^T x(m,k);  db(n) += sum over rows of dy */
@@ -114,15 +140,190 @@ int pat_k_linear_bwd(int dt, void *dx, void *dw, void *db, const void *dy, const
     if (m < 0 || k < 0 || n < 0) return PAT_EBADARG;
     if (m * n == 0) return PAT_OK;
     if (!dy || (dx && !w) || (dw && !x)) return PAT_ENULL;
-    if (dx && k > 0) pat_k_gemm(dt, 0, 0, m, k, n, dy, n, w, k, 1.0, dx, k, st);
-    if (dw && k > 0) pat_k_gemm(dt, 1, 0, n, k, m, dy, n, x, k, 1.0, dw, k, st);
-    if (db) {
-        if (dt == PAT_F32)
-            for (int64_t r = 0; r < m; r++)
-                for (int64_t j = 0; j < n; j++) ((float *)db)[j] += ((const float *)dy)[r * n + j];
-        else
-            for (int64_t r = 0; r < m; r++)
-                for (int64_t j = 0; j < n; j++) ((double *)db)[j] += ((const double *)dy)[r * n + j];
+    int rc = PAT_OK;
+    if (dx && k > 0) rc = pat_k_gemm(dt, 0, 0, m, k, n, dy, n, w, k, 1.0, dx, k, st);
+    if (dw && k > 0 && rc == PAT_OK) rc = pat_k_gemm(dt, 1, 0, n, k, m, dy, n, x, k, 1.0, dw, k, st);
+    if (db && rc == PAT_OK) rc = rowsum_acc(dt, db, dy, m, n);
+    return rc;
+}
+
+int pat_k_bias_acc(int dt, void *y, const void *b, int64_t m, int64_t n) {
+    if (m < 0 || n < 0) return PAT_EBADARG;
+    if (m * n == 0) return PAT_OK;
+    if (!y || !b) return PAT_ENULL;
+    PAT_DISPATCH(dt, bias_rows_f32(y, b, m, n, 1), bias_rows_f64(y, b, m, n, 1));
+    return PAT_OK;
+}
+
+/* Claims `bytes` of scratch: raises the need in a dry run, else checks the capacity. */
+static int reserve(pat_scratch *sc, int64_t bytes) {
+    if (bytes > sc->need) sc->need = bytes;
+    return !sc->dry && bytes > sc->cap;
+}
+
+static const char *cp(const void *p, int64_t elems, int dt) {
+    return (const char *)p + elems * esize(dt);
+}
+
+/* C_j(M,N) += op(A_j)(M,Kd) op(B_j)(Kd,N) for j < K, A_j = A + j*sA, B_j = B + j*sB,
+   C_j = C + j*sC (elements). A_j is stored (M, Kd), or (Kd, M) when ta; B_j (Kd, N), or
+   (N, Kd) when tb; C_j is (M, N) with row stride N.
+
+   When exactly one of A, B depends on the seed, all K products are one GEMM:
+   - A varies: the rows of op(A_0) .. op(A_K-1) stacked, (K*M, Kd), times op(B). The stack
+     is A itself when its seeds are consecutive row blocks (no ta), or when M == 1 (a
+     transposed column is a row); otherwise op(A_j) are copied into scratch.
+   - B varies: op(A) times [op(B_0) | .. | op(B_K-1)], (Kd, K*N). With tb and consecutive
+     seeds, that matrix is the (K*N, Kd) stack of B transposed by a BLAS flag; otherwise it
+     is built in scratch. Its (M, K*N) product is the seed-major output itself when M == 1,
+     and is otherwise scattered into C_j from scratch.
+   Otherwise (one seed, or both or neither operand seed-dependent) it is a GEMM per seed. */
+static int gemm_k(int dt, int64_t K, int ta, int tb, int64_t M, int64_t N, int64_t Kd,
+                  const void *A, int64_t sA, const void *B, int64_t sB, void *C, int64_t sC,
+                  pat_scratch *sc, pat_stats *st) {
+    const int64_t es = esize(dt), lda = ta ? M : Kd, ldb = tb ? Kd : N;
+    if (K <= 0 || M == 0 || N == 0 || Kd == 0) return PAT_OK;
+    if (!A || !B || !C) return PAT_ENULL;
+    if (K == 1 || (sA == 0) == (sB == 0)) {
+        int rc = PAT_OK;
+        for (int64_t j = 0; !sc->dry && j < K && rc == PAT_OK; j++)
+            rc = pat_k_gemm(dt, ta, tb, M, N, Kd, cp(A, j * sA, dt), lda, cp(B, j * sB, dt),
+                            ldb, 1.0, (char *)C + j * sC * es, N, st);
+        return rc;
     }
+    if (sA != 0) {
+        const int direct = (!ta && sA == M * Kd) || (ta && M == 1 && sA == Kd);
+        const int64_t nS = direct ? 0 : K * M * Kd;
+        const int64_t nQ = sC == M * N ? 0 : K * M * N;
+        if (reserve(sc, (nS + nQ) * es)) return PAT_EBADARG;
+        if (sc->dry) return PAT_OK;
+        const void *S = A;
+        if (!direct) {
+            PAT_DISPATCH(dt, stack_rows_f32((float *)sc->buf, A, sA, K, M, Kd, ta),
+                             stack_rows_f64((double *)sc->buf, A, sA, K, M, Kd, ta));
+            S = sc->buf;
+        }
+        void *Q = nQ ? sc->buf + nS * es : C;
+        const int rc = pat_k_gemm(dt, 0, tb, K * M, N, Kd, S, Kd, B, ldb, nQ ? 0.0 : 1.0, Q, N, st);
+        if (rc != PAT_OK) return rc;
+        if (nQ)
+            PAT_DISPATCH(dt, unstack_rows_f32(C, sC, Q, K, M, N),
+                             unstack_rows_f64(C, sC, Q, K, M, N));
+        return PAT_OK;
+    }
+    const int direct = (tb && sB == N * Kd) || (!tb && N == 1 && sB == Kd);
+    const int direct_out = M == 1 && sC == N;
+    const int64_t nP = direct ? 0 : Kd * K * N;
+    const int64_t nQ = direct_out ? 0 : M * K * N;
+    if (reserve(sc, (nP + nQ) * es)) return PAT_EBADARG;
+    if (sc->dry) return PAT_OK;
+    const void *P = B;
+    int tp = 1;
+    int64_t ldp = Kd;
+    if (!direct) {
+        PAT_DISPATCH(dt, stack_cols_f32((float *)sc->buf, B, sB, K, N, Kd, tb),
+                         stack_cols_f64((double *)sc->buf, B, sB, K, N, Kd, tb));
+        P = sc->buf;
+        tp = 0;
+        ldp = K * N;
+    }
+    void *Q = direct_out ? C : sc->buf + nP * es;
+    const int rc = pat_k_gemm(dt, ta, tp, M, K * N, Kd, A, lda, P, ldp, direct_out ? 1.0 : 0.0,
+                              Q, K * N, st);
+    if (rc != PAT_OK) return rc;
+    if (!direct_out)
+        PAT_DISPATCH(dt, unstack_cols_f32(C, sC, Q, K, M, N), unstack_cols_f64(C, sC, Q, K, M, N));
+    return PAT_OK;
+}
+
+static int bad_dense(int dt, int64_t K, int64_t m, int64_t k, int64_t n) {
+    return (dt != PAT_F32 && dt != PAT_F64) || K < 1 || m < 0 || k < 0 || n < 0;
+}
+
+int pat_k_linear_acc_k(int dt, int64_t K, void *y, int64_t sy, const void *x, int64_t sx,
+                       const void *w, int64_t sw, int64_t m, int64_t k, int64_t n,
+                       pat_scratch *sc, pat_stats *st) {
+    if (bad_dense(dt, K, m, k, n)) return PAT_EBADARG;
+    return gemm_k(dt, K, 0, 1, m, n, k, x, sx, w, sw, y, sy, sc, st);
+}
+
+int pat_k_linear_bwd_k(int dt, int64_t K, void *dx, int64_t sdx, void *dw, int64_t sdw,
+                       void *db, int64_t sdb, const void *dy, int64_t sdy, const void *x,
+                       int64_t sx, const void *w, int64_t sw, int64_t m, int64_t k, int64_t n,
+                       pat_scratch *sc, pat_stats *st) {
+    if (bad_dense(dt, K, m, k, n)) return PAT_EBADARG;
+    if (!dy || (dx && !w) || (dw && !x)) return PAT_ENULL;
+    int rc = PAT_OK;
+    if (dx) rc = gemm_k(dt, K, 0, 0, m, k, n, dy, sdy, w, sw, dx, sdx, sc, st);
+    if (rc == PAT_OK && dw) rc = gemm_k(dt, K, 1, 0, n, k, m, dy, sdy, x, sx, dw, sdw, sc, st);
+    if (rc == PAT_OK && db && !sc->dry)
+        for (int64_t j = 0; j < K && rc == PAT_OK; j++)
+            rc = rowsum_acc(dt, (char *)db + j * sdb * esize(dt), cp(dy, j * sdy, dt), m, n);
+    return rc;
+}
+
+/* True when the batch folds into the rows: b is shared by every batch element and a, y
+   are whole (contiguous over the batch), so y(nb*m, n) = a(nb*m, k) b(k, n). */
+static int flat_batch(const pat_iter *it, int64_t m, int64_t k, int64_t n, int64_t *nb) {
+    int64_t count = 1;
+    for (int64_t d = it->ndim - 1; d >= 0; d--) {
+        if (it->shape[d] != 1 &&
+            (it->stride[0][d] != m * n * count || it->stride[1][d] != m * k * count ||
+             it->stride[2][d] != 0))
+            return 0;
+        count *= it->shape[d];
+    }
+    *nb = count;
+    return 1;
+}
+
+int pat_k_matmul_acc_k(int dt, int64_t K, void *y, int64_t sy, const void *a, int64_t sa,
+                       const void *b, int64_t sb, const pat_iter *it, int64_t m, int64_t k,
+                       int64_t n, pat_scratch *sc, pat_stats *st) {
+    if (bad_dense(dt, K, m, k, n) || !valid_iter(it)) return PAT_EBADARG;
+    if (!y || !a || !b) return PAT_ENULL;
+    int64_t nb;
+    if (flat_batch(it, m, k, n, &nb))
+        return gemm_k(dt, K, 0, 0, nb * m, n, k, a, sa, b, sb, y, sy, sc, st);
+    const int64_t es = esize(dt), inner = walk_inner(it);
+    pat_walk w;
+    walk_start(&w, it);
+    while (walk_next(&w, it))
+        for (int64_t i = 0; i < inner; i++) {
+            MATMUL_OFFSETS(it, w, i);
+            const int rc = gemm_k(dt, K, 0, 0, m, n, k, cp(a, oa, dt), sa, cp(b, ob, dt), sb,
+                                  (char *)y + oy * es, sy, sc, st);
+            if (rc != PAT_OK) return rc;
+        }
+    return PAT_OK;
+}
+
+int pat_k_matmul_bwd_k(int dt, int64_t K, void *da, int64_t sda, void *db, int64_t sdb,
+                       const void *dy, int64_t sdy, const void *a, int64_t sa, const void *b,
+                       int64_t sb, const pat_iter *it, int64_t m, int64_t k, int64_t n,
+                       pat_scratch *sc, pat_stats *st) {
+    if (bad_dense(dt, K, m, k, n) || !valid_iter(it)) return PAT_EBADARG;
+    if (!dy || (da && !b) || (db && !a)) return PAT_ENULL;
+    int64_t nb;
+    int rc = PAT_OK;
+    if (flat_batch(it, m, k, n, &nb)) {
+        if (da) rc = gemm_k(dt, K, 0, 1, nb * m, k, n, dy, sdy, b, sb, da, sda, sc, st);
+        if (rc == PAT_OK && db)
+            rc = gemm_k(dt, K, 1, 0, k, n, nb * m, a, sa, dy, sdy, db, sdb, sc, st);
+        return rc;
+    }
+    const int64_t es = esize(dt), inner = walk_inner(it);
+    pat_walk w;
+    walk_start(&w, it);
+    while (walk_next(&w, it))
+        for (int64_t i = 0; i < inner; i++) {
+            MATMUL_OFFSETS(it, w, i);
+            if (da) rc = gemm_k(dt, K, 0, 1, m, k, n, cp(dy, oy, dt), sdy, cp(b, ob, dt), sb,
+                                (char *)da + oa * es, sda, sc, st);
+            if (rc == PAT_OK && db)
+                rc = gemm_k(dt, K, 1, 0, k, n, m, cp(a, oa, dt), sa, cp(dy, oy, dt), sdy,
+                            (char *)db + ob * es, sdb, sc, st);
+            if (rc != PAT_OK) return rc;
+        }
     return PAT_OK;
 }

@@ -1,26 +1,16 @@
-/* eltwise.c: elementwise kernels (unary, broadcasting binary, where).
+/* eltwise.c: the elementwise families (unary, broadcasting binary, where) for all four
+   sweeps: forward, reverse, tangent (forward mode) and second-order adjoints.
 
-   Contract: see eltwise_t.h for the kernels; this file instantiates them for float and
-   double and exposes dtype-dispatching entry points to tape.c. No state, no allocation. */
+   Contract: see eltwise_t.h for the loops and rules_t.h for each op's math; this file
+   instantiates them for float and double and exposes dtype-dispatching entry points to
+   the sweeps. Tangent and second-order kernels read a NULL tangent as zero. No state, no
+   allocation. */
 #include <math.h>
 
 #include "pat.h"
 
-#define T float
-#define SFX(name) name##_f32
-#define M(fn) fn##f
-#include "eltwise_t.h"
-#undef T
-#undef SFX
-#undef M
-
-#define T double
-#define SFX(name) name##_f64
-#define M(fn) fn
-#include "eltwise_t.h"
-#undef T
-#undef SFX
-#undef M
+#define PAT_TYPED "eltwise_t.h"
+#include "typed.h"
 
 int pat_k_unary_fwd(int op, int dt, void *y, const void *x, int64_t n, double alpha) {
     if (!y || !x) return n == 0 ? PAT_OK : PAT_ENULL;
@@ -34,6 +24,15 @@ int pat_k_unary_bwd(int op, int dt, void *dx, const void *dy, const void *y, con
     if (!dx || !dy) return PAT_ENULL;
     PAT_DISPATCH(dt, return unary_bwd_f32(op, dx, dy, y, x, n, (float)alpha),
                      return unary_bwd_f64(op, dx, dy, y, x, n, alpha));
+}
+
+int pat_k_unary_soa(int op, int dt, void *gx, const void *ybar, const void *y, const void *x,
+                    const void *tx, int64_t n, double alpha) {
+    if (n < 0) return PAT_EBADARG;
+    if (n == 0) return PAT_OK;
+    if (!gx || !ybar || !tx) return PAT_ENULL;
+    PAT_DISPATCH(dt, return unary_soa_f32(op, gx, ybar, y, x, tx, n, (float)alpha),
+                     return unary_soa_f64(op, gx, ybar, y, x, tx, n, alpha));
 }
 
 int pat_k_binary_fwd(int op, int dt, void *y, const void *a, const void *b,
@@ -52,6 +51,22 @@ int pat_k_binary_bwd(int op, int dt, void *da, void *db, const void *dy, const v
                      return binary_bwd_f64(op, da, db, dy, a, b, it, alpha));
 }
 
+int pat_k_binary_tan(int op, int dt, void *ty, const void *ta, const void *tb, const void *a,
+                     const void *b, const pat_iter *it, double alpha) {
+    if (!valid_iter(it)) return PAT_EBADARG;
+    if (!ty) return PAT_ENULL;
+    PAT_DISPATCH(dt, return binary_tan_f32(op, ty, ta, tb, a, b, it, (float)alpha),
+                     return binary_tan_f64(op, ty, ta, tb, a, b, it, alpha));
+}
+
+int pat_k_binary_soa(int op, int dt, void *ga, void *gb, const void *ybar, const void *a,
+                     const void *b, const void *ta, const void *tb, const pat_iter *it) {
+    if (!valid_iter(it)) return PAT_EBADARG;
+    if (!ybar) return PAT_ENULL;
+    PAT_DISPATCH(dt, return binary_soa_f32(op, ga, gb, ybar, a, b, ta, tb, it),
+                     return binary_soa_f64(op, ga, gb, ybar, a, b, ta, tb, it));
+}
+
 int pat_k_where_fwd(int dt, void *y, const uint8_t *c, const void *a, const void *b,
                     const pat_iter *it) {
     if (!valid_iter(it)) return PAT_EBADARG;
@@ -65,5 +80,13 @@ int pat_k_where_bwd(int dt, void *da, void *db, const void *dy, const uint8_t *c
     if (!valid_iter(it)) return PAT_EBADARG;
     if (!dy || !c) return PAT_ENULL;
     PAT_DISPATCH(dt, where_bwd_f32(da, db, dy, c, it), where_bwd_f64(da, db, dy, c, it));
+    return PAT_OK;
+}
+
+int pat_k_where_tan(int dt, void *ty, const uint8_t *c, const void *ta, const void *tb,
+                    const pat_iter *it) {
+    if (!valid_iter(it)) return PAT_EBADARG;
+    if (!ty || !c) return PAT_ENULL;
+    PAT_DISPATCH(dt, where_tan_f32(ty, c, ta, tb, it), where_tan_f64(ty, c, ta, tb, it));
     return PAT_OK;
 }

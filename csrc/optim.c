@@ -7,30 +7,12 @@
    no state between calls, so a recorded training step can replay them as they are.
    Every table entry is checked before any parameter is written: an error leaves all
    buffers untouched. No allocation, no printing. See optim_t.h for the arithmetic. */
-#include <float.h>
 #include <math.h>
 
 #include "pat.h"
 
-#define T float
-#define TMIN FLT_MIN
-#define SFX(name) name##_f32
-#define M(fn) fn##f
-#include "optim_t.h"
-#undef T
-#undef TMIN
-#undef SFX
-#undef M
-
-#define T double
-#define TMIN DBL_MIN
-#define SFX(name) name##_f64
-#define M(fn) fn
-#include "optim_t.h"
-#undef T
-#undef TMIN
-#undef SFX
-#undef M
+#define PAT_TYPED "optim_t.h"
+#include "typed.h"
 
 /* The checks shared by both steps: sizes, counters, and the buffers each updated
    parameter needs (nbufs tables, each entry required when its table is given). */

@@ -1,8 +1,10 @@
 /* pat_api.h: the whole C ABI of pyautotape.
 
-   Preprocessor-free on purpose: the C sources include it after <stdint.h> (through pat.h),
-   and csrc/build_ffi.py feeds this very file to ffi.cdef(), so the two compilers read one
-   text and cannot drift. Structs and enums are declared exactly (no "..."), so cffi checks
+   One text for two compilers: the C sources include it after <stdint.h> (through pat.h),
+   and csrc/build_ffi.py runs it through the C preprocessor and feeds the result to
+   ffi.cdef(), so they cannot drift. The preprocessor is used for one thing only: the op
+   enum is expanded from csrc/ops.def, the single list of ops. No system header is
+   included here, and structs and enums are declared exactly (no "..."), so cffi checks
    their layout against the C compiler at build time.
 
    Contract for every function here:
@@ -15,58 +17,60 @@
    - Backward kernels accumulate (dx += ...). A NULL gradient pointer means "not needed" and
      the partial is skipped, which is how reverse mode computes only what was asked for. */
 
+/* Every status any function returns. Python maps each one to an exception (_ffi.py). */
 typedef enum {
     PAT_OK = 0,
     PAT_EBADOP = -1,      /* opcode out of range, or not valid in this call */
     PAT_EBADDTYPE = -2,   /* dtype is neither PAT_F32 nor PAT_F64 */
     PAT_ENULL = -3,       /* a buffer the op needs was not supplied */
     PAT_EBADARG = -4,     /* a size, slot or label out of range */
-    PAT_EINDEX = -5       /* a class label outside [0, classes) */
+    PAT_EINDEX = -5,      /* a class label outside [0, classes) */
+    PAT_EGUARD = -6,      /* a replay guard failed: the step must be recorded again */
+    PAT_ECALLBACK = -7,   /* a custom op's Python callback raised; Python holds the error */
+    PAT_EANOMALY = -8,    /* a checked sweep found a non-finite value: see pat_anomaly */
+    PAT_ETOOBIG = -9      /* a GEMM size or leading dimension exceeds INT_MAX (32-bit BLAS) */
 } pat_status;
+
+enum { PAT_ABI_VERSION = 3 };  /* pat_abi_version() returns it */
 
 typedef enum {
     PAT_F32 = 0,
     PAT_F64 = 1
 } pat_dtype;
 
-/* The single list of ops. Shapes: y is the output, x/a/b the inputs. */
+/* The ops, in the order of csrc/ops.def (see there for what each row says). Shapes: y
+   is the output, x/a/b the inputs; m, k, n and alpha are per op:
+     binary ops     it: [y, a, b] broadcast; maximum/minimum: a tie gives alpha to a
+     where          y = c ? a : b, it: [y, c, a, b]; c is uint8
+     unary ops      n elements; relu's subgradient at 0 and leaky_relu's slope are alpha
+     sum, mean      y[o] += alpha * x[i], it over x: [y (0 on reduced axes), x]; m = numel(y)
+     max            as sum; aux = tie count per output
+     reshape        y = x, n elements
+     transpose, index   y[o] = x[m + off], it over y: [y, x strides]
+     concatenate    y(m, k+n) = [a(m, k) | b(m, n)] per outer row
+     matmul         y(m,n) = a(m,k) @ b(k,n) per batch; it over the batch: [y, a, b]
+     linear         y(m,n) = x(m,k) @ w(n,k)^T + b(n); source 2 NULL: no bias
+     softmax, log_softmax   over the middle axis of x(m, k, n)
+     cross_entropy  y = nll(log_softmax(x(m,k)), labels(m) int64); aux = probs(m,k);
+                    n: 0 none -> y(m), 1 mean -> y(), 2 sum -> y()
+     mse_loss       y = (a - b)^2 over n elements; aux = a - b; k: the reduction as above
+     custom         a pat.Function of up to 3 sources; m = its handle; every rule calls
+                    back into Python (pat_custom_callback) */
 typedef enum {
-    PAT_OP_ADD,          /* y = a + b        broadcast, it: [y, a, b]              */
-    PAT_OP_SUB,          /* y = a - b        broadcast                              */
-    PAT_OP_MUL,          /* y = a * b        broadcast                              */
-    PAT_OP_DIV,          /* y = a / b        broadcast                              */
-    PAT_OP_POW,          /* y = a ** b       broadcast                              */
-    PAT_OP_MAXIMUM,      /* y = max(a, b)    broadcast; tie: alpha to a, 1-alpha to b */
-    PAT_OP_MINIMUM,      /* y = min(a, b)    broadcast; tie: alpha to a, 1-alpha to b */
-    PAT_OP_WHERE,        /* y = c ? a : b    broadcast, it: [y, c, a, b]; c is uint8 */
-    PAT_OP_NEG,          /* y = -x           n elements                             */
-    PAT_OP_EXP,          /* y = exp(x)                                              */
-    PAT_OP_LOG,          /* y = log(x)                                              */
-    PAT_OP_SQRT,         /* y = sqrt(x)                                             */
-    PAT_OP_TANH,         /* y = tanh(x)                                             */
-    PAT_OP_SIGMOID,      /* y = 1 / (1 + exp(-x))                                   */
-    PAT_OP_RELU,         /* y = max(x, 0), NaN stays NaN; dy/dx at 0 is alpha; the mask
-                            is read from x when kept (needed when alpha != 0), else from y */
-    PAT_OP_LEAKY_RELU,   /* y = x > 0 ? x : alpha * x                               */
-    PAT_OP_SUM,          /* y[o] += alpha * x[i]   it over x: [y (0 on reduced axes), x] */
-    PAT_OP_MEAN,         /* as SUM with alpha = 1 / count                           */
-    PAT_OP_MAX,          /* y[o] = max x[i]; aux = tie count per output; m = numel(y) */
-    PAT_OP_RESHAPE,      /* y = x            n elements, same order                 */
-    PAT_OP_TRANSPOSE,    /* y[o] = x[m + off]  it over y: [y, x strides]            */
-    PAT_OP_INDEX,        /* y[o] = x[m + off]  basic indexing: a strided view of x  */
-    PAT_OP_CONCAT,       /* y(m, k+n) = [a(m, k) | b(m, n)]  per outer row          */
-    PAT_OP_MATMUL,       /* y(m,n) = a(m,k) @ b(k,n) per batch; it over batch: [y, a, b] */
-    PAT_OP_LINEAR,       /* y(m,n) = x(m,k) @ w(n,k)^T + b(n); src[2] = -1: no bias  */
-    PAT_OP_SOFTMAX,      /* y = softmax(x) over the middle axis of x(m, k, n)       */
-    PAT_OP_LOG_SOFTMAX,  /* y = log_softmax(x) over the middle axis of x(m, k, n)   */
-    PAT_OP_CROSS_ENTROPY,/* y = nll(log_softmax(x(m,k)), labels(m) int64); aux = probs(m,k);
-                            n: 0 none -> y(m), 1 mean -> y(), 2 sum -> y()           */
-    PAT_OP_MSE,          /* y = (a - b)^2 over n elements; aux = a - b;
-                            k: 0 none -> y(n), 1 mean -> y(), 2 sum -> y()           */
-    PAT_OP_CUSTOM,       /* y = a pat.Function of up to 3 sources; m = its handle; every
-                            rule calls back into Python (pat_custom_callback)        */
+#define PAT_OP(NAME, name, READS) PAT_OP_##NAME,
+#include "ops.def"
     PAT_OP_COUNT
 } pat_op;
+
+/* What an op's reverse rule reads (its READS in ops.def), as pat_op_reads returns it:
+   the record keeps exactly these arrays. */
+typedef enum {
+    PAT_READS_S0 = 1,         /* the value of source 0 */
+    PAT_READS_S1 = 2,         /* the value of source 1 */
+    PAT_READS_OUT = 4,        /* the output value */
+    PAT_READS_CROSS = 8,      /* source 0 when source 1 needs a gradient, and the converse */
+    PAT_READS_OUT_OR_S0 = 16  /* the output when alpha == 0, else source 0 */
+} pat_reads;
 
 typedef enum {
     PAT_MAXDIM = 8,      /* axes of a pat_iter */
@@ -104,7 +108,8 @@ typedef struct {
 } pat_stats;
 
 int pat_abi_version(void);
-const char *pat_op_name(int op);
+const char *pat_op_name(int op);   /* "?" out of range */
+int pat_op_reads(int op);           /* pat_reads bits; -1 out of range */
 const char *pat_build_info(void);   /* "sources=<sha256 of csrc>;flags=<cflags>" */
 const char *pat_blas_config(void);
 int pat_blas_get_num_threads(void);
@@ -165,27 +170,20 @@ int pat_adam_step(int dtype, int64_t nparams, void *const *params, const void *c
 typedef enum {
     PAT_STEP_FWD,      /* run instrs[a] forward; its slots index bufs                      */
     PAT_STEP_ZERO,     /* bufs[a](n) = 0                                                   */
-    PAT_STEP_FILL,     /* bufs[a](n) = x                                                   */
     PAT_STEP_ACC,      /* bufs[a](n) += bufs[b](n)                                         */
     PAT_STEP_GUARD,    /* (bufs[a] cmp_n bufs[b]) == bufs[c] (uint8) over iters[d], operands
                           [c, a, b]; n: 0 <, 1 <=, 2 >, 3 >=, 4 ==, 5 !=; else PAT_EGUARD    */
-    PAT_STEP_SWEEP,    /* run sweeps[a], a reverse sweep                                   */
     PAT_STEP_OPTIM,    /* run opts[a], an optimizer update                                 */
     PAT_STEP_BWD,      /* run the backward of sweeps[a].tape[b] alone (a planned sweep,
                           whose adjoint buffers are zeroed just before their first use)    */
     PAT_STEP_COUNT
 } pat_step_kind;
 
-typedef enum {
-    PAT_EGUARD = -6    /* a replay guard failed: the step must be recorded again */
-} pat_replay_status;
-
 typedef struct {
     int32_t kind;        /* pat_step_kind */
     int32_t dtype;       /* pat_dtype of the buffers the step touches */
     int32_t a, b, c, d;  /* buffer slots / table indices, per kind */
     int64_t n;           /* element count, or the comparison of a guard */
-    double x;            /* fill value */
 } pat_step;
 
 typedef struct {
@@ -230,10 +228,6 @@ int pat_replay(const pat_step *steps, int64_t nsteps, const pat_instr *instrs,
    On error, *failed is the index of the failing record. */
 
 typedef enum {
-    PAT_ECALLBACK = -7   /* a custom op's Python callback raised; Python holds the error */
-} pat_callback_status;
-
-typedef enum {
     PAT_CB_FWD,   /* dst = y (written), s0..s2 = source values                        */
     PAT_CB_BWD,   /* dst = dy (nseeds), s0..s2 += source gradients (nseeds; NULL: skip) */
     PAT_CB_TAN,   /* dst += ty (nseeds), s0..s2 = source tangents (nseeds; NULL: zero)  */
@@ -275,10 +269,6 @@ int pat_tape_hvp(const pat_instr *tape, int64_t ntape, const pat_iter *iters, in
    was already non-finite when the rule read it; an input found there means the rule only
    passed the NaN/Inf along. sizes[s] is the element count of slot s (one seed; its value
    and gradient have the same size). The unchecked sweeps never scan anything. */
-
-typedef enum {
-    PAT_EANOMALY = -8    /* a checked sweep found a non-finite value: see pat_anomaly */
-} pat_anomaly_status;
 
 typedef enum {
     PAT_PASS_FWD,        /* forward: the op's output */

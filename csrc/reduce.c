@@ -1,23 +1,16 @@
 /* reduce.c: sum, mean, max, and the data movement ops (reshape, transpose, indexing,
-   concatenate).
+   concatenate), for the forward, reverse and tangent sweeps (their second-order terms are
+   zero: the ops are linear, max piecewise so).
 
    Contract: see reduce_t.h for shapes; this file instantiates the kernels for float and
-   double and exposes dtype-dispatching entry points to tape.c. No state, no allocation. */
+   double and exposes dtype-dispatching entry points to the sweeps. No state, no
+   allocation. */
 #include <math.h>
 
 #include "pat.h"
 
-#define T float
-#define SFX(name) name##_f32
-#include "reduce_t.h"
-#undef T
-#undef SFX
-
-#define T double
-#define SFX(name) name##_f64
-#include "reduce_t.h"
-#undef T
-#undef SFX
+#define PAT_TYPED "reduce_t.h"
+#include "typed.h"
 
 int pat_k_sum_fwd(int dt, void *y, const void *x, const pat_iter *it, int64_t ny, double alpha) {
     if (!valid_iter(it) || ny < 0) return PAT_EBADARG;
@@ -47,18 +40,19 @@ int pat_k_max_fwd(int dt, void *y, void *cnt, const void *x, const pat_iter *it,
     return PAT_OK;
 }
 
-int pat_k_max_bwd(int dt, void *dx, const void *dy, const void *y, const void *cnt,
-                  const void *x, const pat_iter *it) {
+int pat_k_max_route(int dt, void *out, const void *in, const void *y, const void *cnt,
+                    const void *x, const pat_iter *it, int tangent) {
     if (!valid_iter(it)) return PAT_EBADARG;
-    if (!dx || !dy || !y || !cnt || !x) return PAT_ENULL;
-    PAT_DISPATCH(dt, max_bwd_f32(dx, dy, y, cnt, x, it), max_bwd_f64(dx, dy, y, cnt, x, it));
+    if (!out || !in || !y || !cnt || !x) return PAT_ENULL;
+    PAT_DISPATCH(dt, max_route_f32(out, in, y, cnt, x, it, tangent),
+                     max_route_f64(out, in, y, cnt, x, it, tangent));
     return PAT_OK;
 }
 
-int pat_k_gather_fwd(int dt, void *y, const void *x, const pat_iter *it, int64_t base) {
+int pat_k_gather(int dt, void *y, const void *x, const pat_iter *it, int64_t base, int acc) {
     if (!valid_iter(it) || base < 0) return PAT_EBADARG;
     if (!y || !x) return PAT_ENULL;
-    PAT_DISPATCH(dt, gather_fwd_f32(y, x, it, base), gather_fwd_f64(y, x, it, base));
+    PAT_DISPATCH(dt, gather_f32(y, x, it, base, acc), gather_f64(y, x, it, base, acc));
     return PAT_OK;
 }
 
@@ -85,12 +79,12 @@ int pat_k_acc(int dt, void *dx, const void *dy, int64_t n) {
     return PAT_OK;
 }
 
-int pat_k_concat_fwd(int dt, void *y, const void *a, const void *b, int64_t m, int64_t k,
-                     int64_t n) {
+int pat_k_concat(int dt, void *y, const void *a, const void *b, int64_t m, int64_t k,
+                 int64_t n, int acc) {
     if (m < 0 || k < 0 || n < 0) return PAT_EBADARG;
     if (m * (k + n) == 0) return PAT_OK;
-    if (!y || (k && !a) || (n && !b)) return PAT_ENULL;
-    PAT_DISPATCH(dt, concat_fwd_f32(y, a, b, m, k, n), concat_fwd_f64(y, a, b, m, k, n));
+    if (!y || (!acc && ((k && !a) || (n && !b)))) return PAT_ENULL;
+    PAT_DISPATCH(dt, concat_f32(y, a, b, m, k, n, acc), concat_f64(y, a, b, m, k, n, acc));
     return PAT_OK;
 }
 

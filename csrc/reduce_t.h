@@ -1,20 +1,24 @@
-/* reduce_t.h: reductions and data movement, instantiated by reduce.c for float and double.
+/* reduce_t.h: reductions and data movement for every sweep, instantiated by reduce.c for
+   float and double (typed.h).
 
    Contract: sum/mean/max walk a pat_iter laid over x, operands [y, x], where y's strides
    are 0 on the reduced axes, so "reduce" is "accumulate through a zero stride". gather
    (transpose, basic indexing) walks a pat_iter laid over y, operands [y, x], where x's
-   strides are those of the NumPy view and `base` its element offset. Backward kernels
-   accumulate. */
+   strides are those of the NumPy view and `base` its element offset. Reverse and tangent
+   kernels accumulate. */
 
-/* y(ny) += alpha * sum of x over the zero-stride axes of y (the tangent of sum/mean is this
-   rule too). float32 rows that reduce along the contiguous axis are summed in double, so
-   long sums keep their precision. */
+#define REDUCE_WALK                                                              \
+    const int64_t inner = walk_inner(it);                                       \
+    const int64_t sy = walk_inner_stride(it, 0), sx = walk_inner_stride(it, 1); \
+    pat_walk w;                                                                 \
+    walk_start(&w, it);                                                         \
+    while (walk_next(&w, it))
+
+/* y(ny) += alpha * sum of x over the zero-stride axes of y; also the tangent of sum and
+   mean. float32 rows that reduce along the contiguous axis are summed in double, so long
+   sums keep their precision. */
 static void SFX(sum_acc)(T *y, const T *x, const pat_iter *it, T alpha) {
-    const int64_t inner = walk_inner(it);
-    const int64_t sy = walk_inner_stride(it, 0), sx = walk_inner_stride(it, 1);
-    pat_walk w;
-    walk_start(&w, it);
-    while (walk_next(&w, it)) {
+    REDUCE_WALK {
         T *yy = y + w.off[0];
         const T *xx = x + w.off[1];
         if (sy == 0) {
@@ -38,75 +42,60 @@ static void SFX(sum_fwd)(T *y, const T *x, const pat_iter *it, int64_t ny, T alp
 
 /* dx += alpha * dy broadcast back over the reduced axes */
 static void SFX(sum_bwd)(T *dx, const T *dy, const pat_iter *it, T alpha) {
-    const int64_t inner = walk_inner(it);
-    const int64_t sy = walk_inner_stride(it, 0), sx = walk_inner_stride(it, 1);
-    pat_walk w;
-    walk_start(&w, it);
-    while (walk_next(&w, it)) {
+    REDUCE_WALK {
         const T *g = dy + w.off[0];
         T *gx = dx + w.off[1];
         for (int64_t i = 0; i < inner; i++) gx[i * sx] += alpha * g[i * sy];
     }
 }
 
-/* y(ny) = max of x over the reduced axes (NaN wins, as np.max); cnt(ny) = how many
-   elements tie with the max, so the backward can share dy among them evenly (as
-   torch.amax and jax.numpy.max). */
+/* x[i] is the max m of its output (NaN wins, as np.max) */
+static inline int SFX(is_max)(T v, T m) { return v == m || (v != v && m != m); }
+
+/* y(ny) = max of x over the reduced axes; cnt(ny) = how many elements tie with the max,
+   so the derivative shares dy among them evenly (as torch.amax and jax.numpy.max). */
 static void SFX(max_fwd)(T *y, T *cnt, const T *x, const pat_iter *it, int64_t ny) {
     for (int64_t j = 0; j < ny; j++) { y[j] = -INFINITY; cnt[j] = 0; }
-    const int64_t inner = walk_inner(it);
-    const int64_t sy = walk_inner_stride(it, 0), sx = walk_inner_stride(it, 1);
-    pat_walk w;
-    walk_start(&w, it);
-    while (walk_next(&w, it))
+    {
+        REDUCE_WALK
+            for (int64_t i = 0; i < inner; i++) {
+                T *yy = y + w.off[0] + i * sy;
+                const T v = x[w.off[1] + i * sx];
+                if (v > *yy || v != v) *yy = v == v && *yy != *yy ? *yy : v;
+            }
+    }
+    REDUCE_WALK
+        for (int64_t i = 0; i < inner; i++)
+            if (SFX(is_max)(x[w.off[1] + i * sx], y[w.off[0] + i * sy])) cnt[w.off[0] + i * sy] += 1;
+}
+
+/* The derivative of max, both ways: 1/cnt[o] of output o flows to (reverse: dx += dy /
+   cnt) or from (tangent: ty += tx / cnt) every x[i] that attains it, 0 elsewhere. */
+static void SFX(max_route)(T *out, const T *in, const T *y, const T *cnt, const T *x,
+                           const pat_iter *it, int tangent) {
+    REDUCE_WALK
         for (int64_t i = 0; i < inner; i++) {
-            T *yy = y + w.off[0] + i * sy;
-            const T v = x[w.off[1] + i * sx];
-            if (v > *yy || v != v) *yy = v == v && *yy != *yy ? *yy : v;
-        }
-    walk_start(&w, it);
-    while (walk_next(&w, it))
-        for (int64_t i = 0; i < inner; i++) {
-            const T m = y[w.off[0] + i * sy], v = x[w.off[1] + i * sx];
-            if (v == m || (v != v && m != m)) cnt[w.off[0] + i * sy] += 1;
+            const int64_t o = w.off[0] + i * sy, j = w.off[1] + i * sx;
+            if (!SFX(is_max)(x[j], y[o])) continue;
+            if (tangent) out[o] += in[j] / cnt[o];
+            else out[j] += in[o] / cnt[o];
         }
 }
 
-/* dx += dy / cnt where x equals the max, 0 elsewhere */
-static void SFX(max_bwd)(T *dx, const T *dy, const T *y, const T *cnt, const T *x,
-                         const pat_iter *it) {
-    const int64_t inner = walk_inner(it);
-    const int64_t sy = walk_inner_stride(it, 0), sx = walk_inner_stride(it, 1);
-    pat_walk w;
-    walk_start(&w, it);
-    while (walk_next(&w, it))
-        for (int64_t i = 0; i < inner; i++) {
-            const int64_t o = w.off[0] + i * sy;
-            const T v = x[w.off[1] + i * sx], m = y[o];
-            if (v == m || (v != v && m != m)) dx[w.off[1] + i * sx] += dy[o] / cnt[o];
-        }
-}
-
-/* y[o] = x[base + offset(o)]: a strided view of x made contiguous */
-static void SFX(gather_fwd)(T *y, const T *x, const pat_iter *it, int64_t base) {
-    const int64_t inner = walk_inner(it);
-    const int64_t sy = walk_inner_stride(it, 0), sx = walk_inner_stride(it, 1);
-    pat_walk w;
-    walk_start(&w, it);
-    while (walk_next(&w, it)) {
+/* y[o] = x[base + offset(o)] (acc: +=): a strided view of x made contiguous; with acc it
+   is the tangent of that copy */
+static void SFX(gather)(T *y, const T *x, const pat_iter *it, int64_t base, int acc) {
+    REDUCE_WALK {
         T *yy = y + w.off[0];
         const T *xx = x + base + w.off[1];
-        for (int64_t i = 0; i < inner; i++) yy[i * sy] = xx[i * sx];
+        if (acc) for (int64_t i = 0; i < inner; i++) yy[i * sy] += xx[i * sx];
+        else for (int64_t i = 0; i < inner; i++) yy[i * sy] = xx[i * sx];
     }
 }
 
 /* dx[base + offset(o)] += dy[o] */
 static void SFX(gather_bwd)(T *dx, const T *dy, const pat_iter *it, int64_t base) {
-    const int64_t inner = walk_inner(it);
-    const int64_t sy = walk_inner_stride(it, 0), sx = walk_inner_stride(it, 1);
-    pat_walk w;
-    walk_start(&w, it);
-    while (walk_next(&w, it)) {
+    REDUCE_WALK {
         const T *g = dy + w.off[0];
         T *gx = dx + base + w.off[1];
         for (int64_t i = 0; i < inner; i++) gx[i * sx] += g[i * sy];
@@ -123,11 +112,18 @@ static void SFX(acc)(T *dx, const T *dy, int64_t n) {
     for (int64_t i = 0; i < n; i++) dx[i] += dy[i];
 }
 
-/* y(m, k+n) = [a(m, k) | b(m, n)] */
-static void SFX(concat_fwd)(T *y, const T *a, const T *b, int64_t m, int64_t k, int64_t n) {
+/* y(m, k+n) = [a(m, k) | b(m, n)]; acc: y += that, a NULL part read as zero (the tangent) */
+static void SFX(concat)(T *y, const T *a, const T *b, int64_t m, int64_t k, int64_t n,
+                        int acc) {
     for (int64_t r = 0; r < m; r++) {
-        for (int64_t i = 0; i < k; i++) y[r * (k + n) + i] = a[r * k + i];
-        for (int64_t i = 0; i < n; i++) y[r * (k + n) + k + i] = b[r * n + i];
+        T *yr = y + r * (k + n);
+        if (acc) {
+            if (a) for (int64_t i = 0; i < k; i++) yr[i] += a[r * k + i];
+            if (b) for (int64_t i = 0; i < n; i++) yr[k + i] += b[r * n + i];
+        } else {
+            for (int64_t i = 0; i < k; i++) yr[i] = a[r * k + i];
+            for (int64_t i = 0; i < n; i++) yr[k + i] = b[r * n + i];
+        }
     }
 }
 

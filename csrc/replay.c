@@ -13,17 +13,8 @@
    unchecked pat_replay pays one pointer test per step for it. */
 #include "pat.h"
 
-#define T float
-#define SFX(name) name##_f32
-#include "replay_t.h"
-#undef T
-#undef SFX
-
-#define T double
-#define SFX(name) name##_f64
-#include "replay_t.h"
-#undef T
-#undef SFX
+#define PAT_TYPED "replay_t.h"
+#include "typed.h"
 
 static int in_range(int32_t i, int64_t n) { return i >= 0 && i < n; }
 static void *buf(void *const *bufs, int32_t s) { return s >= 0 ? bufs[s] : NULL; }
@@ -50,15 +41,15 @@ static int run_optim(const pat_optcall *o) {
                         o->counts, o->hyper[0], o->hyper[1], o->hyper[2], o->hyper[3], o->flag);
 }
 
-/* A reverse sweep of a program, checked when an != NULL (its record then counts in the
-   sweep's tape, from `first`). */
-static int run_sweep(const pat_sweep *w, int64_t first, int64_t count, int32_t index,
+/* Record `first` of a recorded reverse sweep, checked when an != NULL (its record then
+   counts in the sweep's tape). */
+static int run_sweep(const pat_sweep *w, int64_t first, int32_t index,
                      const int64_t *const *sweep_sizes, pat_stats *stats, pat_anomaly *an) {
     if (!an)
-        return pat_tape_backward(&w->tape[first], count, w->iters, w->niters, w->vals, w->grads,
+        return pat_tape_backward(&w->tape[first], 1, w->iters, w->niters, w->vals, w->grads,
                                  w->nslots, stats, NULL);
     if (!sweep_sizes[index]) return PAT_ENULL;
-    const int rc = pat_tape_backward_checked(&w->tape[first], count, w->iters, w->niters,
+    const int rc = pat_tape_backward_checked(&w->tape[first], 1, w->iters, w->niters,
                                              w->vals, w->grads, sweep_sizes[index], w->nslots,
                                              stats, NULL, an);
     if (rc == PAT_EANOMALY) {
@@ -87,14 +78,10 @@ static int replay_run(const pat_step *steps, int64_t nsteps, const pat_instr *in
                 rc = pat_check_fwd(&instrs[s->a], s->a, bufs, buf_sizes, nbufs, an);
             break;
         case PAT_STEP_ZERO:
-        case PAT_STEP_FILL:
             if (!in_range(s->a, nbufs) || s->n < 0) { rc = PAT_EBADARG; break; }
             if (s->n > 0 && !bufs[s->a]) { rc = PAT_ENULL; break; }
-            {
-                const double x = s->kind == PAT_STEP_ZERO ? 0.0 : s->x;
-                if (s->dtype == PAT_F32) fill_f32(bufs[s->a], s->n, (float)x);
-                else fill_f64(bufs[s->a], s->n, x);
-            }
+            if (s->dtype == PAT_F32) zero_f32(bufs[s->a], s->n);
+            else zero_f64(bufs[s->a], s->n);
             break;
         case PAT_STEP_ACC:
             if (!in_range(s->a, nbufs) || !in_range(s->b, nbufs) || s->n < 0) { rc = PAT_EBADARG; break; }
@@ -112,17 +99,12 @@ static int replay_run(const pat_step *steps, int64_t nsteps, const pat_instr *in
             if (!ok) rc = PAT_EGUARD;
             break;
         }
-        case PAT_STEP_SWEEP: {
-            if (!in_range(s->a, nsweeps)) { rc = PAT_EBADARG; break; }
-            rc = run_sweep(&sweeps[s->a], 0, sweeps[s->a].ntape, s->a, sweep_sizes, stats, an);
-            break;
-        }
         case PAT_STEP_BWD: {
             if (!in_range(s->a, nsweeps)) { rc = PAT_EBADARG; break; }
             const pat_sweep *w = &sweeps[s->a];
             if (!in_range(s->b, w->ntape)) { rc = PAT_EBADARG; break; }
-            /* a one-record sweep: the same bounds checks and kernel call as the full one */
-            rc = run_sweep(w, s->b, 1, s->a, sweep_sizes, stats, an);
+            /* a one-record sweep: the same bounds checks and kernel call as eager backward */
+            rc = run_sweep(w, s->b, s->a, sweep_sizes, stats, an);
             break;
         }
         case PAT_STEP_OPTIM:

@@ -1,8 +1,8 @@
-/* replay_t.h: the typed helpers of replay.c (zero, fill, accumulate, guard), instantiated
-   for float and double. */
+/* replay_t.h: the typed helpers of replay.c (zero, accumulate, guard), instantiated for
+   float and double (typed.h). */
 
-static void SFX(fill)(T *y, int64_t n, T x) {
-    for (int64_t i = 0; i < n; i++) y[i] = x;
+static void SFX(zero)(T *y, int64_t n) {
+    for (int64_t i = 0; i < n; i++) y[i] = 0;
 }
 
 static void SFX(acc)(T *y, const T *x, int64_t n) {

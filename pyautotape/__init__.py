@@ -96,4 +96,4 @@ __all__ = [
     "hessian", "hvp", "Function", "FunctionCtx",
     "Tape",
     "detect_anomaly", "set_detect_anomaly", "is_anomaly_enabled", "AnomalyError",
-]  # fmt: skip
+]

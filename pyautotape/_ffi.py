@@ -10,7 +10,6 @@ for the whole C call. :func:`check` turns a C status code into a Python exceptio
 
 from __future__ import annotations
 
-import hashlib
 import pathlib
 from typing import Any
 
@@ -29,13 +28,10 @@ except ImportError as exc:  # pragma: no cover - depends on the installation
         f"({exc}); build it with `pip install -e .` (or `pip install .`)"
     ) from exc
 
-ABI_VERSION = 2
+from ._srchash import source_hash  # noqa: E402  (after the extension loaded)
 
-if lib.pat_abi_version() != ABI_VERSION:  # pragma: no cover - stale build
-    raise ImportError(
-        f"pyautotape's C extension is out of date (ABI {lib.pat_abi_version()}, "
-        f"expected {ABI_VERSION}); rebuild with pip install -e ."
-    )
+# The ABI version lives in csrc/pat_api.h only; this is what the loaded extension says.
+ABI_VERSION = lib.pat_abi_version()
 
 
 def build_info() -> dict[str, str]:
@@ -49,22 +45,13 @@ def build_info() -> dict[str, str]:
     return dict(part.split("=", 1) for part in text.split(";"))
 
 
-def _source_hash(folder: pathlib.Path) -> str:
-    # the same digest as csrc/build_ffi.py:source_hash
-    digest = hashlib.sha256()
-    for path in sorted(folder.glob("*.[ch]")):
-        digest.update(path.name.encode())
-        digest.update(path.read_bytes())
-    return digest.hexdigest()[:16]
-
-
 def _check_fresh() -> None:
     """In a source checkout (editable install), refuse an extension built from other C."""
     csrc = pathlib.Path(__file__).resolve().parent.parent / "csrc"
     if not (csrc / "pat_api.h").is_file():
         return
     built = build_info().get("sources")
-    if built != _source_hash(csrc):
+    if built != source_hash(csrc):
         raise ImportError(
             "pyautotape's C extension is out of date: csrc/ changed since it was built "
             f"(built from {built}); rebuild with pip install -e ."

@@ -252,7 +252,7 @@ _INPUTS: dict[str, tuple[str, ...]] = {
     "where": ("cond", "a", "b"), "linear": ("x", "weight", "bias"),
     "cross_entropy": ("logits", "labels"), "mse_loss": ("pred", "target"),
     "custom": ("input 0", "input 1", "input 2"),
-}  # fmt: skip
+}
 
 
 _AUX = {"cross_entropy": "probabilities", "max": "tie counts", "mse_loss": "differences"}
@@ -275,7 +275,7 @@ def _unravel(flat: int, shape: tuple[int, ...]) -> tuple[int, ...]:
 
 
 def _located(arr: np.ndarray | None, batched: bool, seed: int,
-             flat: int) -> tuple[str, tuple[int, ...], str]:  # fmt: skip
+             flat: int) -> tuple[str, tuple[int, ...], str]:
     """(', shape (2, 3), float32', index in that shape, ' of seed 1') for one element of a
     slot's buffer; a batched buffer is (K, *shape) and names the seed when K > 1."""
     if arr is None:
@@ -321,7 +321,7 @@ def _raise(op: str, pass_: str, buffer: str, site: Any, arr: np.ndarray | None,
            batched: bool, seed: int, flat: int, value: float,
            cause: tuple[str, str] | None = None, carr: np.ndarray | None = None,
            cbatched: bool = False, cseed: int = 0, cflat: int = 0,
-           cvalue: float = 0.0) -> None:  # fmt: skip
+           cvalue: float = 0.0) -> None:
     """Raise the AnomalyError for ``value`` at ``flat`` (of ``seed``) in ``arr``; ``cause``
     is (description, hint key) of the input already holding ``cvalue``, or None."""
     where = _site_text(site)
@@ -329,7 +329,7 @@ def _raise(op: str, pass_: str, buffer: str, site: Any, arr: np.ndarray | None,
         f"(recorded at {where})" if where is not None else
         "(recorded at an unknown line: turn detect_anomaly on before the forward pass, or "
         "record the compiled step with it on, to see it)"
-    )  # fmt: skip
+    )
     desc, index, of_seed = _located(arr, batched, seed, flat)
     text = f"{head}:\n  {buffer}{_paren(desc)} holds {_fmt_value(value)} at index {index}"
     text += f"{of_seed}."
@@ -347,7 +347,7 @@ def _raise(op: str, pass_: str, buffer: str, site: Any, arr: np.ndarray | None,
         text, op=op, pass_=pass_, buffer=buffer, index=index,
         seed=seed if batched else None, value=value, where=where,
         cause=cause[0] if cause is not None else None,
-    )  # fmt: skip
+    )
 
 
 # ---------------------------------------------------------------------------------------
@@ -374,7 +374,7 @@ def _first_bad(dtype: np.dtype, arr: np.ndarray) -> tuple[int, float]:
 
 
 def forward(op: int, name: str, dtype: np.dtype, y: np.ndarray, s0: Any, s1: Any,
-            s2: Any) -> None:  # fmt: skip
+            s2: Any) -> None:
     """The check after one eager forward kernel (called by ops._run while the flag is
     set): y's first non-finite element, blamed on the first source already holding one."""
     if not _state.anomaly & CHECK or y.size == 0:
@@ -388,7 +388,7 @@ def forward(op: int, name: str, dtype: np.dtype, y: np.ndarray, s0: Any, s1: Any
             if cflat >= 0:
                 cause = (f"its {_input_name(name, i)}", "outside")
                 _raise(name, "forward", "its output", callsite(), y, False, 0, flat, value,
-                       cause, s, False, 0, cflat, cvalue)  # fmt: skip
+                       cause, s, False, 0, cflat, cvalue)
     _raise(name, "forward", "its output", callsite(), y, False, 0, flat, value)
 
 
@@ -407,7 +407,7 @@ def _sizes(*tables: Sequence[np.ndarray | None]) -> np.ndarray:
 
 
 def _raise_sweep(an: Any, tape: np.ndarray, tables: dict[str, list[Any]],
-                 batched: set[str], site: Callable[[int], Any]) -> None:  # fmt: skip
+                 batched: set[str], site: Callable[[int], Any]) -> None:
     """Raise AnomalyError for what a checked C sweep reported in ``an``. ``tables`` maps
     vals / grads / tans / adjs / atans to the slot tables the sweep ran over."""
     t = int(an.record)
@@ -454,18 +454,18 @@ def _raise_sweep(an: Any, tape: np.ndarray, tables: dict[str, list[Any]],
         c.PAT_CAUSE_T2: (f"the tangent of its {_input_name(op, 2)}", "seed", "tans", src[2]),
         c.PAT_CAUSE_ADJ: ("the adjoint of its output", "seed", "adjs", dst),
         c.PAT_CAUSE_TY: ("the tangent of its output", "seed", "tans", dst),
-    }  # fmt: skip
+    }
     text, hint, kind, s = causes[cause]
     carr, cb = get(kind, s)
     _raise(op, pass_, buffer, site(t), arr, b, int(an.seed), int(an.index), an.value,
            (text, hint), carr, cb, int(an.cause_seed), int(an.cause_index),
-           an.cause_value)  # fmt: skip
+           an.cause_value)
 
 
 def backward(rows: Sequence[Any], tape: np.ndarray, itab: np.ndarray,
              vals: list[np.ndarray | None], grads: list[np.ndarray | None], vptr: Any,
              gptr: Any, leaf_slots: Sequence[tuple[Any, int, bool]], stats: Any,
-             failed: Any) -> int:  # fmt: skip
+             failed: Any) -> int:
     """The reverse sweep of tensor._sweep, checked: returns its status, or raises
     AnomalyError. A leaf's ``.grad`` that backward adds to (accumulation) is checked first:
     a NaN already there is not the sweep's doing."""
@@ -482,17 +482,17 @@ def backward(rows: Sequence[Any], tape: np.ndarray, itab: np.ndarray,
                     "the earlier backward or write that put it there",
                     op="backward", pass_="backward", buffer=".grad", value=value,
                     index=_unravel(flat, g.shape),
-                )  # fmt: skip
+                )
     sizes = _sizes(vals, grads)
     an = ffi.new("pat_anomaly *")
     rc = lib.pat_tape_backward_checked(
         ffi.from_buffer("pat_instr *", tape), len(rows), ffi.from_buffer("pat_iter *", itab),
         len(itab), vptr, gptr, ffi.from_buffer("int64_t *", sizes), len(vals), stats, failed,
         an,
-    )  # fmt: skip
+    )
     if rc == lib.PAT_EANOMALY:
         _raise_sweep(an, tape, {"vals": vals, "grads": grads}, set(),
-                     lambda t: rows[t].where)  # fmt: skip
+                     lambda t: rows[t].where)
     return rc
 
 
@@ -505,14 +505,14 @@ _KINDS = {
 
 def checked_sweep(cfunc: Any, tape: np.ndarray, tables: list[list[Any]], head: tuple,
                   scratch: np.ndarray, stats: Any, failed: Any,
-                  site: Callable[[int], Any]) -> int:  # fmt: skip
+                  site: Callable[[int], Any]) -> int:
     """transforms._sweep's real (not dry) call of a batched sweep, checked: returns its
     status, or raises AnomalyError. ``tables`` are [vals, *batched tables] as given."""
     name = cfunc.__name__
     checked = getattr(lib, name + "_checked")
     an = ffi.new("pat_anomaly *")
     rc = checked(*head, ffi.from_buffer(scratch, require_writable=True), scratch.nbytes,
-                 ffi.NULL, stats, failed, an)  # fmt: skip
+                 ffi.NULL, stats, failed, an)
     if rc == lib.PAT_EANOMALY:
         kinds = _KINDS[name]
         named = {"vals": tables[0], **dict(zip(kinds, tables[1:], strict=True))}
@@ -533,7 +533,7 @@ def replay(plan: Any) -> int:
             table[i] = p
         an = ffi.new("pat_anomaly *")
         args = (*plan.args[:12], ffi.from_buffer("int64_t *", buf_sizes), table,
-                plan.stats, plan.failed, an)  # fmt: skip
+                plan.stats, plan.failed, an)
         cached = plan._anomaly_args = (args, an, (buf_sizes, per_sweep, ptrs, table))
     args, an = cached[0], cached[1]
     rc = lib.pat_replay_checked(*args)
@@ -543,10 +543,10 @@ def replay(plan: Any) -> int:
     sweep_sites = getattr(plan, "sweep_sites", None) or []
     if an.sweep < 0:  # a forward step: instrs[an.record] over the program's buffers
         _raise_sweep(an, plan.instrs, {"vals": plan.bufs}, set(),
-                     lambda t: fwd_sites[t] if t < len(fwd_sites) else None)  # fmt: skip
+                     lambda t: fwd_sites[t] if t < len(fwd_sites) else None)
     w = int(an.sweep)
     tape, _, vals, grads = plan.sweep_src[w]
     sites = sweep_sites[w] if w < len(sweep_sites) and sweep_sites[w] is not None else []
     _raise_sweep(an, tape, {"vals": vals, "grads": grads}, set(),
-                 lambda t: sites[t] if t < len(sites) else None)  # fmt: skip
+                 lambda t: sites[t] if t < len(sites) else None)
     return rc

@@ -40,7 +40,7 @@ from .tensor import Tensor, enable_grad, no_grad, tensor
 __all__ = [
     "numerical_grad", "gradcheck", "GradcheckReport", "InputCheck", "SweepPoint",
     "KinkCrossing",
-]  # fmt: skip
+]
 
 # fixed central-difference steps (numerical_grad, and gradcheck with an explicit eps):
 # about cbrt(machine epsilon), where truncation and round-off balance for smooth O(1) f
@@ -166,7 +166,7 @@ class KinkCrossing:
         where = f" at {self.index}" if self.index is not None else " (direction u)"
         how = " (at every eps: the argument is at the kink)" if self.everywhere else ""
         return (f"{self.mode} input {self.input}{where}: {', '.join(self.ops)} switches{how}; "
-                f"analytic {self.analytic:.6g}, numerical {self.numerical:.6g}")  # fmt: skip
+                f"analytic {self.analytic:.6g}, numerical {self.numerical:.6g}")
 
 
 @dataclasses.dataclass
@@ -243,7 +243,7 @@ class GradcheckReport:
         )
         cols = (f"{'input':>5} {'shape':>12} {'eps':>6} {'max abs err':>11} {'max rel err':>11} "
                 f"{'noise':>8} {'worst at':>10} {'analytic':>12} {'numerical':>12} {'kinks':>5}"
-                "  ok")  # fmt: skip
+                "  ok")
         rows = [head, "reverse mode (vᵀJ by the reverse sweep vs central differences):", cols]
         rows += [_row(c) for c in self.inputs]
         if self.forward is None:
@@ -256,7 +256,7 @@ class GradcheckReport:
         if sweeps:
             rows.append("eps sweep: max abs err vs the analytic value at each step; * the "
                         "step used (least spread between neighbouring steps; the analytic "
-                        "value plays no part in the choice)")  # fmt: skip
+                        "value plays no part in the choice)")
             for c in sweeps:
                 pts = " ".join(
                     f"{p.eps:.0e}{'*' if p.eps == c.eps else ''}:{_e(p.max_abs_err)}"
@@ -269,7 +269,7 @@ class GradcheckReport:
             what = "entry" if len(kinks) == 1 else "entries"
             rows.append(f"kink crossed: {len(kinks)} {what} left out of the comparison (the "
                         "step crosses a point where f is not differentiable; the secant "
-                        "matches no derivative there):")  # fmt: skip
+                        "matches no derivative there):")
             for k in kinks[:20]:
                 rows.append("  " + k.describe())
             if len(kinks) > 20:
@@ -309,10 +309,10 @@ class GradcheckReport:
             ys = [max(p.max_abs_err, 1e-17) for p in c.sweep]
             style = "-" if c.mode == "reverse" else "--"
             line = ax.loglog(xs, ys, style, marker="o", ms=3,
-                             label=f"{c.mode} input {c.index}")[0]  # fmt: skip
+                             label=f"{c.mode} input {c.index}")[0]
             if math.isfinite(c.eps):
                 ax.loglog([c.eps], [max(c.max_abs_err, 1e-17)], "*", ms=12,
-                          color=line.get_color())  # fmt: skip
+                          color=line.get_color())
         ax.set_xlabel("finite-difference step eps")
         ax.set_ylabel("max |analytic - numerical|")
         ax.set_title(f"gradcheck eps sweep ({self.dtype}); * = step used")
@@ -333,7 +333,7 @@ def _row(c: InputCheck) -> str:
     eps = "-" if not math.isfinite(c.eps) else f"{c.eps:.0e}"
     return (f"{c.index:>5} {str(c.shape):>12} {eps:>6} {c.max_abs_err:>11.3e} "
             f"{c.max_rel_err:>11.3e} {c.noise:>8.1e} {where:>10} {c.analytic:>12.6g} "
-            f"{c.numerical:>12.6g} {len(c.kinks):>5}  {'yes' if c.passed else 'NO'}")  # fmt: skip
+            f"{c.numerical:>12.6g} {len(c.kinks):>5}  {'yes' if c.passed else 'NO'}")
 
 
 # ---------------------------------------------------------------------------------------
@@ -361,7 +361,7 @@ def _flips(base: _Switches, other: _Switches) -> tuple[str, ...]:
     if len(base) != len(other) or any(b[1:3] != o[1:3] for b, o in zip(base, other, strict=True)):
         return ("the tape itself (control flow changed)",)
     return tuple(f"{b[1]} #{b[0]}" for b, o in zip(base, other, strict=True)
-                 if not np.array_equal(b[3], o[3]))  # fmt: skip
+                 if not np.array_equal(b[3], o[3]))
 
 
 def _steps(x: np.ndarray, d: np.ndarray, h: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -413,7 +413,7 @@ def _choose(spread: np.ndarray, crossed: np.ndarray, usable: np.ndarray) -> int:
 
 
 def _compare(i: int, mode: str, shape: tuple[int, ...], ana: np.ndarray, num: np.ndarray,
-             keep: np.ndarray, atol: float, rtol: float, noise: float) -> InputCheck:  # fmt: skip
+             keep: np.ndarray, atol: float, rtol: float, noise: float) -> InputCheck:
     err = np.abs(ana - num)
     bound = atol + rtol * np.abs(num) + noise
     rel = err / np.maximum(np.abs(num), np.finfo(np.float64).tiny)
@@ -425,7 +425,7 @@ def _compare(i: int, mode: str, shape: tuple[int, ...], ana: np.ndarray, num: np
     ok = bool(np.all(err[keep] <= bound[keep]))
     return InputCheck(i, shape, float(np.max(err[keep])), float(np.max(rel[keep])),
                       tuple(int(w) for w in worst), float(ana[worst]), float(num[worst]), ok,
-                      mode=mode, compared=int(keep.sum()), noise=noise)  # fmt: skip
+                      mode=mode, compared=int(keep.sum()), noise=noise)
 
 
 # ---------------------------------------------------------------------------------------
@@ -509,12 +509,12 @@ def gradcheck(
     checks, crossed_at = [], []
     for i, a in enumerate(arrays):
         ana = (analytic[i].numpy().astype(np.float64) if analytic[i] is not None
-               else np.zeros(a.shape))  # fmt: skip
+               else np.zeros(a.shape))
         check, crossed = _reverse_check(f, arrays, i, ana, v64, base, grid, atol, rtol)
         checks.append(check)
         crossed_at.append(crossed)
     fwd = (_forward_checks(f, arrays, crossed_at, base, grid, atol, rtol, seed)
-           if forward else None)  # fmt: skip
+           if forward else None)
     report = GradcheckReport(checks, eps_label, atol, rtol, dtype, fwd)
     if raise_exception and not report.passed:
         raise GradcheckError(str(report))
@@ -564,15 +564,15 @@ def _reverse_check(
     for k, h in enumerate(grid):
         err = np.abs(anaf - est[k])[ok[k]]
         sweep.append(SweepPoint(h, float(err.max()) if err.size else math.nan,
-                                float(spread[k]), int(crossed[k].sum())))  # fmt: skip
+                                float(spread[k]), int(crossed[k].sum())))
     check = _compare(i, "reverse", a.shape, ana, est[g].reshape(a.shape),
-                     ok[g].reshape(a.shape), atol, rtol, _noise(spread[g]))  # fmt: skip
+                     ok[g].reshape(a.shape), atol, rtol, _noise(spread[g]))
     check.eps, check.sweep = grid[g], sweep
     for j in np.flatnonzero(crossed[g]):
         check.kinks.append(KinkCrossing(
             "reverse", i, tuple(int(w) for w in np.unravel_index(int(j), a.shape)),
             why[(g, int(j))], float(anaf[j]), float(est[g, j]), bool(crossed[:, j].all()),
-        ))  # fmt: skip
+        ))
     return check, crossed[g].reshape(a.shape)
 
 
@@ -625,11 +625,11 @@ def _forward_checks(
         for k, h in enumerate(grid):
             err = np.abs(anas[k] - nums[k])
             sweep.append(SweepPoint(h, float(err.max()) if usable[k] and err.size else math.nan,
-                                    float(spread[k]), int(not usable[k])))  # fmt: skip
+                                    float(spread[k]), int(not usable[k])))
         shape = nums[g].shape
         keep = np.full(shape, bool(usable[g]))
         check = _compare(i, "forward", a.shape, anas[g], nums[g], keep, atol, rtol,
-                         _noise(spread[g]))  # fmt: skip
+                         _noise(spread[g]))
         check.shape = a.shape
         check.eps, check.sweep = grid[g], sweep
         if not usable[g]:
@@ -638,6 +638,6 @@ def _forward_checks(
                 float(np.max(np.abs(anas[g]))) if anas[g].size else 0.0,
                 float(np.max(np.abs(nums[g]))) if nums[g].size else 0.0,
                 bool(not usable.any()),
-            ))  # fmt: skip
+            ))
         rows.append(check)
     return rows

@@ -168,7 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
         "replay it in one C call per batch)",
     )
     t.add_argument("--quiet", action="store_true",
-                   help="no progress bar or header; print only the results")  # fmt: skip
+                   help="no progress bar or header; print only the results")
 
     sub.add_parser("gradcheck", help="gradient-check every op in float64 and print a table")
     sub.add_parser("info", help="print version, BLAS, threads and build flags")
@@ -287,7 +287,7 @@ def train(args: argparse.Namespace, out: Any = None) -> TrainResult:
         )
         print(f"train   {args.optimizer} lr={lr:g} ({args.schedule}), batch {batch_size}, "
               f"{epochs} epochs, seed {args.seed}, {get_num_threads()} BLAS threads",
-              file=out)  # fmt: skip
+              file=out)
         print(f"mode    {mode}", file=out)
         out.flush()
 
@@ -297,7 +297,7 @@ def train(args: argparse.Namespace, out: Any = None) -> TrainResult:
     accuracies: list[float] = []
     train_seconds = 0.0
     bar = tqdm(total=epochs * len(loader), unit="step", disable=args.quiet, leave=False,
-               dynamic_ncols=True, file=sys.stderr)  # fmt: skip
+               dynamic_ncols=True, file=sys.stderr)
     try:
         for epoch in range(1, epochs + 1):
             if args.schedule == "cosine":
@@ -325,11 +325,11 @@ def train(args: argparse.Namespace, out: Any = None) -> TrainResult:
         save({"model": model.state_dict(),
               "config": {"sizes": sizes, "activation": args.activation, "dtype": str(dtype),
                          "dataset": args.dataset, "seed": args.seed},
-              "test_accuracy": acc}, args.save)  # fmt: skip
+              "test_accuracy": acc}, args.save)
     if args.plot:
         _plot(args.plot, losses, accuracies, args.dataset)
     result = TrainResult(acc, correct, len(yte), len(ytr), epochs, train_seconds,
-                         time.perf_counter() - start, losses, accuracies)  # fmt: skip
+                         time.perf_counter() - start, losses, accuracies)
     print(f"final loss     {losses[-1]:.4f}", file=out)
     print(f"test accuracy  {acc:.2%} ({correct}/{len(yte)})", file=out)
     print(f"wall time      {result.wall_seconds:.2f} s ({train_seconds:.2f} s training)", file=out)
@@ -386,7 +386,7 @@ def run_gradcheck(out: Any = None) -> int:
         print(f"FAILED: {len(failed)} of {len(rows)} ops: {', '.join(failed)}", file=out)
         return 1
     print(f"all {len(rows)} ops pass (float64; reverse and forward mode against central "
-          "differences, atol 1e-5, rtol 1e-3)", file=out)  # fmt: skip
+          "differences, atol 1e-5, rtol 1e-3)", file=out)
     return 0
 
 
@@ -418,7 +418,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "train":
         if args.plot and not _have_matplotlib():
             print("pyautotape train: --plot needs matplotlib, an optional extra; install it "
-                  "with: pip install 'pyautotape[plot]'", file=sys.stderr)  # fmt: skip
+                  "with: pip install 'pyautotape[plot]'", file=sys.stderr)
             return 1
         try:
             train(args)

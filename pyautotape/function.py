@@ -99,10 +99,10 @@ class _Application:
     """One recorded call of a Function: what the callback needs to run its rules."""
 
     __slots__ = ("fn", "ctx", "args", "positions", "in_shapes", "in_dtypes", "out_shape",
-                 "out_dtype")  # fmt: skip
+                 "out_dtype")
 
     def __init__(self, fn: type, ctx: FunctionCtx, args: tuple, positions: list[int],
-                 out: np.ndarray) -> None:  # fmt: skip
+                 out: np.ndarray) -> None:
         self.fn = fn
         self.ctx = ctx
         self.args = args

@@ -52,7 +52,6 @@ _LABELS = np.array([0, 4, 2, 1])
 _COND = np.array([[1, 0, 1, 1], [0, 1, 0, 0], [1, 1, 0, 1]], dtype=bool)
 
 # name -> (function of Tensors, input maker); inputs are float64
-# fmt: off
 SPECS: dict[str, tuple[Callable[..., Any], Callable[[np.random.Generator], list[np.ndarray]]]] = {
     "add": (ops.add, lambda r: [r.standard_normal((3, 4)), r.standard_normal((4,))]),
     "sub": (ops.sub, lambda r: [r.standard_normal((3, 1)), r.standard_normal((3, 4))]),
@@ -89,7 +88,6 @@ SPECS: dict[str, tuple[Callable[..., Any], Callable[[np.random.Generator], list[
     "mse_loss": (ops.mse_loss, lambda r: [r.standard_normal((3, 4)), r.standard_normal((3, 4))]),
     "custom": (TanhScale.apply, lambda r: [r.standard_normal((3, 4)), r.standard_normal((3, 4))]),
 }
-# fmt: on
 
 
 @dataclasses.dataclass
@@ -116,7 +114,7 @@ def check_ops(names: Sequence[str] | None = None, seed: int = 0) -> list[OpCheck
         spec = SPECS.get(name)
         if spec is None:
             rows.append(OpCheck(name, "-", "-", nan, nan, False,
-                                "no input spec: add one to pyautotape/opcheck.py"))  # fmt: skip
+                                "no input spec: add one to pyautotape/opcheck.py"))
             continue
         fn, make = spec
         inputs = [np.asarray(a, np.float64) for a in make(np.random.default_rng(seed))]
@@ -125,7 +123,7 @@ def check_ops(names: Sequence[str] | None = None, seed: int = 0) -> list[OpCheck
             report = gradcheck(fn, inputs, raise_exception=False)
         except Exception as exc:  # noqa: BLE001 - a crash is a failed check, reported in the table
             rows.append(OpCheck(name, shapes, "-", nan, nan, False,
-                                f"{type(exc).__name__}: {exc}"))  # fmt: skip
+                                f"{type(exc).__name__}: {exc}"))
             continue
         checks = list(report.inputs) + list(report.forward or ())
         abs_err = max((c.max_abs_err for c in checks), default=0.0)
@@ -146,7 +144,7 @@ def format_table(rows: Sequence[OpCheck]) -> str:
     lines = [head]
     for r in rows:
         line = (f"{r.op:<14} {r.shapes:<18} {r.modes:<8} {r.max_abs_err:>11.3e}  "
-                f"{r.max_rel_err:>11.3e}  {'yes' if r.ok else 'NO'}")  # fmt: skip
+                f"{r.max_rel_err:>11.3e}  {'yes' if r.ok else 'NO'}")
         if r.note:
             line += f"  ({r.note})"
         lines.append(line)

@@ -33,7 +33,7 @@ __all__ = [
     "sigmoid", "relu", "leaky_relu", "maximum", "minimum", "where", "sum", "mean", "max",
     "reshape", "transpose", "concatenate", "linear", "softmax", "log_softmax",
     "cross_entropy", "mse_loss", "index", "set_relu_subgradient", "get_relu_subgradient",
-]  # fmt: skip
+]
 
 # name -> opcode; checked at import against the C table, so the two lists cannot drift
 REGISTRY: dict[str, int] = {
@@ -273,7 +273,7 @@ def _broadcast(opname: str, *shapes: tuple[int, ...]) -> tuple[int, ...]:
 
 def _run(op: int, name: str, dtype: np.dtype, y: np.ndarray, aux: Any = None,
          s0: Any = None, s1: Any = None, s2: Any = None, it: np.ndarray | None = None,
-         m: int = 0, k: int = 0, n: int = 0, alpha: float = 0.0) -> None:  # fmt: skip
+         m: int = 0, k: int = 0, n: int = 0, alpha: float = 0.0) -> None:
     """Call the forward kernel. Every buffer here was made by the caller (np.empty) or is a
     Tensor's own array, C-contiguous and of ``dtype`` by construction."""
     fb = _from_buffer
@@ -853,7 +853,7 @@ def linear(x: Any, weight: Any, bias: Any = None) -> Tensor:
         _blas_sizes("linear", m, k, n)
     y = np.empty(xs[:-1] + (n,), dt)
     _run(lib.PAT_OP_LINEAR, "linear", dt, y, s0=tx._data, s1=tw._data,
-         s2=tb._data if tb is not None else None, m=m, k=k, n=n)  # fmt: skip
+         s2=tb._data if tb is not None else None, m=m, k=k, n=n)
     saved = (tx if tw.requires_grad else None, tw if tx.requires_grad else None)
     return record(lib.PAT_OP_LINEAR, y, (tx, tw, tb), saved, m=m, k=k, n=n)
 
@@ -956,7 +956,7 @@ def cross_entropy(logits: Any, labels: Any, reduction: str = "mean") -> Tensor:
     y = np.empty((m,) if red == 0 else (), t.dtype)
     probs = np.empty(t.shape, t.dtype)
     _run(lib.PAT_OP_CROSS_ENTROPY, "cross_entropy", t.dtype, y, aux=probs, s0=t._data,
-         s1=lab, m=m, k=k, n=red)  # fmt: skip
+         s1=lab, m=m, k=k, n=red)
     return record(lib.PAT_OP_CROSS_ENTROPY, y, (t, None), (None, lab), aux=probs, m=m, k=k, n=red)
 
 

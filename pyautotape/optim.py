@@ -223,7 +223,7 @@ class Optimizer:
         raise TypeError(f"{type(self).__name__} does not define its hyperparameters")
 
     def _call(self, group: dict[str, Any], state: _GroupState, grads: list[Any],
-              kernel: Any, allocate: bool, flag: int) -> None:  # fmt: skip
+              kernel: Any, allocate: bool, flag: int) -> None:
         """Allocate missing state buffers (when ``allocate``), lift the parameters'
         read-only locks, and make the one C call for the group (recorded when
         ``pat.compile`` is recording, with a way to read the hyperparameters again)."""
@@ -265,7 +265,7 @@ class Optimizer:
             if rec is not None:
                 rec.optimizer(kernel is lib.pat_adam_step, params[0].dtype, params, datas, grads,
                               [state.buffers[name] for name in self._buffers], sizes,
-                              state.counts, hyper, flag, lambda: self._hyper(group))  # fmt: skip
+                              state.counts, hyper, flag, lambda: self._hyper(group))
         finally:
             for w in reversed(entered):
                 w.__exit__(None, None, None)
@@ -485,7 +485,7 @@ class SGD(Optimizer):
 
     def _update(self, group: dict[str, Any], state: _GroupState, grads: list[Any]) -> None:
         self._call(group, state, grads, lib.pat_sgd_step, group["momentum"] != 0,
-                   int(group["nesterov"]))  # fmt: skip
+                   int(group["nesterov"]))
 
     def _hyper(self, group: dict[str, Any]) -> tuple[float, ...]:
         return (group["lr"], group["momentum"], group["dampening"], group["weight_decay"])
@@ -566,7 +566,7 @@ class Adam(Optimizer):
         if m is None:
             return None
         return {"step": int(state.counts[i]), "exp_avg": m,
-                "exp_avg_sq": state.buffers["exp_avg_sq"][i]}  # fmt: skip
+                "exp_avg_sq": state.buffers["exp_avg_sq"][i]}
 
     def _set_param_state(
         self, state: _GroupState, i: int, entry: Mapping[str, Any] | None

@@ -43,7 +43,6 @@ STEP_DTYPE = np.dtype(
         ("c", np.int32),
         ("d", np.int32),
         ("n", np.int64),
-        ("x", np.float64),
     ]
 )
 for _name in STEP_DTYPE.names:
@@ -452,32 +451,31 @@ class _Plan:
                 row = (op, DTYPE_CODE[dtype], self._slot(r(y)),
                        [self._slot(r(s0)), self._slot(r(s1)), self._slot(r(s2))],
                        self._slot(r(aux)), self._iter(it) if it is not None else -1,
-                       m, k, n, alpha)  # fmt: skip
-                steps.append((lib.PAT_STEP_FWD, DTYPE_CODE[dtype], len(instrs), 0, 0, 0, 0, 0.0))
+                       m, k, n, alpha)
+                steps.append((lib.PAT_STEP_FWD, DTYPE_CODE[dtype], len(instrs), 0, 0, 0, 0))
                 instrs.append(row)
             elif kind == "zero":
                 g = r(st[1])
                 steps.append(
-                    (lib.PAT_STEP_ZERO, DTYPE_CODE[g.dtype], self._slot(g), 0, 0, 0, g.size, 0.0)
+                    (lib.PAT_STEP_ZERO, DTYPE_CODE[g.dtype], self._slot(g), 0, 0, 0, g.size)
                 )
             elif kind == "acc":
                 g, seed = r(st[1]), r(st[2])
                 steps.append((lib.PAT_STEP_ACC, DTYPE_CODE[g.dtype], self._slot(g),
-                              self._slot(seed), 0, 0, g.size, 0.0))  # fmt: skip
+                              self._slot(seed), 0, 0, g.size))
             elif kind == "bwd":
-                steps.append((lib.PAT_STEP_BWD, lib.PAT_F32, st[1], st[2], 0, 0, 0, 0.0))
+                steps.append((lib.PAT_STEP_BWD, lib.PAT_F32, st[1], st[2], 0, 0, 0))
             elif kind == "optim":
-                steps.append((lib.PAT_STEP_OPTIM, lib.PAT_F32, st[1], 0, 0, 0, 0, 0.0))
+                steps.append((lib.PAT_STEP_OPTIM, lib.PAT_F32, st[1], 0, 0, 0, 0))
             elif kind == "guard":
                 _, arr, other, expect, how = st
                 from .ops import _bcast_iter
 
                 _, it = _bcast_iter("compile", expect.shape, arr.shape, other.shape)
                 steps.append((lib.PAT_STEP_GUARD, DTYPE_CODE[arr.dtype], self._slot(r(arr)),
-                              self._slot(r(other)), self._slot(r(expect)), self._iter(it), how,
-                              0.0))  # fmt: skip
+                              self._slot(r(other)), self._slot(r(expect)), self._iter(it), how))
         sweeps = [(tape, itab, [r(v) for v in vals], [r(g) for g in grads])
-                  for tape, itab, vals, grads in sweeps]  # fmt: skip
+                  for tape, itab, vals, grads in sweeps]
         # the program
         self.steps = np.zeros(len(steps), STEP_DTYPE)
         for i, st in enumerate(steps):

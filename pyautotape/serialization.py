@@ -75,7 +75,7 @@ def _encode(obj: Any, path: str, arrays: dict[str, np.ndarray], active: set[int]
         else:
             kind = "list" if isinstance(obj, list) else "tuple"
             node = {"t": kind, "items": [_encode(v, f"{prefix}{i}", arrays, active)
-                                         for i, v in enumerate(obj)]}  # fmt: skip
+                                         for i, v in enumerate(obj)]}
         active.discard(id(obj))
         return node
     raise TypeError(
@@ -139,7 +139,7 @@ def _decode(node: Any, arrays: dict[str, np.ndarray]) -> Any:
         out = {}
         for item in node.get("items", ()):
             if not isinstance(item, list) or len(item) != 2 or isinstance(item[0], bool) \
-                    or not isinstance(item[0], (str, int)):  # fmt: skip
+                    or not isinstance(item[0], (str, int)):
                 raise _Corrupt(f"bad dict item {item!r:.60}")
             out[item[0]] = _decode(item[1], arrays)
         return out

@@ -48,7 +48,7 @@ __all__ = ["Tape", "TapeEntry", "KinkCount"]
 # computed outside the tape, so it has a pattern but no kink count)
 KINK_OPS = ("relu", "leaky_relu", "maximum", "minimum", "max")
 _ELEMENTWISE = {"add", "sub", "mul", "div", "pow", "maximum", "minimum", "where", "neg",
-                "exp", "log", "sqrt", "tanh", "sigmoid", "relu", "leaky_relu"}  # fmt: skip
+                "exp", "log", "sqrt", "tanh", "sigmoid", "relu", "leaky_relu"}
 _MOVES = {"reshape", "transpose", "index", "concatenate"}
 
 
@@ -135,7 +135,7 @@ def _max_groups(x: np.ndarray, it: np.ndarray | None) -> tuple[np.ndarray, tuple
 
 
 def _kink_info(op: str, r: Record, y: Tensor, inputs: Sequence[Any], saved: Sequence[Any],
-               want_pattern: bool) -> tuple[int | None, int, np.ndarray | None]:  # fmt: skip
+               want_pattern: bool) -> tuple[int | None, int, np.ndarray | None]:
     """(arguments at the kink, argument size, switch pattern or None) for a kink op."""
     pattern = None
     if op in ("relu", "leaky_relu"):
@@ -164,7 +164,7 @@ def _kink_info(op: str, r: Record, y: Tensor, inputs: Sequence[Any], saved: Sequ
 
 
 def _forward_flops(op: str, ins: Sequence[tuple[int, ...]], out: tuple[int, ...], m: int,
-                   k: int, n: int, has_bias: bool) -> int | None:  # fmt: skip
+                   k: int, n: int, has_bias: bool) -> int | None:
     size_out = math.prod(out)
     size_in = math.prod(ins[0]) if ins else 0
     if op in _ELEMENTWISE:
@@ -337,7 +337,7 @@ class Tape:
             inputs=tuple(ins), output=tuple(r.shape), parents=tuple(parents),
             flops=_forward_flops(op, ins, tuple(r.shape), r.m, r.k, r.n, has_bias),
             saved_bytes=sum(a.nbytes for a in held), m=r.m, k=r.k, n=r.n, saved_ids=ids,
-        )  # fmt: skip
+        )
         if op in KINK_OPS or op == "where":
             e.at_kink, e.size, e.pattern = _kink_info(op, r, y, inputs, saved, self._patterns)
         self._by_seq[r.seq] = e.index
@@ -362,7 +362,7 @@ class Tape:
         return leaves, recs
 
     def needed(self, wrt: Sequence[Tensor] | None = None,
-               output: Tensor | None = None) -> list[bool]:  # fmt: skip
+               output: Tensor | None = None) -> list[bool]:
         """Per entry, whether the reverse sweep from ``output`` (default: the last record)
         runs its backward rule for the gradients with respect to ``wrt`` (default: every
         leaf that requires grad): the entry lies on a path from a requested input to the
@@ -397,7 +397,7 @@ class Tape:
         return live
 
     def _input_needs(self, e: TapeEntry, live: list[bool], wrt: Sequence[Tensor] | None
-                     ) -> list[bool]:  # fmt: skip
+                     ) -> list[bool]:
         leaves, recs = self._targets(wrt)
         need = []
         for kind, key in e.parents:
@@ -431,7 +431,7 @@ class Tape:
 
     # -- views ----------------------------------------------------------------------------
     def summary(self, wrt: Sequence[Tensor] | None = None, output: Tensor | None = None,
-                names: Mapping[str, Tensor] | None = None) -> str:  # fmt: skip
+                names: Mapping[str, Tensor] | None = None) -> str:
         """The tape as a table (returned as a str; ``print`` it): per record its index,
         op, input and output shapes, forward FLOPs, the FLOPs of its backward rule for
         the gradient with respect to ``wrt`` (default: every leaf that requires grad),
@@ -474,13 +474,13 @@ class Tape:
                 seen[token] = nb
             rows.append((str(e.index), e.op, " ".join(_shape(s) for s in e.inputs),
                          _shape(e.output), _fmt_int(e.flops), _fmt_int(b),
-                         _fmt_bytes(e.saved_bytes), "yes" if need else "-"))  # fmt: skip
+                         _fmt_bytes(e.saved_bytes), "yes" if need else "-"))
         widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
         right = {0, 4, 5, 6}
         lines = []
         for r in rows:
             cells = [c.rjust(w) if i in right else c.ljust(w)
-                     for i, (c, w) in enumerate(zip(r, widths, strict=True))]  # fmt: skip
+                     for i, (c, w) in enumerate(zip(r, widths, strict=True))]
             lines.append("  ".join(cells).rstrip())
         what = "wrt" if wrt is not None else "every input"
         tail = f" ({_fmt_int(bwd_all)} for every input)" if wrt is not None else ""
@@ -489,7 +489,7 @@ class Tape:
             f"backward {_fmt_int(bwd)} FLOPs for {what}{tail}"
         )
         lines.append(f"saved for backward: {_fmt_bytes(sum(seen.values()))} (arrays shared "
-                     "by records counted once)")  # fmt: skip
+                     "by records counted once)")
         if self._leaves:
             descr = []
             for j, (shape, dt) in enumerate(self._leaf_info):
@@ -519,10 +519,10 @@ class Tape:
         [('relu', 2, 4), ('maximum', 0, 4), ('max', 1, 1)]
         """
         return [KinkCount(e.index, e.op, e.output, e.at_kink, e.size)
-                for e in self.entries if e.op in KINK_OPS and e.at_kink is not None]  # fmt: skip
+                for e in self.entries if e.op in KINK_OPS and e.at_kink is not None]
 
     def to_dot(self, wrt: Sequence[Tensor] | None = None, output: Tensor | None = None,
-               names: Mapping[str, Tensor] | None = None) -> str:  # fmt: skip
+               names: Mapping[str, Tensor] | None = None) -> str:
         """Graphviz DOT text of the tape (no graphviz needed to make it): boxes for ops
         (index, name, FLOPs), ellipses for values (shape), leaves filled. Nodes and edges
         on a path from ``wrt`` (default: every leaf that requires grad) to ``output``
@@ -548,22 +548,22 @@ class Tape:
             '  edge [color="#555555"];',
         ]
         used_leaves = sorted({key for e in self.entries for kind, key in e.parents
-                              if kind == "leaf"})  # fmt: skip
+                              if kind == "leaf"})
         for j in used_leaves:
             shape, dt = self._leaf_info[j]
             on = leaves is None or j in leaves
             style = f'style=filled, fillcolor="#ffe08a"{", " + hot if on else ""}'
             lines.append(f'  leaf{j} [shape=ellipse, {style}, '
-                         f'label="{label[j]}\\n{_shape(shape)} {dt}"];')  # fmt: skip
+                         f'label="{label[j]}\\n{_shape(shape)} {dt}"];')
         extras = []
         for e, lv, an in zip(self.entries, live, anc, strict=True):
             on = lv and an
             flops = "" if e.flops is None else f"\\n{_fmt_int(e.flops)} FLOPs"
             mark = ", " + hot if on else ""
             lines.append(f'  op{e.index} [shape=box, style=rounded, '
-                         f'label="#{e.index} {e.op}{flops}"{mark}];')  # fmt: skip
+                         f'label="#{e.index} {e.op}{flops}"{mark}];')
             lines.append(f'  v{e.index} [shape=ellipse, label="{_shape(e.output)}"'
-                         f'{", " + hot if on else ""}];')  # fmt: skip
+                         f'{", " + hot if on else ""}];')
             lines.append(f"  op{e.index} -> v{e.index}{' [' + hot + ']' if on else ''};")
             for i, (kind, key) in enumerate(e.parents):
                 if kind == "record":
@@ -573,11 +573,11 @@ class Tape:
                 elif kind == "outside":
                     src, edge_on = f"out{key}", False
                     extras.append(f'  out{key} [shape=note, label="record {key}\\n'
-                                  f'(before the scope)"];')  # fmt: skip
+                                  f'(before the scope)"];')
                 else:
                     src, edge_on = f"c{e.index}_{i}", False
                     extras.append(f'  c{e.index}_{i} [shape=plaintext, fontcolor="#888888", '
-                                  f'label="const {_shape(e.inputs[i])}"];')  # fmt: skip
+                                  f'label="const {_shape(e.inputs[i])}"];')
                 lines.append(f"  {src} -> op{e.index}{' [' + hot + ']' if edge_on else ''};")
         lines[4:4] = sorted(set(extras))
         lines.append("}")
@@ -585,7 +585,7 @@ class Tape:
 
     def render(self, path: str, wrt: Sequence[Tensor] | None = None,
                output: Tensor | None = None,
-               names: Mapping[str, Tensor] | None = None) -> str:  # fmt: skip
+               names: Mapping[str, Tensor] | None = None) -> str:
         """Draw :meth:`to_dot` into ``path`` (format from its suffix: .png, .svg, .pdf)
         with the ``graphviz`` Python package and the Graphviz ``dot`` program; returns
         the path. Without them this raises ImportError / RuntimeError saying what to

@@ -67,7 +67,7 @@ _default_dtype = F32
 # reverse sweep and allocates no adjoint buffer). Python allocates every buffer C uses, so
 # counting here counts them all. Read through pat.transforms.engine_counts().
 ENGINE_COUNTS = {"reverse_sweeps": 0, "adjoint_buffers": 0, "tangent_sweeps": 0,
-                 "tangent_buffers": 0, "hvp_sweeps": 0}  # fmt: skip
+                 "tangent_buffers": 0, "hvp_sweeps": 0}
 
 
 def _raise_callback_error() -> None:
@@ -946,7 +946,7 @@ def _sweep(records, roots, targets, stats):
     failed = ffi.new("int64_t *", -1)
     if _state.anomaly & _anomaly.CHECK:  # pat.detect_anomaly: the same sweep, checked
         rc = _anomaly.backward(rows, tape, itab, vals, grads, vptr, gptr, leaf_slots, stats,
-                               failed)  # fmt: skip
+                               failed)
     else:
         rc = lib.pat_tape_backward(
             ffi.from_buffer("pat_instr *", tape),

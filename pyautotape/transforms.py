@@ -48,7 +48,7 @@ from .tensor import ENGINE_COUNTS, Record, Tensor, enable_grad
 __all__ = [
     "grad", "value_and_grad", "vjp", "jvp", "jacfwd", "jacrev", "jacobian", "hessian",
     "hvp", "auto_mode", "last_jacobian_mode", "engine_counts", "last_sweep_stats",
-]  # fmt: skip
+]
 
 _local = threading.local()
 
@@ -298,7 +298,7 @@ class _Program:
         if self.rows:
             _sweep(cfunc, self.tape, self.itab, [self.vals] + tables, self.size_arr, k,
                    lambda t: f"{self.name}: sweep through '{self.rows[t].name}'",
-                   lambda t: self.rows[t].where)  # fmt: skip
+                   lambda t: self.rows[t].where)
 
     # -- the three sweeps ---------------------------------------------------------------
     def tangents(self, seeds: list[np.ndarray], k: int) -> list[np.ndarray | None]:
@@ -344,7 +344,7 @@ class _Program:
 
 def _sweep(cfunc: Any, tape: np.ndarray, itab: np.ndarray, tables: list[list[Any]],
            sizes: np.ndarray, k: int, where: Callable[[int], str],
-           site: Callable[[int], Any] = lambda t: None) -> None:  # fmt: skip
+           site: Callable[[int], Any] = lambda t: None) -> None:
     """One batched C sweep over ``tape``: a dry run for the scratch size, then the real
     one; an error status becomes an exception (a custom op's own exception as it was).
     With pat.detect_anomaly on the real one is checked; ``site(t)`` is record t's line."""
@@ -370,7 +370,7 @@ def _sweep(cfunc: Any, tape: np.ndarray, itab: np.ndarray, tables: list[list[Any
             rc = _anomaly.checked_sweep(cfunc, tape, tables, head, scratch, stats, failed, site)
         else:
             rc = cfunc(*head, ffi.from_buffer(scratch, require_writable=True), scratch.nbytes,
-                       ffi.NULL, stats, failed)  # fmt: skip
+                       ffi.NULL, stats, failed)
     if rc != lib.PAT_OK:
         if rc == lib.PAT_ECALLBACK:
             _tensor._raise_callback_error()
@@ -404,7 +404,7 @@ class _Stream:
 
     def push(self, y: Tensor, op: int, inputs: Sequence[Any], saved: Sequence[Any],
              save_out: bool, aux: Any, it: Any, m: int, k: int, n: int,
-             alpha: float) -> Tensor:  # fmt: skip
+             alpha: float) -> Tensor:
         y.requires_grad = True
         vals: list[Any] = [y._data if save_out else None, None, None, None, aux]
         tans: list[Any] = [None] * 5
@@ -429,12 +429,12 @@ class _Stream:
             sizes[4] = aux.size
         tape = np.zeros(1, dtype=_ffi.INSTR_DTYPE)
         tape[0] = (op, _ffi.DTYPE_CODE[y.dtype], 0, src, 4 if aux is not None else -1,
-                   0 if it is not None else -1, m, k, n, alpha)  # fmt: skip
+                   0 if it is not None else -1, m, k, n, alpha)
         itab = (it.reshape(1, -1) if it is not None
-                else np.zeros((0, _ffi.ITER_WORDS), dtype=np.int64))  # fmt: skip
+                else np.zeros((0, _ffi.ITER_WORDS), dtype=np.int64))
         name = _tensor.OP_NAMES[op]
         _sweep(lib.pat_tape_tangent, tape, itab, [vals, tans], sizes, self.k,
-               lambda _t: f"jvp: tangent of '{name}'", lambda _t: _anomaly.callsite())  # fmt: skip
+               lambda _t: f"jvp: tangent of '{name}'", lambda _t: _anomaly.callsite())
         self.set(y, ty)
         return y
 
@@ -468,7 +468,7 @@ def _stream_trace(
 
 
 def _program(f: Callable[..., Any], args: Sequence[Any], nums: Sequence[int],
-             name: str) -> _Program:  # fmt: skip
+             name: str) -> _Program:
     _local.stats = ffi.new("pat_stats *")
     out, leaves, floor = _trace(f, args, nums, name)
     return _Program(out, leaves, floor, name)
@@ -581,7 +581,7 @@ def _as_tuple(x: Any) -> tuple[tuple, bool]:
 
 
 def jvp(f: Callable[..., Tensor], primals: Any, tangents: Any,
-        stream: bool = False) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+        stream: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """``(f(*primals), J v)``: forward mode. ``primals`` and ``tangents`` are tuples (or
     single arrays) of matching shapes. Runs no reverse sweep and allocates no adjoint.
 
@@ -605,7 +605,7 @@ def jvp(f: Callable[..., Tensor], primals: Any, tangents: Any,
     if stream:
         shapes = [np.shape(p._data if isinstance(p, Tensor) else p) for p in ps]
         seeds = [_seed_shape(t, shape, "jvp", i) for i, (t, shape) in
-                 enumerate(zip(ts, shapes, strict=True))]  # fmt: skip
+                 enumerate(zip(ts, shapes, strict=True))]
         out, tan = _stream_trace(f, ps, nums, seeds, 1, "jvp")
         return out._data.copy(), tan[0]
     prog = _program(f, ps, nums, "jvp")
@@ -631,7 +631,7 @@ def _seed(t: Any, leaf: Tensor, name: str, i: int) -> np.ndarray:
 
 
 def jacfwd(f: Callable[..., Tensor], argnums: int | Sequence[int] = 0,
-           stream: bool = False) -> Callable:  # fmt: skip
+           stream: bool = False) -> Callable:
     """The Jacobian of f by forward mode: one tangent sweep pushing all input-sized
     seeds at once. Layout: output shape + input shape. ``stream=True`` pushes the seeds
     op by op while f runs and records nothing (see :func:`jvp`).
@@ -660,7 +660,7 @@ def _identity_seeds(leaves: list[Tensor]) -> tuple[list[np.ndarray], list[int], 
 
 
 def jacobian(f: Callable[..., Tensor], argnums: int | Sequence[int] = 0,
-             mode: str = "auto") -> Callable:  # fmt: skip
+             mode: str = "auto") -> Callable:
     """The Jacobian of f with respect to ``args[argnums]``: an ndarray of shape
     ``out.shape + arg.shape`` (a tuple of them for a tuple ``argnums``).
 
@@ -679,7 +679,7 @@ def jacobian(f: Callable[..., Tensor], argnums: int | Sequence[int] = 0,
 
 
 def _jacobian(f: Callable[..., Tensor], argnums: int | Sequence[int], mode: str,
-              stream: bool) -> Callable:  # fmt: skip
+              stream: bool) -> Callable:
     def jacobian_f(*args: Any) -> Any:
         nums, single = _argnums(argnums, len(args), "jacobian")
         if stream:
@@ -707,7 +707,7 @@ def _jacobian(f: Callable[..., Tensor], argnums: int | Sequence[int], mode: str,
 
 
 def _jacobian_fwd(out: Tensor, leaves: list[Tensor], tans: np.ndarray, offsets: list[int],
-                  k: int, single: bool) -> Any:  # fmt: skip
+                  k: int, single: bool) -> Any:
     """Jacobian blocks (out shape + leaf shape) from the output's k tangents."""
     flat = tans.reshape(k, out.size)
     jacs = tuple(

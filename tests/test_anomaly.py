@@ -82,7 +82,7 @@ def test_exp_overflow_reports_inf():
         pat.exp(x)  # <- exp overflow
     err = info.value
     assert (err.op, err.pass_, err.index, err.value, err.cause) == ("exp", "forward", (1,),
-                                                                    math.inf, None)  # fmt: skip
+                                                                    math.inf, None)
     assert "holds inf at index (1,)" in str(err) and "the op itself produced it" in str(err)
     assert recorded_here(err, "# <- exp overflow")
 
@@ -221,7 +221,7 @@ def test_batched_sweeps_name_the_seed(transform):
     err = info.value
     pass_ = "backward" if transform == "jacrev" else "tangent"
     assert (err.op, err.pass_, err.index, err.seed, err.value) == ("mul", pass_, (1,), 1,
-                                                                   math.inf)  # fmt: skip
+                                                                   math.inf)
     assert "at index (1,) of seed 1" in str(err)
     assert recorded_here(err, "# <- batched  # noqa: E731")
 
@@ -447,10 +447,10 @@ def test_c_entry_points_refuse_bad_arguments():
     rc = lib.pat_tape_backward_checked(null, 0, null, 0, null, null, null, 0, null, null, an)
     assert rc == lib.PAT_OK
     rc = lib.pat_replay_checked(null, 0, null, 0, null, 0, null, 1, null, 0, null, 0, null, null,
-                                null, null, an)  # fmt: skip
+                                null, null, an)
     assert rc == lib.PAT_ENULL
     ins = ffi.new("pat_instr *", {"op": lib.PAT_OP_EXP, "dtype": lib.PAT_F64, "dst": 3,
-                                  "src": [0, -1, -1], "aux": -1, "iter": -1})  # fmt: skip
+                                  "src": [0, -1, -1], "aux": -1, "iter": -1})
     bufs = ffi.new("void *[]", [p])
     sizes = ffi.new("int64_t[]", [4])
     assert lib.pat_check_fwd(ins, 0, bufs, sizes, 1, an) == lib.PAT_EBADARG

@@ -18,7 +18,7 @@ def _sum_to(g, shape):
 
 
 OPS = {"add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.divide,
-       "maximum": np.maximum}  # fmt: skip
+       "maximum": np.maximum}
 
 
 @settings(max_examples=200, deadline=None)
@@ -42,15 +42,15 @@ def test_broadcast_binary_ops_match_numpy(shapes, name, seed):
     da = {"add": g, "sub": g, "mul": g * b, "div": g / b, "maximum": g * (a > b)}[name]
     db = {"add": g, "sub": -g, "mul": g * a, "div": -g * a / b**2, "maximum": g * (a < b)}[name]
     np.testing.assert_allclose(ta.grad.numpy(), _sum_to(np.broadcast_to(da, want.shape), sa),
-                               rtol=1e-10, atol=1e-12)  # fmt: skip
+                               rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(tb.grad.numpy(), _sum_to(np.broadcast_to(db, want.shape), sb),
-                               rtol=1e-10, atol=1e-12)  # fmt: skip
+                               rtol=1e-10, atol=1e-12)
 
 
 @settings(max_examples=200, deadline=None)
 @given(
     x=hnp.arrays(np.float64, hnp.array_shapes(min_dims=1, max_dims=4, max_side=5),
-                 elements=st.floats(-10, 10)),  # fmt: skip
+                 elements=st.floats(-10, 10)),
     data=st.data(),
 )
 def test_reductions_match_numpy(x, data):
@@ -60,4 +60,4 @@ def test_reductions_match_numpy(x, data):
     for name in ("sum", "mean"):
         got = getattr(t, name)(axis=axis, keepdims=keepdims)
         np.testing.assert_allclose(got.numpy(), getattr(x, name)(axis=axis, keepdims=keepdims),
-                                   rtol=1e-12, atol=1e-12)  # fmt: skip
+                                   rtol=1e-12, atol=1e-12)

@@ -22,7 +22,7 @@ def run(*args, code=None):
 def test_train_end_to_end(tmp_path):
     save = tmp_path / "model.npz"
     proc = run("-m", "pyautotape", "train", "--epochs", "3", "--hidden", "32",
-               "--save", str(save), code=0)  # fmt: skip
+               "--save", str(save), code=0)
     out = proc.stdout
     assert "data    digits: 1437 train / 360 test samples, 64 features, 10 classes" in out
     assert "model   MLP 64-32-10 (relu, float32, 2,410 parameters)" in out

@@ -26,7 +26,7 @@ def runs(tmp_path_factory):
     def run(name):
         proc = subprocess.run([sys.executable, str(COURSE / name), "--small", "--png-dir",
                                str(out)], cwd=out, capture_output=True, text=True,
-                              timeout=300, env=env)  # fmt: skip
+                              timeout=300, env=env)
         return name, proc
 
     with ThreadPoolExecutor(max_workers=2) as pool:
@@ -56,7 +56,7 @@ def test_pictures_are_written_when_matplotlib_is_installed(runs):
     _, out = runs
     pngs = {p.name for p in out.glob("*.png")}
     for want in ("c02_eps_v_curve.png", "c03_gradcheck_sweep.png", "c05_crossover.png",
-                 "c08_relu_subgradients.png"):  # fmt: skip
+                 "c08_relu_subgradients.png"):
         assert want in pngs
         assert (out / want).read_bytes()[:4] == b"\x89PNG"
 
@@ -69,7 +69,7 @@ def test_scripts_run_without_matplotlib(tmp_path):
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(fake), str(ROOT)]))
     proc = subprocess.run([sys.executable, str(COURSE / "c08_relu_subgradients.py"), "--small",
                            "--png-dir", str(tmp_path)], cwd=tmp_path, capture_output=True,
-                          text=True, timeout=300, env=env)  # fmt: skip
+                          text=True, timeout=300, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert not list(tmp_path.glob("*.png")) and "claims hold" in proc.stdout
 

@@ -20,7 +20,7 @@ def _public():
     """(where, name, object) for everything in pat.__all__ and the public names of
     pat.nn, pat.optim, pat.data and pat.autograd that is a function or a class."""
     spaces = {"pat": pat, "pat.nn": pat.nn, "pat.optim": pat.optim, "pat.data": pat.data,
-              "pat.autograd": pat.autograd}  # fmt: skip
+              "pat.autograd": pat.autograd}
     for where, mod in spaces.items():
         names = getattr(mod, "__all__", None) or [n for n in vars(mod) if not n.startswith("_")]
         for name in names:
@@ -36,7 +36,7 @@ PUBLIC = list(_public())
 def test_the_public_api_is_found():
     names = {f"{w}.{n}" for w, n, _ in PUBLIC}
     for want in ("pat.gradcheck", "pat.Tape", "pat.tensor", "pat.nn.Linear", "pat.optim.Adam",
-                 "pat.data.DataLoader", "pat.autograd.grad", "pat.GradcheckError"):  # fmt: skip
+                 "pat.data.DataLoader", "pat.autograd.grad", "pat.GradcheckError"):
         assert want in names
     assert len(PUBLIC) > 80
 
@@ -70,7 +70,7 @@ def test_pytest_doctest_modules_covers_the_package():
         [sys.executable, "-m", "pytest", "--doctest-modules", "pyautotape", "-q",
          "-p", "no:cacheprovider"],
         cwd=ROOT, capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
+    )
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     passed = int(proc.stdout.strip().splitlines()[-1].split()[0])
     assert passed >= 100  # one per documented function, class and module

@@ -11,7 +11,6 @@ import pytest
 import pyautotape as pat
 
 # (code building the bad call, expected exception type, text the message must contain)
-# fmt: off
 BAD = [
     ("pat.add(pat.tensor(np.ones(3)), pat.tensor(np.ones(4)))", pat.ShapeError, "add"),
     ("pat.matmul(pat.tensor(np.ones((2, 3))), pat.tensor(np.ones((4, 5))))", pat.ShapeError, "matmul"),
@@ -54,7 +53,6 @@ BAD = [
     ("pat.add(pat.tensor(np.ones(2)), object())", TypeError, "add"),
     ("pat.set_default_dtype(np.int32)", pat.DTypeError, "float32"),
 ]
-# fmt: on
 
 
 @pytest.mark.parametrize("code,exc,text", BAD, ids=[b[0][:60] for b in BAD])

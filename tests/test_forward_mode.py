@@ -82,7 +82,7 @@ def test_jvp_float32_agrees_with_float64(name, i):
     tans = [rng.standard_normal(a.shape) for a in args]
     _, t64 = pat.jvp(fn, tuple(args), tuple(tans))
     _, t32 = pat.jvp(fn, tuple(a.astype(np.float32) for a in args),
-                     tuple(t.astype(np.float32) for t in tans))  # fmt: skip
+                     tuple(t.astype(np.float32) for t in tans))
     assert t32.dtype == np.float32
     np.testing.assert_allclose(t32, t64, rtol=2e-4, atol=2e-4)
 
@@ -113,7 +113,7 @@ def test_batched_tangents_and_cotangents_equal_single_sweeps(name, i):
     ((3, 7), (5, 7), 0),      # x tangents (k, 3, 7) stacked as (3k, 7) @ Wᵀ
     ((3, 7), (5, 7), 1),      # x @ tWᵀ: W tangents stacked, product scattered from scratch
     ((7,), (5, 7), 1),        # m = 1: x @ tWᵀ written straight into the tangent
-])  # fmt: skip
+])
 def test_dense_rules_use_one_gemm_for_all_seeds(shape_x, shape_w, argnum):
     rng = np.random.default_rng(0)
     x, w, b = rng.standard_normal(shape_x), rng.standard_normal(shape_w), rng.standard_normal(5)
@@ -222,7 +222,7 @@ def test_nan_tangent_of_a_dead_unit_does_not_leak():
     _, t = pat.jvp(pat.relu, (x,), (np.array([np.nan, 1.0]),))
     np.testing.assert_array_equal(t, [0.0, 1.0])
     _, t = pat.jvp(lambda a, b: pat.maximum(a, b), (np.array([1.0]), np.array([0.0])),
-                   (np.array([1.0]), np.array([np.inf])))  # fmt: skip
+                   (np.array([1.0]), np.array([np.inf])))
     np.testing.assert_array_equal(t, [1.0])
 
 
@@ -244,7 +244,7 @@ def _call(cfunc, tape, tables, sizes, nseeds=1, nslots=None):
     failed = ffi.new("int64_t *", -1)
     rc = cfunc(ffi.from_buffer("pat_instr *", tape), len(tape), ffi.NULL, 0, *ptrs,
                ffi.from_buffer("int64_t *", sizes), len(sizes) if nslots is None else nslots,
-               nseeds, ffi.NULL, 0, ffi.NULL, ffi.NULL, failed)  # fmt: skip
+               nseeds, ffi.NULL, 0, ffi.NULL, ffi.NULL, failed)
     return rc, failed[0]
 
 
@@ -274,7 +274,7 @@ def test_forged_tapes_return_error_codes(sweep):
     assert _call(cfunc, tape, tables, sizes, nseeds=0)[0] == lib.PAT_EBADARG
     tape[0]["src"][0] = 0  # exp whose output value (its derivative) was not kept
     assert _call(cfunc, tape, [[buf]] + [[buf]] * (ntab - 1), sizes)[0] in (
-        lib.PAT_ENULL, lib.PAT_OK)  # fmt: skip
+        lib.PAT_ENULL, lib.PAT_OK)
 
 
 def test_dense_sweep_refuses_too_little_scratch():
@@ -287,20 +287,20 @@ def test_dense_sweep_refuses_too_little_scratch():
     tans[0], tans[1] = seeds
     keep = [_ffi.pointer_table(t) for t in (prog.vals, tans)]
     head = (ffi.from_buffer("pat_instr *", prog.tape), 1, ffi.NULL, 0, keep[0][0], keep[1][0],
-            ffi.from_buffer("int64_t *", prog.size_arr), len(prog.vals), k)  # fmt: skip
+            ffi.from_buffer("int64_t *", prog.size_arr), len(prog.vals), k)
     need = ffi.new("int64_t *", 0)
     assert lib.pat_tape_tangent(*head, ffi.NULL, 0, need, ffi.NULL, ffi.NULL) == lib.PAT_OK
     assert need[0] == 3 * k * 2 * 8  # the (m, k*n) product, float64
     small = np.empty(need[0] // 8 - 1)
     rc = lib.pat_tape_tangent(*head, ffi.from_buffer(small), small.nbytes, ffi.NULL, ffi.NULL,
-                              ffi.NULL)  # fmt: skip
+                              ffi.NULL)
     assert rc == lib.PAT_EBADARG
     assert not tans[2].any()  # refused before touching memory
 
 
 def test_gradcheck_checks_forward_mode_too():
     report = pat.gradcheck(lambda x, w: pat.tanh(pat.linear(x, w)),
-                           [np.ones((2, 3)), np.full((4, 3), 0.1)])  # fmt: skip
+                           [np.ones((2, 3)), np.full((4, 3), 0.1)])
     assert report.forward is not None and len(report.forward) == 2
     assert all(c.passed for c in report.forward)
     assert "forward mode (jvp" in str(report)
@@ -320,7 +320,7 @@ def test_streaming_jvp_equals_the_tape_sweep_bitwise(name, i):
     np.testing.assert_array_equal(t_s, t)
     nums = tuple(range(len(args)))
     for a, b in zip(pat.jacfwd(fn, nums)(*args), pat.jacfwd(fn, nums, stream=True)(*args),
-                    strict=True):  # fmt: skip
+                    strict=True):
         np.testing.assert_array_equal(a, b)
 
 

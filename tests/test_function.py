@@ -105,7 +105,7 @@ def test_ctx_needs_input_grad_and_non_tensor_arguments():
     assert Affine.seen[-1] == (False, False, False) and not z.requires_grad
     # forward mode sees None for the number and a zero tangent for b
     out, t = pat.jvp(lambda x, b: Affine.apply(x, 2.0, b), (np.ones(2), np.ones(2)),
-                     (np.ones(2), np.full(2, 0.25)))  # fmt: skip
+                     (np.ones(2), np.full(2, 0.25)))
     np.testing.assert_array_equal(t, [2.25, 2.25])
 
 
@@ -245,12 +245,12 @@ def test_forward_callback_reruns_forward_for_replay():
     out = np.zeros(2)
     rc = lib.pat_exec_fwd(lib.PAT_OP_CUSTOM, lib.PAT_F64, ffi.from_buffer(out), ffi.NULL,
                           ffi.from_buffer(new_x), ffi.NULL, ffi.NULL, ffi.NULL, handle, 0, 2,
-                          0.0, ffi.NULL)  # fmt: skip
+                          0.0, ffi.NULL)
     assert rc == lib.PAT_OK
     np.testing.assert_array_equal(out, new_x**3)
     rc = lib.pat_exec_fwd(lib.PAT_OP_CUSTOM, lib.PAT_F64, ffi.from_buffer(out), ffi.NULL,
                           ffi.from_buffer(new_x), ffi.NULL, ffi.NULL, ffi.NULL, 10**12, 0, 2,
-                          0.0, ffi.NULL)  # fmt: skip
+                          0.0, ffi.NULL)
     assert rc == lib.PAT_ECALLBACK
     with pytest.raises(RuntimeError, match="not live"):
         _raise_callback_error()

@@ -345,7 +345,7 @@ def _softmax_spec(name: str) -> Spec:
         return z - lse if name == "log_softmax" else np.exp(z - lse)
 
     return Spec(draw, getattr(pat, name), _ref_errstate(ref),
-                lambda x, axis=-1: float(np.max(np.abs(x), initial=1.0)))  # fmt: skip
+                lambda x, axis=-1: float(np.max(np.abs(x), initial=1.0)))
 
 
 def _draw_cross_entropy(data, rng, dt):
@@ -406,7 +406,6 @@ def _ref_where(c, a, b):
     return np.where(c, a, b)
 
 
-# fmt: off
 SPECS: dict[str, Spec] = {
     "add": _binary_spec("add", np.add),
     "sub": _binary_spec("sub", np.subtract),
@@ -439,7 +438,6 @@ SPECS: dict[str, Spec] = {
     "cross_entropy": Spec(_draw_cross_entropy, pat.cross_entropy, _ref_errstate(_ref_cross_entropy)),
     "mse_loss": Spec(_draw_mse, pat.mse_loss, _ref_errstate(_ref_mse)),
 }
-# fmt: on
 for _spec in SPECS.values():  # NaN/inf and 1/0 in references are expected, not warnings
     _spec.ref = _ref_errstate(_spec.ref)
 
@@ -460,7 +458,6 @@ DTYPE_ERRORS = ("float16", "int64", "int32", "bool", "object", "complex")
 ALL_ROLES = ("float", "cond", "labels")
 
 # property -> role of the argument -> the concrete ways to break it
-# fmt: off
 PROPERTIES: dict[str, dict[str, tuple[str, ...]]] = {
     "dtype": {"float": DTYPE_ERRORS + ("otherfloat",), "cond": ("float", "int64", "object"),
               "labels": ("float", "float16", "bool", "object", "tensor", "int32", "uint8")},
@@ -477,7 +474,6 @@ PROPERTIES: dict[str, dict[str, tuple[str, ...]]] = {
     "scalar": dict.fromkeys(ALL_ROLES, ("scalar",)),
     "nonfinite": {"float": ("nonfinite",), "labels": ("outofrange",)},
 }
-# fmt: on
 # NaN/inf inputs: these fused ops only promise a NaN somewhere, not NumPy's exact pattern
 NONFINITE_EXEMPT = {"softmax", "log_softmax", "cross_entropy"}
 
@@ -508,7 +504,7 @@ def _ops_for(prop: str) -> list[str]:
         if prop == "alias" and name in ("neg", "exp", "log", "sqrt", "tanh", "sigmoid", "relu",
                                          "leaky_relu", "sum", "mean", "max", "reshape",
                                          "transpose", "index", "softmax", "log_softmax",
-                                         "cross_entropy"):  # fmt: skip
+                                         "cross_entropy"):
             continue  # one float argument: nothing to alias
         if roles & has:
             out.append(name)
@@ -536,7 +532,7 @@ def _break(data, rng, args: list[Arg], i: int, kind: str, dt: np.dtype) -> str:
         return "same"
     if kind in DTYPE_ERRORS or kind == "float" or kind == "tensor":
         target = {"float16": np.float16, "int64": np.int64, "int32": np.int32, "bool": np.bool_,
-                  "object": object, "complex": np.complex128, "float": np.float64}.get(kind)  # fmt: skip
+                  "object": object, "complex": np.complex128, "float": np.float64}.get(kind)
         if kind == "tensor":
             a.value = pat.tensor(arr.astype(np.float64))
         elif kind == "bool" and a.role == "float":
@@ -681,7 +677,7 @@ def _reference(name: str, args: list[Arg], kw: dict):
     mag = 1.0
     if spec.mag is not None:  # the rounding scale of the finite part
         finite_args = [np.where(np.isfinite(x), x, 0.0) if a.role == "float" else x
-                       for a, x in zip(args, arrays, strict=True)]  # fmt: skip
+                       for a, x in zip(args, arrays, strict=True)]
         mag = spec.mag(*finite_args, **kw)
     finite = ref[np.isfinite(ref)]
     mag = max(mag, float(np.max(np.abs(finite), initial=1.0)))
@@ -809,7 +805,6 @@ def _many_axes_cases():
         return rng.standard_normal(shape)
 
     alt = (2, 3) * 5  # ten axes that cannot be merged when reduced or permuted alternately
-    # fmt: off
     return [
         ("add", [a(*(2, 1) * 5), a(*(1, 2) * 5)], {}),
         ("add", [a(*alt), a(3)], {}),
@@ -828,7 +823,6 @@ def _many_axes_cases():
         ("softmax", [a(*alt)], {"axis": 3}),
         ("concatenate", [a(*(2,) * 10), a(*(2,) * 10)], {"axis": 5}),
     ]
-    # fmt: on
 
 
 @pytest.mark.parametrize("case", range(len(_many_axes_cases())))

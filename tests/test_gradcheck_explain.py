@@ -134,7 +134,7 @@ def test_float32_checks_pass_honestly_with_the_default_step_and_tolerances():
     f = lambda x, w: pat.log_softmax(pat.tanh(pat.linear(x, w)))  # noqa: E731
     rng = np.random.default_rng(3)
     args = [rng.standard_normal((4, 5)).astype(np.float32),
-            rng.standard_normal((3, 5)).astype(np.float32)]  # fmt: skip
+            rng.standard_normal((3, 5)).astype(np.float32)]
     report = pat.gradcheck(f, args)
     assert report.atol == 1e-5 and report.rtol == 2e-4
     assert all(1e-4 <= c.eps <= 1e-1 for c in report.checks)  # never float64's 1e-6

@@ -10,7 +10,7 @@ from pyautotape._ffi import ffi, lib
 from pyautotape.ops import _bcast_strides, _cstrides, _pack_iter
 
 SIZES = [(1, 1, 1), (1, 7, 3), (5, 1, 2), (3, 2, 1), (7, 13, 11), (63, 65, 17),
-         (127, 129, 33), (2, 0, 3), (0, 4, 5), (4, 3, 0)]  # fmt: skip
+         (127, 129, 33), (2, 0, 3), (0, 4, 5), (4, 3, 0)]
 DTYPES = [np.float32, np.float64]
 
 
@@ -21,16 +21,16 @@ def P(a, w=False):
 def fwd(op, y, aux=None, s0=None, s1=None, s2=None, it=None, m=0, k=0, n=0, alpha=0.0):
     itp = ffi.from_buffer("pat_iter *", it) if it is not None else ffi.NULL
     rc = lib.pat_exec_fwd(op, _ffi.DTYPE_CODE[y.dtype], P(y, True), P(aux, True), P(s0), P(s1),
-                          P(s2), itp, m, k, n, alpha, ffi.NULL)  # fmt: skip
+                          P(s2), itp, m, k, n, alpha, ffi.NULL)
     assert rc == lib.PAT_OK
 
 
 def bwd(op, dt, dy, y=None, aux=None, s=(None, None, None), g=(None, None, None), it=None,
-        m=0, k=0, n=0, alpha=0.0):  # fmt: skip
+        m=0, k=0, n=0, alpha=0.0):
     itp = ffi.from_buffer("pat_iter *", it) if it is not None else ffi.NULL
     rc = lib.pat_exec_bwd(op, _ffi.DTYPE_CODE[np.dtype(dt)], P(dy), P(y), P(aux), P(s[0]),
                           P(s[1]), P(s[2]), P(g[0], True), P(g[1], True), P(g[2], True), itp,
-                          m, k, n, alpha, ffi.NULL)  # fmt: skip
+                          m, k, n, alpha, ffi.NULL)
     assert rc == lib.PAT_OK
 
 
@@ -69,7 +69,7 @@ def test_matmul_kernels(m, k, n, dt):
     np.testing.assert_allclose(y, a @ b, atol=t, rtol=t)
     da, db = np.zeros((2, m, k), dt), np.zeros((k, n), dt)
     bwd(lib.PAT_OP_MATMUL, dt, dy.astype(dt), s=(a.astype(dt), b.astype(dt), None), g=(da, db, None),
-        it=it, m=m, k=k, n=n)  # fmt: skip
+        it=it, m=m, k=k, n=n)
     np.testing.assert_allclose(da, dy @ b.T, atol=10 * t, rtol=t)
     # b is broadcast over the batch: its gradient sums the batch
     np.testing.assert_allclose(db, (a.transpose(0, 2, 1) @ dy).sum(0), atol=20 * max(m, 1) * tol(dt))
@@ -108,7 +108,7 @@ def test_unary_kernels(name, n, dt):
     for _ in range(2):
         bwd(op, dt, dy, y=y, s=(xs, None, None), g=(dx, None, None), n=n, alpha=alpha)
     np.testing.assert_allclose(dx, 2 * dy * df(xs.astype(np.float64), want), rtol=tol(dt) * 10,
-                               atol=tol(dt) * 10)  # fmt: skip
+                               atol=tol(dt) * 10)
 
 
 @pytest.mark.parametrize("shapes", [((1,), (1,)), ((3, 4), (4,)), ((5, 1, 3), (1, 7, 1)),
@@ -156,7 +156,7 @@ def test_cross_entropy_and_softmax_kernels(m, k, dt):
     np.testing.assert_allclose(float(y), want, rtol=tol(dt) * 10, atol=tol(dt))
     dx = np.zeros((m, k), dt)
     bwd(lib.PAT_OP_CROSS_ENTROPY, dt, np.array(2.0, dt), aux=probs, s=(None, lab, None),
-        g=(dx, None, None), m=m, k=k, n=2)  # fmt: skip
+        g=(dx, None, None), m=m, k=k, n=2)
     onehot = np.zeros((m, k))
     onehot[np.arange(m), lab] = 1
     np.testing.assert_allclose(dx, 2 * (p - onehot), rtol=tol(dt) * 10, atol=tol(dt) * 10)
@@ -167,7 +167,7 @@ def test_cross_entropy_kernel_rejects_bad_label_with_a_code():
     lab = np.array([0, 7], np.int64)
     y, probs = np.empty(()), np.empty((2, 3))
     rc = lib.pat_exec_fwd(lib.PAT_OP_CROSS_ENTROPY, lib.PAT_F64, P(y, True), P(probs, True), P(x),
-                          P(lab), ffi.NULL, ffi.NULL, 2, 3, 1, 0.0, ffi.NULL)  # fmt: skip
+                          P(lab), ffi.NULL, ffi.NULL, 2, 3, 1, 0.0, ffi.NULL)
     assert rc == lib.PAT_EINDEX
 
 
@@ -176,7 +176,7 @@ def test_missing_saved_buffer_is_an_error_code_not_a_crash():
     dx = np.zeros(3)
     rc = lib.pat_exec_bwd(lib.PAT_OP_EXP, lib.PAT_F64, P(dy), ffi.NULL, ffi.NULL, ffi.NULL,
                           ffi.NULL, ffi.NULL, P(dx, True), ffi.NULL, ffi.NULL, ffi.NULL, 0, 0,
-                          3, 0.0, ffi.NULL)  # fmt: skip
+                          3, 0.0, ffi.NULL)
     assert rc == lib.PAT_ENULL
 
 

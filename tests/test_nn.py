@@ -37,7 +37,7 @@ def test_named_parameters_definition_order_and_dotted_names():
     names = [n for n, _ in Block().named_parameters()]
     assert names == [
         "proj.weight", "proj.bias", "scale", "heads.0.weight", "heads.0.bias", "heads.1.weight",
-    ]  # fmt: skip
+    ]
 
 
 def test_shared_modules_and_tensors_listed_once():
@@ -53,7 +53,7 @@ def test_mlp_names_and_structure():
     assert [n for n, _ in mlp.named_parameters()] == [
         "layers.0.weight", "layers.0.bias", "layers.2.weight", "layers.2.bias",
         "layers.4.weight", "layers.4.bias",
-    ]  # fmt: skip
+    ]
     kinds = [type(m).__name__ for m in mlp.layers]
     assert kinds == ["Linear", "Tanh", "Linear", "Tanh", "Linear"]
     assert mlp.layers[-1].weight.shape == (3, 6)
@@ -135,7 +135,7 @@ def test_state_dict_copies_and_includes_frozen_tensors():
     assert list(sd) == [
         "proj.weight", "proj.bias", "scale", "frozen", "heads.0.weight", "heads.0.bias",
         "heads.1.weight",
-    ]  # fmt: skip
+    ]
     sd["scale"][:] = 7
     assert not (m.scale.numpy() == 7).any()
 
@@ -251,7 +251,7 @@ def test_mlp_784_256_128_10_sgd_loss_curve_matches_torch():
     tmodel = torch.nn.Sequential(
         torch.nn.Linear(784, 256), torch.nn.ReLU(), torch.nn.Linear(256, 128), torch.nn.ReLU(),
         torch.nn.Linear(128, 10),
-    )  # fmt: skip
+    )
     with torch.no_grad():
         for tp, p in zip(tmodel.parameters(), model.parameters(), strict=True):
             tp.copy_(torch.from_numpy(p.numpy()))

@@ -50,7 +50,6 @@ class _TanhScale(pat.Function):
         return tx * w * (1 - y * y) + tw * y
 
 # name -> list of (pat function, NumPy reference, input factory taking a Generator)
-# fmt: off
 OP_SPECS = {
     "add": [(pat.add, np.add, lambda r: (r.normal(size=(3, 4)), r.normal(size=(4,)))),
             (lambda a, b: a + b, np.add, lambda r: (r.normal(size=(2, 1, 3)), r.normal(size=(4, 1))))],
@@ -109,7 +108,6 @@ OP_SPECS = {
     "custom": [(_TanhScale.apply, lambda x, w: np.tanh(x) * w,
                 lambda r: (r.normal(size=(3, 4)), r.normal(size=(3, 4))))],
 }
-# fmt: on
 
 CASES = [(name, i) for name, rows in OP_SPECS.items() for i in range(len(rows))]
 

@@ -97,7 +97,7 @@ def test_adam_matches_closed_form(cls, kw, decoupled):
     defaults = {"weight_decay": 0.01} if cls is optim.AdamW else {}
     for t, got in enumerate(traj, start=1):
         p, m, v = ref_adam(p, _quadratic_grad(p), m, v, t, **{**defaults, **kw},
-                           decoupled=decoupled)  # fmt: skip
+                           decoupled=decoupled)
         np.testing.assert_allclose(got, p, rtol=1e-14, atol=1e-15)
 
 
@@ -125,7 +125,7 @@ def test_decayed_state_is_flushed_to_zero_not_left_denormal():
     rounds back to m: it would stick there and slow every step. It is stored as 0."""
     tiny = np.finfo(np.float32).tiny
     for opt_cls, kw, key in [(optim.Adam, {"lr": 0.1}, "exp_avg"),
-                             (optim.SGD, {"lr": 0.1, "momentum": 0.9}, "momentum_buffer")]:  # fmt: skip
+                             (optim.SGD, {"lr": 0.1, "momentum": 0.9}, "momentum_buffer")]:
         w = pat.tensor(np.ones(4, np.float32), requires_grad=True)
         opt = opt_cls([w], **kw)
         w.grad = np.ones(4, np.float32)
@@ -282,7 +282,7 @@ def test_c_kernel_rejects_bad_calls_without_crashing():
     zero = np.zeros(1, np.uintp)
     cast = lambda t: ffi.cast("void **", t.ctypes.data)  # noqa: E731
     rc = lib.pat_adam_step(lib.PAT_F64, 1, cast(ptab), cast(gtab), cast(zero), cast(zero), i64,
-                           ffi.new("int64_t[1]", [0]), 0.1, 0.9, 0.9, 0, 0, 0)  # fmt: skip
+                           ffi.new("int64_t[1]", [0]), 0.1, 0.9, 0.9, 0, 0, 0)
     assert rc == lib.PAT_ENULL and p[0] == 1.0
 
 
@@ -363,7 +363,7 @@ def test_load_state_dict_errors_change_nothing():
         opt.load_state_dict({"state": {}})
     sgd_state = {"state": {0: {"momentum_buffer": np.zeros(2, np.float32)}},
                  "param_groups": [{"lr": 0.1, "momentum": 0.9, "dampening": 0.0,
-                                   "nesterov": False, "weight_decay": 0.0, "params": [0]}]}  # fmt: skip
+                                   "nesterov": False, "weight_decay": 0.0, "params": [0]}]}
     with pytest.raises(pat.DTypeError):
         optim.SGD([w], lr=0.1).load_state_dict(sgd_state)
 
@@ -398,7 +398,7 @@ def test_trajectory_matches_torch_optim_float64(name, kw):
     tmodel = torch.nn.Sequential(
         torch.nn.Linear(6, 16), torch.nn.ReLU(), torch.nn.Linear(16, 8), torch.nn.ReLU(),
         torch.nn.Linear(8, 3),
-    ).double()  # fmt: skip
+    ).double()
     with torch.no_grad():
         for tp, p in zip(tmodel.parameters(), model.parameters(), strict=True):
             tp.copy_(torch.from_numpy(p.numpy()))

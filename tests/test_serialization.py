@@ -55,7 +55,7 @@ def test_nested_round_trip_is_bit_exact(tmp_path):
         "flags": [True, None, "text", -1.5e-300],
         "": {"odd/key": np.ones(1), "odd": {"key": np.zeros(1)}},  # path collision
         "file": np.ones(2), "allow_pickle": np.zeros(1), "__pyautotape__": np.ones(3),
-    }  # fmt: skip
+    }
     path = tmp_path / "ckpt.npz"
     pat.save(obj, path)
     _same(obj, pat.load(path))
@@ -174,9 +174,9 @@ def test_damaged_metadata(tmp_path):
         "wrongformat": np.array(json.dumps({"format": "other", "version": 1, "tree": {}})),
         "future": np.array(json.dumps({"format": "pyautotape-checkpoint", "version": 99})),
         "missing": np.array(json.dumps({"format": "pyautotape-checkpoint", "version": 1,
-                                        "tree": {"t": "array", "entry": "gone"}})),  # fmt: skip
+                                        "tree": {"t": "array", "entry": "gone"}})),
         "badnode": np.array(json.dumps({"format": "pyautotape-checkpoint", "version": 1,
-                                        "tree": {"t": "dict", "items": [[1.5, {}]]}})),  # fmt: skip
+                                        "tree": {"t": "dict", "items": [[1.5, {}]]}})),
         "numeric": np.arange(3),
     }
     for name, meta in cases.items():

@@ -252,7 +252,7 @@ def test_forged_bad_opcode_returns_an_error_code():
         ffi.cast("pat_instr *", _ffi.ptr(tape)), 1, ffi.NULL, 0,
         ffi.cast("void **", _ffi.ptr(vals)), ffi.cast("void **", _ffi.ptr(grads)), 1,
         ffi.NULL, failed,
-    )  # fmt: skip
+    )
     assert rc == lib.PAT_EBADOP and failed[0] == 0
     tape[0]["op"] = lib.PAT_OP_EXP
     tape[0]["dst"] = 5  # out of range slot
@@ -260,7 +260,7 @@ def test_forged_bad_opcode_returns_an_error_code():
         ffi.cast("pat_instr *", _ffi.ptr(tape)), 1, ffi.NULL, 0,
         ffi.cast("void **", _ffi.ptr(vals)), ffi.cast("void **", _ffi.ptr(grads)), 1,
         ffi.NULL, failed,
-    )  # fmt: skip
+    )
     assert rc == lib.PAT_EBADARG
 
 

@@ -15,7 +15,7 @@ def _mlp(seed=0, batch=16):
     pat.manual_seed(seed)
     model = pat.nn.MLP([8, 32, 16, 4])
     x = pat.tensor(np.random.default_rng(seed).standard_normal((batch, 8)).astype(np.float32),
-                   requires_grad=True)  # fmt: skip
+                   requires_grad=True)
     return model, x
 
 
@@ -192,7 +192,7 @@ def test_kinks_count_arguments_exactly_at_the_kink():
         tie = pat.tensor(np.array([[1.0, 1.0], [0.0, 2.0]]), requires_grad=True).max(axis=1)
     rows = {k.op: k for k in tape.kinks()}
     assert [k.op for k in tape.kinks()] == ["relu", "leaky_relu", "maximum", "minimum", "max",
-                                            "max"]  # fmt: skip
+                                            "max"]
     assert rows["relu"].at_kink == 3 and rows["relu"].size == 6
     assert rows["leaky_relu"].at_kink == 1
     assert rows["maximum"].at_kink == 2 and rows["maximum"].size == 6

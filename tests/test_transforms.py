@@ -26,7 +26,7 @@ def _fd_jacobian(f, x, h=1e-6):
 
 def _params(rng, sizes):
     return [(rng.standard_normal((o, i)) / np.sqrt(i), 0.1 * rng.standard_normal(o))
-            for i, o in zip(sizes[:-1], sizes[1:], strict=True)]  # fmt: skip
+            for i, o in zip(sizes[:-1], sizes[1:], strict=True)]
 
 
 def _mlp(params, act):
@@ -49,7 +49,7 @@ def _mlp(params, act):
     ((5, 7, 3), (5,)),        # R^5 -> R^3
     ((3, 6, 4, 9), (3,)),     # more outputs than inputs
     ((4, 6, 2), (3, 4)),      # a batch of 3: J is (3, 2, 3, 4)
-])  # fmt: skip
+])
 def test_mlp_jacobian_forward_equals_reverse_equals_fd(act, sizes, xshape):
     rng = np.random.default_rng(0)
     f = _mlp(_params(rng, sizes), act)
@@ -207,7 +207,7 @@ def _fd_hessian(grad_f, x, h=1e-5):
         e = np.zeros(n)
         e[j] = h
         hess[:, j] = (grad_f((x.ravel() + e).reshape(x.shape)).ravel()
-                      - grad_f((x.ravel() - e).reshape(x.shape)).ravel()) / (2 * h)  # fmt: skip
+                      - grad_f((x.ravel() - e).reshape(x.shape)).ravel()) / (2 * h)
     return hess
 
 
@@ -235,13 +235,13 @@ def test_hessian_with_respect_to_weights_blocks():
 
     def f(w1, w2):
         return pat.mse_loss(pat.linear(pat.tanh(pat.linear(pat.tensor(x), w1)), w2),
-                            pat.tensor(np.ones((3, 1))))  # fmt: skip
+                            pat.tensor(np.ones((3, 1))))
 
     blocks = pat.hessian(f, argnums=(0, 1))(w1, w2)
     assert blocks[0][0].shape == (4, 2, 4, 2) and blocks[0][1].shape == (4, 2, 1, 4)
     assert blocks[1][0].shape == (1, 4, 4, 2) and blocks[1][1].shape == (1, 4, 1, 4)
     full = np.block([[blocks[0][0].reshape(8, 8), blocks[0][1].reshape(8, 4)],
-                     [blocks[1][0].reshape(4, 8), blocks[1][1].reshape(4, 4)]])  # fmt: skip
+                     [blocks[1][0].reshape(4, 8), blocks[1][1].reshape(4, 4)]])
     np.testing.assert_allclose(full, full.T, rtol=0, atol=1e-10)
     gf = pat.grad(f, argnums=(0, 1))
 

@@ -65,5 +65,5 @@ def table(rows: list[tuple], head: tuple) -> str:
     out = []
     for r in cells:
         out.append("  ".join(c.ljust(w) if i == 0 else c.rjust(w)
-                             for i, (c, w) in enumerate(zip(r, widths, strict=True))))  # fmt: skip
+                             for i, (c, w) in enumerate(zip(r, widths, strict=True))))
     return "\n".join(out)

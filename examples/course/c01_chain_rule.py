@@ -34,7 +34,7 @@ CASES = {
                                lambda x: x * np.log1p(np.exp(-(x**2))),
                                lambda x: np.log1p(np.exp(-(x**2)))
                                - 2 * x**2 * np.exp(-(x**2)) / (1 + np.exp(-(x**2))), (-3, 3)),
-}  # fmt: skip
+}
 
 head = ("f(x)", "points", "max |tape - hand|", "max |f'|")
 print(f"{head[0]:<26}{head[1]:>8}{head[2]:>20}{head[3]:>10}")

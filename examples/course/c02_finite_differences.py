@@ -50,14 +50,14 @@ for dtype, exps in grids:
         err = []
         for h in eps:
             g = pat.numerical_grad(lambda t: pat.tanh(t) * pat.exp(t), np.array(x0, dtype),
-                                   eps=float(h), method=method)  # fmt: skip
+                                   eps=float(h), method=method)
             err.append(abs(float(g) - exact))
         curves[(np.dtype(dtype).name, method)] = (eps, np.array(err))
 rows = []
 for (dt, method), (eps, err) in curves.items():
     b = int(np.argmin(err))
     rows.append((f"{dt} {method}", f"{eps[b]:.0e}", f"{err[b]:.1e}", f"{err[0]:.1e}",
-                 f"{err[-1]:.1e}"))  # fmt: skip
+                 f"{err[-1]:.1e}"))
 print("\nd/dx tanh(x)·exp(x) at x = 0.7, error of finite differences against the exact value")
 print(table(rows, ("dtype / method", "best eps", "error there", f"at {1e-1:.0e}", "at smallest")))
 best = {k: (v[0][int(np.argmin(v[1]))], v[1].min()) for k, v in curves.items()}
@@ -131,10 +131,10 @@ for method, h in (("forward", 1e-8), ("central", 1e-3), ("central", 1e-6), ("cen
     evals = n + 1 if method == "forward" else 2 * n
     rows.append((f"{method} eps={h:.0e}", f"{evals:,}", f"{t:.2f} s", f"{err.max():.1e}",
                  f"{np.median(err / np.maximum(np.abs(rev_sample), 1e-12)):.1e}",
-                 f"{t / t_rev:,.0f}"))  # fmt: skip
+                 f"{t / t_rev:,.0f}"))
     results[(method, h)] = (t, err.max())
 print(table(rows, ("method", "f evaluations", "time", "max abs err", "median rel err",
-                   "x reverse time")))  # fmt: skip
+                   "x reverse time")))
 if args.small:
     print("(finite differences timed on 1,500 sampled parameters and scaled to all)")
 t_c, err_c = results[("central", 1e-6)]
@@ -180,7 +180,7 @@ if plt is not None:
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     for (dt, method), (eps, err) in curves.items():
         ax.loglog(eps, np.maximum(err, 1e-17), "-" if dt == "float64" else "--",
-                  label=f"{dt} {method}")  # fmt: skip
+                  label=f"{dt} {method}")
     ax.set_xlabel("step eps")
     ax.set_ylabel("|finite difference - exact|")
     ax.set_title("truncation vs round-off: the V-curve")
@@ -188,4 +188,4 @@ if plt is not None:
     ax.legend(fontsize=8)
     save(fig, args.png_dir, "c02_eps_v_curve.png")
 print("claims hold: n+1 / 2n evaluations; a V-curve with its bottom near sqrt/cbrt(eps);"
-      " reverse mode is exact and far cheaper")  # fmt: skip
+      " reverse mode is exact and far cheaper")

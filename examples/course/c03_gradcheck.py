@@ -28,7 +28,7 @@ def smooth(x, w):
 
 
 xs = [rng.standard_normal((4, 5)).astype(np.float32),
-      rng.standard_normal((3, 5)).astype(np.float32)]  # fmt: skip
+      rng.standard_normal((3, 5)).astype(np.float32)]
 fixed = pat.gradcheck(smooth, xs, eps=1e-6, raise_exception=False)
 auto = pat.gradcheck(smooth, xs)
 print("float32, eps fixed at 1e-6 (float64's step):",

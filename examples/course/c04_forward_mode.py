@@ -28,7 +28,7 @@ W1, b1, W2 = rng.standard_normal((6, 4)), rng.standard_normal(6), rng.standard_n
 
 def f(x):
     return pat.tanh(pat.linear(pat.relu(pat.linear(x, pat.tensor(W1), pat.tensor(b1))),
-                               pat.tensor(W2)))  # fmt: skip
+                               pat.tensor(W2)))
 
 
 x0 = rng.standard_normal(4)

@@ -50,7 +50,7 @@ for n, m in [(n, fixed) for n in sizes] + [(fixed, m) for m in sizes if m != fix
     ff, fr, tf, tr, auto = measure(n, m)
     results[(n, m)] = (ff, fr, tf, tr, auto)
     rows.append((f"{n} -> {m}", f"{ff:,}", f"{fr:,}", f"{tf * 1e3:.3f}", f"{tr * 1e3:.3f}",
-                 "fwd" if tf < tr else "rev", auto))  # fmt: skip
+                 "fwd" if tf < tr else "rev", auto))
 print(f"Jacobian of f(x) = W2 tanh(W1 x), hidden {hidden}, float64: sweep GEMM FLOPs and time")
 print(table(rows, ("n -> m", "fwd FLOPs", "rev FLOPs", "fwd ms", "rev ms", "faster", "auto")))
 

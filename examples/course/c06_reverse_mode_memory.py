@@ -51,7 +51,7 @@ expect = {
 }
 rows = []
 for name, (xg, wg) in {"train (weights)": (False, True), "input gradient only": (True, False),
-                       "weights and input": (True, True)}.items():  # fmt: skip
+                       "weights and input": (True, True)}.items():
     tape = tape_of(xg, wg)
     line = tape.summary().splitlines()
     total = [ln for ln in line if ln.startswith("saved for backward")][0]

@@ -45,9 +45,9 @@ hand |= {"W1": dz1.T @ X, "b1": dz1.sum(0)}
 
 # ---- by tape ----------------------------------------------------------------------
 params = {k: pat.tensor(v, requires_grad=True) for k, v in
-          {"W1": W1, "b1": b1, "W2": W2, "b2": b2}.items()}  # fmt: skip
+          {"W1": W1, "b1": b1, "W2": W2, "b2": b2}.items()}
 logits = pat.linear(pat.relu(pat.linear(pat.tensor(X), params["W1"], params["b1"])),
-                    params["W2"], params["b2"])  # fmt: skip
+                    params["W2"], params["b2"])
 loss = pat.cross_entropy(logits, y)
 loss.backward(retain_graph=True)  # the output layer is inspected below
 print(f"MLP {D}-{H}-{C}, N = {N}, float64: loss {loss.item():.6f} (by hand {loss_hand:.6f})")
@@ -81,6 +81,6 @@ for t in params.values():
     t.grad = None
 params["b1"].requires_grad = False
 pat.cross_entropy(pat.linear(pat.relu(pat.linear(pat.tensor(X), params["W1"], params["b1"])),
-                             params["W2"], params["b2"]), y).backward()  # fmt: skip
+                             params["W2"], params["b2"]), y).backward()
 assert params["b1"].grad is None and np.allclose(params["W1"].grad.numpy(), hand["W1"])
 print("claims hold: tape gradients equal the hand derivation; a bias is a weight on 1")

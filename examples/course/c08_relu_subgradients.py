@@ -29,7 +29,7 @@ SUBS = (0.0, 0.5, 1.0)
 def train(s, zero_first_layer=False):
     pat.manual_seed(0)
     model = nn.Sequential(nn.Linear(2, 32), nn.ReLU(subgradient=s), nn.Linear(32, 32),
-                          nn.ReLU(subgradient=s), nn.Linear(32, 2))  # fmt: skip
+                          nn.ReLU(subgradient=s), nn.Linear(32, 2))
     if zero_first_layer:
         model[0].weight.data[...] = 0.0
         model[0].bias.data[...] = 0.0
@@ -55,12 +55,12 @@ for zero in (False, True):
         losses, hits, first, acc, model = train(s, zero)
         runs[(zero, s)] = (losses, hits, first, acc, model)
         rows.append(("zero first layer" if zero else "random init", s, f"{first:,}",
-                     f"{hits:,}", f"{losses[-1]:.4f}", f"{acc:.1%}"))  # fmt: skip
+                     f"{hits:,}", f"{losses[-1]:.4f}", f"{acc:.1%}"))
 n_args = len(X) * 64
 print(f"moons (256 points), MLP 2-32-32-2, SGD momentum 0.9, {steps} full-batch steps;")
 print(f"each pass has {n_args:,} ReLU arguments")
 print(table(rows, ("init", "s", "exact zeros, step 1", "exact zeros, all steps",
-                   "final loss", "accuracy")))  # fmt: skip
+                   "final loss", "accuracy")))
 
 # 1. no exact zero was ever hit: the subgradient never entered the arithmetic
 base = runs[(False, 0.0)]
@@ -77,7 +77,7 @@ for s in SUBS[1:]:
     assert runs[(True, s)][4][0].weight.numpy().any()
     assert runs[(True, s)][0][-1] < stuck[0][-1] - 0.05  # and the network learns
 print("zero-initialised first layer: with s = 0 it never leaves the kink (W1 stays 0); "
-      "s > 0 lets it learn")  # fmt: skip
+      "s > 0 lets it learn")
 
 plt = pyplot()
 if plt is not None:

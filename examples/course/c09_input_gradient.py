@@ -60,7 +60,7 @@ rows = [
      f"{t_all * 1e3:.3f}"),
     ("input only (autograd.grad)", x_stats["gemm_calls"], f"{x_stats['gemm_flops']:,}",
      f"{t_x * 1e3:.3f}"),
-]  # fmt: skip
+]
 print(f"MLP {'-'.join(map(str, sizes))}, batch {batch}, float32: one training-sized forward "
       "+ backward")
 print(table(rows, ("gradients", "GEMM calls", "GEMM FLOPs (C counters)", "time ms")))

@@ -23,7 +23,7 @@ rng = np.random.default_rng(0)
 # ---- f: R^3 -> R^2 -----------------------------------------------------------------
 def f(x):
     return pat.concatenate([(x[0] ** 2 * x[1]).reshape(1),
-                            (pat.exp(x[1]) + pat.tanh(x[0] * x[2])).reshape(1)])  # fmt: skip
+                            (pat.exp(x[1]) + pat.tanh(x[0] * x[2])).reshape(1)])
 
 
 def jac_hand(x):
@@ -78,7 +78,7 @@ def hess_hand(x):
     e = np.exp(b * c)
     return np.array([[2 * b, 2 * a, 0.0],
                      [2 * a, c * c * e, e + b * c * e],
-                     [0.0, e + b * c * e, b * b * e]])  # fmt: skip
+                     [0.0, e + b * c * e, b * b * e]])
 
 
 H = pat.hessian(g)(x)
