@@ -81,7 +81,8 @@ static inline T SFX(sigmoid_d2)(T g, T t, T x, T y, T a) {
 static inline T SFX(relu_f)(T x, T a) { (void)a; return !(x <= 0) ? x : (T)0; }
 static inline T SFX(relu_d)(T g, T x, T y, T a) {
     (void)y;
-    return !(x <= 0) ? g : (x == 0 && a != 0 ? a * g : (T)0);
+    const T at0 = x == 0 ? a * g : (T)0;  /* two plain selects: the loop vectorises */
+    return !(x <= 0) ? g : (a != 0 ? at0 : (T)0);
 }
 
 /* leaky_relu: y = x above 0 (and at NaN), a x at or below; y' = 1 or a (a at 0, as

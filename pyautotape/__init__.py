@@ -13,45 +13,15 @@ array([2., 0., 6.], dtype=float32)
 
 from __future__ import annotations
 
-from . import autograd, data, nn, optim, random
+from . import autograd, data, nn, ops, optim, random
 from . import transforms as transforms
 from ._ffi import build_info
 from .anomaly import AnomalyError, detect_anomaly, is_anomaly_enabled, set_detect_anomaly
 from .checking import GradcheckReport, gradcheck, numerical_grad
 from .errors import DTypeError, GradcheckError, RetapeRequired, ShapeError, TapeError
 from .function import Function, FunctionCtx
-from .ops import (
-    add,
-    concatenate,
-    cross_entropy,
-    div,
-    exp,
-    get_relu_subgradient,
-    leaky_relu,
-    linear,
-    log,
-    log_softmax,
-    matmul,
-    max,
-    maximum,
-    mean,
-    minimum,
-    mse_loss,
-    mul,
-    neg,
-    pow,
-    relu,
-    reshape,
-    set_relu_subgradient,
-    sigmoid,
-    softmax,
-    sqrt,
-    sub,
-    sum,
-    tanh,
-    transpose,
-    where,
-)
+from .ops import *  # noqa: F403  (every op; the list is ops.__all__)
+from .ops import __all__ as _ops
 from .random import manual_seed
 from .replay import Compiled, compile
 from .runtime import get_num_threads, set_num_threads
@@ -84,14 +54,11 @@ __version__ = "0.1.0"
 __all__ = [
     "Tensor", "tensor", "autograd", "no_grad", "enable_grad", "is_grad_enabled",
     "set_grad_enabled", "get_default_dtype", "set_default_dtype",
-    "add", "sub", "mul", "div", "neg", "pow", "matmul", "exp", "log", "sqrt", "tanh",
-    "sigmoid", "relu", "leaky_relu", "maximum", "minimum", "where", "sum", "mean", "max",
-    "reshape", "transpose", "concatenate", "linear", "softmax", "log_softmax",
-    "cross_entropy", "mse_loss", "set_relu_subgradient", "get_relu_subgradient",
+    *_ops,
     "numerical_grad", "gradcheck", "GradcheckReport",
     "ShapeError", "DTypeError", "TapeError", "RetapeRequired", "GradcheckError",
     "set_num_threads", "get_num_threads", "compile", "Compiled", "build_info", "__version__",
-    "data", "nn", "optim", "random", "manual_seed", "save", "load",
+    "data", "nn", "ops", "optim", "random", "manual_seed", "save", "load",
     "transforms", "grad", "value_and_grad", "vjp", "jvp", "jacfwd", "jacrev", "jacobian",
     "hessian", "hvp", "Function", "FunctionCtx",
     "Tape",

@@ -15,6 +15,10 @@ from typing import Any
 
 import numpy as np
 
+from ._srchash import source_hash
+from ._state import raise_callback_error
+from .errors import RetapeRequired, ShapeError
+
 try:
     # Importing scipy_openblas32 loads libscipy_openblas with RTLD_GLOBAL, so the extension
     # finds it even where its rpath ($ORIGIN/../scipy_openblas32/lib) does not lead there,
@@ -27,8 +31,6 @@ except ImportError as exc:  # pragma: no cover - depends on the installation
         "pyautotape's C extension is missing or cannot load "
         f"({exc}); build it with `pip install -e .` (or `pip install .`)"
     ) from exc
-
-from ._srchash import source_hash  # noqa: E402  (after the extension loaded)
 
 # The ABI version lives in csrc/pat_api.h only; this is what the loaded extension says.
 ABI_VERSION = lib.pat_abi_version()
@@ -64,12 +66,20 @@ F32 = np.dtype(np.float32)
 F64 = np.dtype(np.float64)
 DTYPE_CODE = {F32: lib.PAT_F32, F64: lib.PAT_F64}
 
-STATUS = {
-    lib.PAT_EBADOP: "bad opcode",
-    lib.PAT_EBADDTYPE: "bad dtype",
-    lib.PAT_ENULL: "a buffer the op reads was not kept",
-    lib.PAT_EBADARG: "size, slot or iterator out of range",
-    lib.PAT_EINDEX: "class label out of range",
+# Every pat_status but PAT_OK, as the exception Python raises for it (see check()). The
+# internal ones mean a Python bug: Python validates everything before calling C.
+_REFUSED = "the C kernel refused the call"
+STATUS: dict[int, tuple[type[Exception], str]] = {
+    lib.PAT_EBADOP: (RuntimeError, f"{_REFUSED} (bad opcode)"),
+    lib.PAT_EBADDTYPE: (RuntimeError, f"{_REFUSED} (bad dtype)"),
+    lib.PAT_ENULL: (RuntimeError, f"{_REFUSED} (a buffer the op reads was not kept)"),
+    lib.PAT_EBADARG: (RuntimeError, f"{_REFUSED} (size, slot or iterator out of range)"),
+    lib.PAT_EINDEX: (ValueError, "a class label is outside [0, classes)"),
+    lib.PAT_EGUARD: (RetapeRequired, "a replay guard failed: the recorded step no longer applies"),
+    lib.PAT_ECALLBACK: (RuntimeError, "a custom op's callback failed"),
+    lib.PAT_EANOMALY: (FloatingPointError, "a checked sweep found a NaN or an infinity"),
+    lib.PAT_ETOOBIG: (ShapeError, "a matrix size exceeds 2**31 - 1, the limit of the 32-bit "
+                      "BLAS; split the work (a smaller batch, or fewer seeds per call)"),
 }
 
 # The NumPy mirror of pat_instr, so a whole tape is packed with one np.array call.
@@ -136,11 +146,29 @@ def addresses(arrays: list[np.ndarray | None]) -> np.ndarray:
 
 
 def check(rc: int, opname: str) -> None:
-    """Raise if a C call returned an error status."""
-    if rc != lib.PAT_OK:
-        raise RuntimeError(f"{opname}: the C kernel refused the call ({STATUS.get(rc, rc)})")
+    """Raise the exception of a C call's error status, naming ``opname``; a custom op's own
+    exception (PAT_ECALLBACK) is raised again as it was.
+
+    >>> check(lib.PAT_OK, "add")
+    >>> try:
+    ...     check(lib.PAT_ETOOBIG, "linear")
+    ... except ShapeError as exc:
+    ...     print(str(exc)[:29])
+    linear: a matrix size exceeds
+    """
+    if rc == lib.PAT_OK:
+        return
+    if rc == lib.PAT_ECALLBACK:
+        raise_callback_error()
+    cls, text = STATUS.get(rc, (RuntimeError, f"{_REFUSED} (status {rc})"))
+    raise cls(f"{opname}: {text}")
 
 
 def op_names() -> list[str]:
-    """Op names in opcode order, as the C table has them."""
+    """Op names in opcode order, as the C table (csrc/ops.def) has them."""
     return [ffi.string(lib.pat_op_name(i)).decode() for i in range(lib.PAT_OP_COUNT)]
+
+
+OP_NAMES = op_names()
+# per opcode, the pat_reads bits of what its rules read (what a record keeps)
+OP_READS = [lib.pat_op_reads(i) for i in range(lib.PAT_OP_COUNT)]

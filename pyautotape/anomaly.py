@@ -4,7 +4,7 @@ With the mode on (this thread only, like grad mode), every op is followed by a f
 check, done in C by the same sweeps that run the op (``pat_find_nonfinite``, a vectorised
 scan of the exponent bits):
 
-* eager forward: the output of every forward kernel (``ops._run``);
+* eager forward: the output of every forward kernel (``ops.core.run``);
 * reverse mode (``backward``, ``autograd.grad``, ``grad``/``vjp``/``jacrev``): the
   gradients each backward rule wrote into its inputs' adjoints;
 * forward mode (``jvp``/``jacfwd``, streaming or not): the output's tangent;
@@ -45,17 +45,14 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from ._ffi import DTYPE_CODE, _from_buffer, ffi, lib
-from .tensor import OP_NAMES, _state
+from ._ffi import DTYPE_CODE, OP_NAMES, _from_buffer, ffi, lib
+from ._state import ANOMALY_CHECK as CHECK
+from ._state import ANOMALY_SITES as SITES
+from ._state import hooks
+from ._state import state as _state
+from .ops.spec import SPECS
 
 __all__ = ["detect_anomaly", "set_detect_anomaly", "is_anomaly_enabled", "AnomalyError"]
-
-# Bits of the thread-local flag _state.anomaly. ops._run and tensor.record() test the whole
-# flag (one test when it is 0); CHECK runs the checks, SITES only keeps call sites (set by
-# pat.compile while it records a step, so a replay can name lines even when the recording
-# ran with the mode off).
-CHECK = 1
-SITES = 2
 
 _PKG = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
@@ -203,8 +200,8 @@ def callsite() -> tuple[str, int, str] | None:
 
 
 def record_site(op: int, out: np.ndarray) -> tuple[str, int, str] | None:
-    """What tensor.record() stores in Record.where while the flag is set; also checks the
-    output of a custom op (pat.Function), whose forward is Python and runs no kernel."""
+    """What record() stores in Record.where while the flag is set; also checks the output
+    of a custom op (pat.Function), whose forward is Python and runs no kernel."""
     if op == lib.PAT_OP_CUSTOM and _state.anomaly & CHECK:
         forward(op, "custom", out.dtype, out, None, None, None)
     return callsite()
@@ -245,23 +242,15 @@ _PASS_TEXT = {
     "tangent": "forward-mode (tangent) pass",
     "hvp": "second-order (Hessian-vector) pass",
 }
-_BINARY = ("a", "b")
-_INPUTS: dict[str, tuple[str, ...]] = {
-    "add": _BINARY, "sub": _BINARY, "mul": _BINARY, "div": _BINARY, "pow": _BINARY,
-    "maximum": _BINARY, "minimum": _BINARY, "matmul": _BINARY, "concatenate": _BINARY,
-    "where": ("cond", "a", "b"), "linear": ("x", "weight", "bias"),
-    "cross_entropy": ("logits", "labels"), "mse_loss": ("pred", "target"),
-    "custom": ("input 0", "input 1", "input 2"),
-}
-
-
-_AUX = {"cross_entropy": "probabilities", "max": "tie counts", "mse_loss": "differences"}
-
-
 def _input_name(op: str, i: int) -> str:
-    names = _INPUTS.get(op, ("x",))
+    names = SPECS[op].inputs if op in SPECS else ("x",)
     name = names[i] if i < len(names) else f"input {i}"
     return f"input {i} '{name}'" if not name.startswith("input") else name
+
+
+def _aux_name(op: str) -> str:
+    aux = SPECS[op].aux if op in SPECS else None
+    return aux if aux is not None else "array"
 
 
 def _fmt_value(v: float) -> str:
@@ -351,7 +340,7 @@ def _raise(op: str, pass_: str, buffer: str, site: Any, arr: np.ndarray | None,
 
 
 # ---------------------------------------------------------------------------------------
-# eager forward (ops._run) and the sweeps
+# eager forward (ops.core.run) and the sweeps
 
 
 class _Scratch(threading.local):
@@ -375,7 +364,7 @@ def _first_bad(dtype: np.dtype, arr: np.ndarray) -> tuple[int, float]:
 
 def forward(op: int, name: str, dtype: np.dtype, y: np.ndarray, s0: Any, s1: Any,
             s2: Any) -> None:
-    """The check after one eager forward kernel (called by ops._run while the flag is
+    """The check after one eager forward kernel (called by ops.core.run while the flag is
     set): y's first non-finite element, blamed on the first source already holding one."""
     if not _state.anomaly & CHECK or y.size == 0:
         return
@@ -442,7 +431,7 @@ def _raise_sweep(an: Any, tape: np.ndarray, tables: dict[str, list[Any]],
         c.PAT_CAUSE_SRC1: (f"its {_input_name(op, 1)}", made, "vals", src[1]),
         c.PAT_CAUSE_SRC2: (f"its {_input_name(op, 2)}", made, "vals", src[2]),
         c.PAT_CAUSE_OUT: ("its output value (saved for the backward pass)", made, "vals", dst),
-        c.PAT_CAUSE_AUX: (f"the {_AUX.get(op, 'array')} it saved for the backward pass", made,
+        c.PAT_CAUSE_AUX: (f"the {_aux_name(op)} it saved for the backward pass", made,
                           "vals", aux),
         c.PAT_CAUSE_DY: (
             "the gradient flowing into its output" if pass_ == "backward"
@@ -462,11 +451,10 @@ def _raise_sweep(an: Any, tape: np.ndarray, tables: dict[str, list[Any]],
            an.cause_value)
 
 
-def backward(rows: Sequence[Any], tape: np.ndarray, itab: np.ndarray,
-             vals: list[np.ndarray | None], grads: list[np.ndarray | None], vptr: Any,
-             gptr: Any, leaf_slots: Sequence[tuple[Any, int, bool]], stats: Any,
+def backward(prog: Any, tape: np.ndarray, itab: np.ndarray, grads: list[np.ndarray | None],
+             vptr: Any, gptr: Any, leaf_slots: Sequence[tuple[Any, int, bool]], stats: Any,
              failed: Any) -> int:
-    """The reverse sweep of tensor._sweep, checked: returns its status, or raises
+    """The reverse sweep of engine.py, checked: returns its status, or raises
     AnomalyError. A leaf's ``.grad`` that backward adds to (accumulation) is checked first:
     a NaN already there is not the sweep's doing."""
     for leaf, s, fresh in leaf_slots:
@@ -483,14 +471,16 @@ def backward(rows: Sequence[Any], tape: np.ndarray, itab: np.ndarray,
                     op="backward", pass_="backward", buffer=".grad", value=value,
                     index=_unravel(flat, g.shape),
                 )
-    sizes = _sizes(vals, grads)
+    vals = prog.vals
+    sizes = prog.sizes()
     an = ffi.new("pat_anomaly *")
     rc = lib.pat_tape_backward_checked(
-        ffi.from_buffer("pat_instr *", tape), len(rows), ffi.from_buffer("pat_iter *", itab),
+        ffi.from_buffer("pat_instr *", tape), len(tape), ffi.from_buffer("pat_iter *", itab),
         len(itab), vptr, gptr, ffi.from_buffer("int64_t *", sizes), len(vals), stats, failed,
         an,
     )
     if rc == lib.PAT_EANOMALY:
+        rows = prog.rows
         _raise_sweep(an, tape, {"vals": vals, "grads": grads}, set(),
                      lambda t: rows[t].where)
     return rc
@@ -550,3 +540,8 @@ def replay(plan: Any) -> int:
     _raise_sweep(an, tape, {"vals": vals, "grads": grads}, set(),
                  lambda t: sites[t] if t < len(sites) else None)
     return rc
+
+
+hooks.record_site = record_site
+hooks.forward = forward
+hooks.backward = backward

@@ -13,8 +13,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from .engine import run_backward, seed_gradient
 from .errors import TapeError
-from .tensor import Tensor, _seed_gradient, _wrap, enable_grad, no_grad, run_backward
+from .tensor import Tensor, _wrap, enable_grad, no_grad
 
 __all__ = ["grad", "no_grad", "enable_grad"]
 
@@ -62,7 +63,7 @@ def grad(
     for o, g in zip(outs, gos, strict=True):
         if not isinstance(o, Tensor) or not o.requires_grad:
             raise TapeError("grad: every output must be a Tensor that requires grad")
-        roots.append((o, _seed_gradient(o, g, "grad")))
+        roots.append((o, seed_gradient(o, g, "grad")))
     arrays = run_backward(roots, ins, retain_graph)
     result: list[Tensor | None] = []
     for i, a in enumerate(arrays):

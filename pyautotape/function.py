@@ -47,19 +47,13 @@ from typing import Any
 import numpy as np
 
 from ._ffi import ffi, lib
+from ._state import state as _state
 from .errors import DTypeError, ShapeError
-from .tensor import (
-    Tensor,
-    _Guard,
-    _state,
-    _wrap,
-    is_grad_enabled,
-    no_grad,
-    record,
-    tensor,
-)
+from .ops.spec import Example, OpSpec, register
+from .record import record
+from .tensor import Tensor, _Guard, _wrap, is_grad_enabled, no_grad, tensor
 
-__all__ = ["Function", "FunctionCtx", "TanhScale"]
+__all__ = ["Function", "FunctionCtx"]
 
 _MAX_TENSOR_ARGS = 3  # source slots of a pat_instr
 
@@ -207,7 +201,7 @@ class Function:
         handle = next(_handles)
         _live[handle] = app
         sources = [args[p] for p in positions] + [None] * (_MAX_TENSOR_ARGS - len(positions))
-        y = record(lib.PAT_OP_CUSTOM, data, sources, (), m=handle, n=data.size)
+        y = record(lib.PAT_OP_CUSTOM, data, sources, m=handle, n=data.size)
         r = y._node
         if r is None:  # a streaming jvp pushed the tangent already and keeps no record
             _live.pop(handle, None)
@@ -246,33 +240,6 @@ def _output_array(name: str, out: Any, args: tuple, positions: list[int]) -> np.
     ):
         data = np.array(data, order="C", copy=True)  # the output never aliases an input
     return data
-
-
-class TanhScale(Function):
-    """``tanh(x) * w`` with hand-written backward and jvp: the reference custom op that
-    ``python -m pyautotape gradcheck`` runs through the callback path.
-
-    >>> import numpy as np, pyautotape as pat
-    >>> from pyautotape.function import TanhScale
-    >>> bool(pat.gradcheck(TanhScale.apply, [np.full(3, 0.5), np.ones(3)]))
-    True
-    """
-
-    @staticmethod
-    def forward(ctx: FunctionCtx, x: Tensor, w: Tensor) -> Tensor:
-        y = x.tanh()
-        ctx.save_for_backward(y, w)
-        return y * w
-
-    @staticmethod
-    def backward(ctx: FunctionCtx, g: Tensor) -> tuple[Tensor, Tensor]:
-        y, w = ctx.saved_tensors
-        return g * w * (1 - y * y), g * y
-
-    @staticmethod
-    def jvp(ctx: FunctionCtx, tx: Tensor, tw: Tensor) -> Tensor:
-        y, w = ctx.saved_tensors
-        return tx * w * (1 - y * y) + tw * y
 
 
 # ---------------------------------------------------------------------------------------
@@ -382,3 +349,33 @@ def pat_custom_callback(kind, handle, nseeds, dst, s0, s1, s2):  # noqa: ANN001,
     except BaseException as exc:  # noqa: BLE001 - every error must reach the caller
         _state.callback_error = exc
         return lib.PAT_ECALLBACK
+
+
+# ---------------------------------------------------------------------------------------
+# the op's spec: its test row is a Function with hand-written backward and jvp
+
+
+class _TanhScale(Function):
+    """``tanh(x) * w`` by hand: the test row of custom ops (the callback path)."""
+
+    @staticmethod
+    def forward(ctx: FunctionCtx, x: Tensor, w: Tensor) -> Tensor:
+        y = x.tanh()
+        ctx.save_for_backward(y, w)
+        return y * w
+
+    @staticmethod
+    def backward(ctx: FunctionCtx, g: Tensor) -> tuple[Tensor, Tensor]:
+        y, w = ctx.saved_tensors
+        return g * w * (1 - y * y), g * y
+
+    @staticmethod
+    def jvp(ctx: FunctionCtx, tx: Tensor, tw: Tensor) -> Tensor:
+        y, w = ctx.saved_tensors
+        return tx * w * (1 - y * y) + tw * y
+
+
+register(OpSpec("custom", None, "custom", inputs=("input 0", "input 1", "input 2"), flops=None,
+                examples=(Example(_TanhScale.apply, lambda x, w: np.tanh(x) * w,
+                                  lambda r: [r.standard_normal((3, 4)),
+                                             r.standard_normal((3, 4))]),)))

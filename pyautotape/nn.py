@@ -30,6 +30,8 @@ from . import ops
 from . import random as _random
 from ._ffi import F32, F64
 from .errors import DTypeError, ShapeError
+from .ops.elementwise import _check_subgradient
+from .ops.loss import _reduction
 from .tensor import Tensor, _writable, clear_grad, get_default_dtype, tensor
 
 __all__ = [
@@ -356,7 +358,7 @@ class ReLU(Module):
     def __init__(self, subgradient: float | None = None) -> None:
         super().__init__()
         if subgradient is not None:
-            ops._check_subgradient(subgradient, "ReLU")
+            _check_subgradient(subgradient, "ReLU")
         self.subgradient = subgradient
 
     def forward(self, x: Any) -> Tensor:
@@ -486,7 +488,7 @@ class MSELoss(Module):
 
     def __init__(self, reduction: str = "mean") -> None:
         super().__init__()
-        ops._reduction("MSELoss", reduction)
+        _reduction("MSELoss", reduction)
         self.reduction = reduction
 
     def forward(self, pred: Any, target: Any) -> Tensor:
@@ -508,7 +510,7 @@ class CrossEntropyLoss(Module):
 
     def __init__(self, reduction: str = "mean") -> None:
         super().__init__()
-        ops._reduction("CrossEntropyLoss", reduction)
+        _reduction("CrossEntropyLoss", reduction)
         self.reduction = reduction
 
     def forward(self, logits: Any, labels: Any) -> Tensor:

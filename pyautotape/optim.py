@@ -33,8 +33,9 @@ import numpy as np
 
 from . import _ffi
 from ._ffi import DTYPE_CODE, ffi, lib
+from ._state import state as _state
 from .errors import DTypeError, ShapeError
-from .tensor import Tensor, _state, _writable, clear_grad
+from .tensor import Tensor, _writable, clear_grad
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW"]
 

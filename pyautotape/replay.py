@@ -28,9 +28,12 @@ import numpy as np
 
 from . import _ffi
 from . import anomaly as _anomaly
-from ._ffi import DTYPE_CODE, INSTR_DTYPE, ITER_WORDS, NULL, ffi, lib
+from ._ffi import DTYPE_CODE, NULL, ffi, lib
+from ._state import state as _state
 from .errors import RetapeRequired, TapeError
-from .tensor import Tensor, _state, _wrap, tensor
+from .ops.core import bcast_iter
+from .packing import Instr, Program
+from .tensor import Tensor, _wrap, tensor
 
 __all__ = ["compile", "Compiled"]
 
@@ -180,7 +183,7 @@ class _Recorder:
             self.leaves[id(leaf)] = leaf
             self.grad_at_start[id(leaf)] = grad_now
 
-    def sweep(self, tape, itab, vals, grads, leaf_slots, roots, sites=None) -> None:
+    def sweep(self, tape, itab, vals, grads, leaf_slots, roots, root_slots, sites) -> None:
         self.sweep_sites.append(sites)
         kept = {s for _, s, fresh in leaf_slots if not fresh}
         for leaf, s, fresh in leaf_slots:
@@ -188,9 +191,9 @@ class _Recorder:
             self.leaf_grads.add(id(grads[s]))
         fresh = [g for s, g in enumerate(grads) if g is not None and s not in kept]
         seeds = []
-        for t, seed in roots:
-            if t._node is not None:
-                seeds.append((grads[t._node.slot], seed))
+        for (_, seed), s in zip(roots, root_slots, strict=True):
+            if s >= 0:
+                seeds.append((grads[s], seed))
             else:
                 self.opaque("backward() called on a leaf")
         self.events.append(
@@ -410,27 +413,7 @@ class _Plan:
         self.ends = list(zip(self.leaves, self.grad_wrappers, strict=True))
 
     # -- packing --------------------------------------------------------------------------
-    def _slot(self, arr: np.ndarray | None) -> int:
-        if arr is None:
-            return -1
-        s = self.slot_of.get(id(arr))
-        if s is None:
-            s = self.slot_of[id(arr)] = len(self.bufs)
-            self.bufs.append(arr)
-        return s
-
-    def _iter(self, it: np.ndarray) -> int:
-        i = self.iter_of.get(id(it))
-        if i is None:
-            i = self.iter_of[id(it)] = len(self.iters)
-            self.iters.append(it)
-        return i
-
     def _pack(self, events: list[tuple]) -> None:
-        self.bufs: list[np.ndarray] = []
-        self.slot_of: dict[int, int] = {}
-        self.iters: list[np.ndarray] = []
-        self.iter_of: dict[int, int] = {}
         self.inputs: list[tuple[int, np.ndarray, Any]] = []
         self.opt_groups: list[tuple[Callable[[], tuple], tuple, int]] = []
         program, sweeps, opts = _program(events, self.inputs, self.opt_groups)
@@ -441,49 +424,45 @@ class _Plan:
         def r(a: np.ndarray | None) -> np.ndarray | None:
             return None if a is None else remap.get(id(a), a)
 
+        # the forward kernel calls, packed as the tape is: one slot per buffer they touch
+        prog = self.prog = Program()
+        slot = prog.array_slot
         for _, b, _ in self.inputs:
-            self._slot(b)
-        instrs, steps = [], []
+            slot(b)
+        steps = []
         for st in program:
             kind = st[0]
             if kind == "fwd":
                 _, op, dtype, y, aux, s0, s1, s2, it, m, k, n, alpha = st
-                row = (op, DTYPE_CODE[dtype], self._slot(r(y)),
-                       [self._slot(r(s0)), self._slot(r(s1)), self._slot(r(s2))],
-                       self._slot(r(aux)), self._iter(it) if it is not None else -1,
-                       m, k, n, alpha)
-                steps.append((lib.PAT_STEP_FWD, DTYPE_CODE[dtype], len(instrs), 0, 0, 0, 0))
-                instrs.append(row)
+                steps.append((lib.PAT_STEP_FWD, DTYPE_CODE[dtype], len(prog.rows), 0, 0, 0, 0))
+                prog.row(Instr(op, dtype, m, k, n, alpha), slot(r(y)),
+                         [slot(r(s0)), slot(r(s1)), slot(r(s2))], slot(r(aux)),
+                         prog.iter_index(it))
             elif kind == "zero":
                 g = r(st[1])
-                steps.append(
-                    (lib.PAT_STEP_ZERO, DTYPE_CODE[g.dtype], self._slot(g), 0, 0, 0, g.size)
-                )
+                steps.append((lib.PAT_STEP_ZERO, DTYPE_CODE[g.dtype], slot(g), 0, 0, 0, g.size))
             elif kind == "acc":
                 g, seed = r(st[1]), r(st[2])
-                steps.append((lib.PAT_STEP_ACC, DTYPE_CODE[g.dtype], self._slot(g),
-                              self._slot(seed), 0, 0, g.size))
+                steps.append((lib.PAT_STEP_ACC, DTYPE_CODE[g.dtype], slot(g), slot(seed), 0, 0,
+                              g.size))
             elif kind == "bwd":
                 steps.append((lib.PAT_STEP_BWD, lib.PAT_F32, st[1], st[2], 0, 0, 0))
             elif kind == "optim":
                 steps.append((lib.PAT_STEP_OPTIM, lib.PAT_F32, st[1], 0, 0, 0, 0))
             elif kind == "guard":
                 _, arr, other, expect, how = st
-                from .ops import _bcast_iter
-
-                _, it = _bcast_iter("compile", expect.shape, arr.shape, other.shape)
-                steps.append((lib.PAT_STEP_GUARD, DTYPE_CODE[arr.dtype], self._slot(r(arr)),
-                              self._slot(r(other)), self._slot(r(expect)), self._iter(it), how))
+                _, it = bcast_iter("compile", expect.shape, arr.shape, other.shape)
+                steps.append((lib.PAT_STEP_GUARD, DTYPE_CODE[arr.dtype], slot(r(arr)),
+                              slot(r(other)), slot(r(expect)), prog.iter_index(it), how))
+        self.bufs = prog.vals
         sweeps = [(tape, itab, [r(v) for v in vals], [r(g) for g in grads])
                   for tape, itab, vals, grads in sweeps]
         # the program
         self.steps = np.zeros(len(steps), STEP_DTYPE)
         for i, st in enumerate(steps):
             self.steps[i] = st
-        self.instrs = np.zeros(len(instrs), INSTR_DTYPE)
-        for i, row in enumerate(instrs):
-            self.instrs[i] = row
-        self.itab = np.stack(self.iters) if self.iters else np.zeros((0, ITER_WORDS), np.int64)
+        self.instrs = prog.tape()
+        self.itab = prog.itab()
         self.buf_table, self.buf_keep = _ffi.pointer_table(self.bufs)
         self.sweep_src = sweeps
         self.opt_bufs = [o[4] for o in opts]
@@ -564,12 +543,12 @@ class _Plan:
     def _template(self, value: Any) -> Any:
         """The function's result with each Tensor / traced float replaced by its buffer."""
         if isinstance(value, Tensor):
-            s = self.slot_of.get(id(value._data))
+            s = self.prog.find(value._data)
             if s is None:
                 return ("const", value.numpy())
             return ("tensor", s)
         if isinstance(value, _TracedFloat):
-            s = self.slot_of.get(id(value._arr))
+            s = self.prog.find(value._arr)
             return ("float", s) if s is not None else ("value", float(value))
         if isinstance(value, (tuple, list)):
             return (type(value).__name__, [self._template(v) for v in value])

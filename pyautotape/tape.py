@@ -31,26 +31,18 @@ does not hold activations alive; outside a scope ``record()`` pays one attribute
 from __future__ import annotations
 
 import dataclasses
-import math
 import weakref
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from ._ffi import lib
-from .tensor import OP_NAMES, Record, Tensor, _state
+from ._state import state as _state
+from .ops.spec import SPECS, Cost
+from .record import OP_NAMES, Record
+from .tensor import Tensor
 
 __all__ = ["Tape", "TapeEntry", "KinkCount"]
-
-# ops whose derivative jumps somewhere: the kink tape.kinks() counts, and the switch the
-# gradcheck watches between x - eps and x + eps ("where" switches on a constant condition
-# computed outside the tape, so it has a pattern but no kink count)
-KINK_OPS = ("relu", "leaky_relu", "maximum", "minimum", "max")
-_ELEMENTWISE = {"add", "sub", "mul", "div", "pow", "maximum", "minimum", "where", "neg",
-                "exp", "log", "sqrt", "tanh", "sigmoid", "relu", "leaky_relu"}
-_MOVES = {"reshape", "transpose", "index", "concatenate"}
-
 
 @dataclasses.dataclass
 class TapeEntry:
@@ -90,6 +82,7 @@ class TapeEntry:
     n: int = 0
     saved_ids: tuple[tuple[int, int], ...] = dataclasses.field(default=(), repr=False)
     pattern: np.ndarray | None = dataclasses.field(default=None, repr=False)
+    cost: Cost | None = dataclasses.field(default=None, repr=False)
 
 
 @dataclasses.dataclass
@@ -114,96 +107,10 @@ class KinkCount:
         return self.at_kink / self.size if self.size else 0.0
 
 
-def _array(v: Any) -> np.ndarray | None:
-    if v is None:
-        return None
-    return v._data if isinstance(v, Tensor) else np.asarray(v)
-
-
-def _max_groups(x: np.ndarray, it: np.ndarray | None) -> tuple[np.ndarray, tuple[int, ...]]:
-    """x viewed with the axes of its max reduction (decoded from the op's pat_iter: the
-    output's stride is 0 along a reduced axis), and those axes."""
-    if it is None or x.size == 0:
-        return x.reshape(-1), (0,)
-    nd = int(it[0])
-    sizes = [int(s) for s in it[1 : 1 + nd]]
-    md = lib.PAT_MAXDIM
-    ostr = [int(s) for s in it[1 + md : 1 + md + nd]]
-    xm = x.reshape(sizes) if math.prod(sizes) == x.size else x.reshape(-1)
-    axes = tuple(d for d in range(xm.ndim) if d < len(ostr) and ostr[d] == 0)
-    return xm, axes
-
-
-def _kink_info(op: str, r: Record, y: Tensor, inputs: Sequence[Any], saved: Sequence[Any],
-               want_pattern: bool) -> tuple[int | None, int, np.ndarray | None]:
-    """(arguments at the kink, argument size, switch pattern or None) for a kink op."""
-    pattern = None
-    if op in ("relu", "leaky_relu"):
-        x = _array(inputs[0])
-        at, size = int(np.count_nonzero(x == 0)), x.size
-        if want_pattern:
-            pattern = (x > 0).astype(np.int8) - (x < 0).astype(np.int8)
-    elif op in ("maximum", "minimum"):
-        a = _array(saved[0]) if len(saved) > 0 and saved[0] is not None else _array(inputs[0])
-        b = _array(saved[1]) if len(saved) > 1 and saved[1] is not None else _array(inputs[1])
-        at, size = int(np.count_nonzero(a == b)), int(np.broadcast(a, b).size)
-        if want_pattern:
-            pattern = (a > b).astype(np.int8) - (a < b).astype(np.int8)
-    elif op == "max":
-        cnt = r.aux
-        at = int(np.count_nonzero(cnt > 1)) if cnt is not None else 0
-        size = int(cnt.size) if cnt is not None else y.size
-        if want_pattern:
-            xm, axes = _max_groups(_array(inputs[0]), r.it)
-            top = xm.max(axis=axes, keepdims=True) if xm.size else xm
-            pattern = (xm == top).astype(np.int8)
-    else:  # where: the branch taken per element
-        c = _array(saved[0]) if saved else None
-        return None, 0, (c.astype(np.int8) if want_pattern and c is not None else None)
-    return at, size, pattern
-
-
-def _forward_flops(op: str, ins: Sequence[tuple[int, ...]], out: tuple[int, ...], m: int,
-                   k: int, n: int, has_bias: bool) -> int | None:
-    size_out = math.prod(out)
-    size_in = math.prod(ins[0]) if ins else 0
-    if op in _ELEMENTWISE:
-        return size_out
-    if op in _MOVES:
-        return 0
-    if op in ("sum", "mean", "max"):
-        return size_in
-    if op == "matmul":
-        return 2 * k * size_out
-    if op == "linear":
-        return 2 * m * k * n + (m * n if has_bias else 0)
-    if op in ("softmax", "log_softmax"):
-        return 4 * size_in
-    if op == "cross_entropy":
-        return 4 * m * k
-    if op == "mse_loss":
-        return 3 * n
-    return None  # custom: Python code the tape cannot see into
-
-
 def _backward_flops(e: TapeEntry, need: Sequence[bool]) -> int:
     """FLOPs of e's backward rule when only the inputs flagged in ``need`` get adjoints
     (what the C sweep skips: e.g. linear computes dW = dYᵀX only when W is needed)."""
-    if not any(need):
-        return 0
-    op = e.op
-    if op == "linear":
-        w = [2 * e.m * e.k * e.n, 2 * e.m * e.k * e.n, e.m * e.n]
-        return sum(c for c, nd in zip(w, need, strict=False) if nd)
-    if op == "matmul":
-        return sum(2 * e.k * math.prod(e.output) for nd in need if nd)
-    if op in _MOVES:
-        return 0
-    if op in _ELEMENTWISE:
-        return 2 * math.prod(e.output) * sum(need)
-    if e.flops is None:
-        return 0
-    return e.flops
+    return SPECS[e.op].backward_flops(e.cost, need)
 
 
 def _fmt_int(v: int | None) -> str:
@@ -311,16 +218,15 @@ class Tape:
         self._leaf_key[id(t)] = j
         return j
 
-    def _note(self, r: Record, y: Tensor, inputs: Sequence[Any], saved: Sequence[Any]) -> None:
+    def _note(self, r: Record, y: Tensor, sources: Sequence[Any]) -> None:
         op = OP_NAMES[r.op]
+        spec = SPECS[op]
         ins: list[tuple[int, ...]] = []
         parents: list[tuple[str, int | None]] = []
-        for i, t in enumerate(inputs):
-            sv = saved[i] if i < len(saved) else None
-            if t is None and sv is None:
+        for i, src in enumerate(sources):
+            if src is None:
                 continue
-            arr = t._data if t is not None else _array(sv)
-            ins.append(arr.shape)
+            ins.append((src._data if isinstance(src, Tensor) else src).shape)
             p = r.parents[i] if i < len(r.parents) else None
             if p is None:
                 parents.append(("const", None))
@@ -329,17 +235,19 @@ class Tape:
                 parents.append(("record", idx) if idx is not None else ("outside", p.seq))
             else:
                 parents.append(("leaf", self._leaf(p)))
-        has_bias = op == "linear" and len(inputs) > 2 and inputs[2] is not None
+        has_bias = op == "linear" and len(sources) > 2 and sources[2] is not None
+        cost = Cost(tuple(ins), tuple(r.shape), r.m, r.k, r.n, has_bias)
         held = [a for a in (*r.saved, r.out, r.aux) if a is not None]
         ids = tuple((self._token(a), a.nbytes) for a in held)
         e = TapeEntry(
             index=len(self.entries), seq=r.seq, op=op, dtype=str(r.dtype),
             inputs=tuple(ins), output=tuple(r.shape), parents=tuple(parents),
-            flops=_forward_flops(op, ins, tuple(r.shape), r.m, r.k, r.n, has_bias),
+            flops=spec.flops(cost) if spec.flops is not None else None,
             saved_bytes=sum(a.nbytes for a in held), m=r.m, k=r.k, n=r.n, saved_ids=ids,
+            cost=cost,
         )
-        if op in KINK_OPS or op == "where":
-            e.at_kink, e.size, e.pattern = _kink_info(op, r, y, inputs, saved, self._patterns)
+        if spec.kink is not None:
+            e.at_kink, e.size, e.pattern = spec.kink(r, sources, self._patterns)
         self._by_seq[r.seq] = e.index
         self.entries.append(e)
 
@@ -519,7 +427,7 @@ class Tape:
         [('relu', 2, 4), ('maximum', 0, 4), ('max', 1, 1)]
         """
         return [KinkCount(e.index, e.op, e.output, e.at_kink, e.size)
-                for e in self.entries if e.op in KINK_OPS and e.at_kink is not None]
+                for e in self.entries if e.at_kink is not None]
 
     def to_dot(self, wrt: Sequence[Tensor] | None = None, output: Tensor | None = None,
                names: Mapping[str, Tensor] | None = None) -> str:
@@ -626,8 +534,3 @@ class Tape:
                 "Tape.render: the Graphviz 'dot' program is not installed (e.g. apt-get "
                 f"install graphviz); Tape.to_dot() returns the DOT text ({exc})"
             ) from None
-
-    # -- for gradcheck ---------------------------------------------------------------------
-    def _switches(self) -> list[tuple[str, tuple[int, ...], np.ndarray]]:
-        """(op, output shape, pattern) of each kink or where record, in order."""
-        return [(e.op, e.output, e.pattern) for e in self.entries if e.pattern is not None]

@@ -1,37 +1,31 @@
-"""Tensor, the tape records, grad mode, and the reverse sweep.
+"""Tensor, grad mode, the default dtype, and the guards on arrays the tape keeps.
 
-How the tape works (the Wengert list):
+A :class:`Tensor` is an ndarray (``.data``), a gradient slot (``.grad``) and a link to the
+record that made it (``._node``, None for a leaf). The tape itself is in record.py, the
+reverse sweep in engine.py. Arithmetic operators and op methods (``x + y``, ``x @ w``,
+``x[i]``, ``x.sum()``, ``x.exp()``, ...) are set on the class by pyautotape/ops/methods.py,
+beside the ops they call, so this module does not import the ops that import it.
 
-* Every op run while grad mode is on, with at least one input that requires a gradient,
-  appends a :class:`Record` with the next sequence number of its thread. The sequence
-  number is the tape order.
-* A record points to the records (or leaf tensors) that produced its differentiable
-  inputs, and keeps only the arrays its backward rule reads. The tape of a thread is
-  therefore exactly the records still reachable from live tensors: a forward pass whose
-  outputs are dropped is freed by reference counting, so loops of forward passes without
-  backward never grow memory.
-* ``backward`` gathers the records reachable from the output with an explicit stack,
-  puts them back in sequence order, marks which values lie on a path from the requested
-  inputs, packs them into an array of ``pat_instr`` and runs one C call that walks them
-  from the last to the first. No recursion anywhere.
+Arrays a record keeps for its rules are made read-only while it is alive (:class:`_Guard`),
+so an in-place write that would corrupt a gradient fails at the write. Writes pyautotape
+itself makes (optimizer steps) go through :class:`_writable`, which bumps a version
+instead; a sweep refuses a record whose saved arrays changed version.
 
-Arrays a record keeps for backward are made read-only while it is alive, so an in-place
-write that would corrupt a gradient fails at the write. Writes pyautotape itself makes
-(optimizer steps) bump a version counter instead; backward refuses a record whose saved
-arrays changed version.
+>>> import pyautotape as pat
+>>> x = pat.tensor([1.0, 2.0], requires_grad=True)
+>>> x.is_leaf, x.grad is None
+(True, True)
 """
 
 from __future__ import annotations
 
-import itertools
-import threading
-from collections.abc import Sequence
+import functools
 from typing import Any
 
 import numpy as np
 
-from . import _ffi
-from ._ffi import F32, F64, ffi, lib
+from ._ffi import F32, F64
+from ._state import state as _state
 from .errors import DTypeError, ShapeError, TapeError
 
 __all__ = [
@@ -43,40 +37,10 @@ __all__ = [
     "set_grad_enabled",
     "get_default_dtype",
     "set_default_dtype",
+    "last_sweep_stats",
 ]
 
-# ---------------------------------------------------------------------------------------
-# grad mode (per thread) and the default dtype
-
-
-class _ThreadState(threading.local):
-    def __init__(self) -> None:
-        self.grad_enabled = True
-        self.recorder = None  # a replay._Recorder while pat.compile records a step
-        self.stream = None  # a transforms._Stream while pat.jvp(..., stream=True) runs f
-        self.anomaly = 0  # anomaly.CHECK | anomaly.SITES bits (pat.detect_anomaly)
-        self.tapes = None  # the open pat.Tape scopes (tape.py), innermost last, or None
-
-
-_state = _ThreadState()
-_seq = itertools.count()  # next() on a count is atomic under the GIL
-_engine_lock = threading.Lock()
 _default_dtype = F32
-
-# What the engine did, for tests that prove what a transform did NOT do (pat.jvp runs no
-# reverse sweep and allocates no adjoint buffer). Python allocates every buffer C uses, so
-# counting here counts them all. Read through pat.transforms.engine_counts().
-ENGINE_COUNTS = {"reverse_sweeps": 0, "adjoint_buffers": 0, "tangent_sweeps": 0,
-                 "tangent_buffers": 0, "hvp_sweeps": 0}
-
-
-def _raise_callback_error() -> None:
-    """Raise the exception a custom op's Python callback stored during a C sweep."""
-    exc = getattr(_state, "callback_error", None)
-    _state.callback_error = None
-    if exc is None:
-        raise TapeError("a custom op's callback failed without leaving an exception")
-    raise exc
 
 
 def last_sweep_stats() -> dict[str, int]:
@@ -90,10 +54,14 @@ def last_sweep_stats() -> dict[str, int]:
     >>> last_sweep_stats()["gemm_calls"]  # dW only: x needs no gradient
     1
     """
-    st = getattr(_state, "last_stats", None)
+    st = _state.last_stats
     if st is None:
         return {"gemm_calls": 0, "gemm_flops": 0, "instrs": 0}
     return {"gemm_calls": st.gemm_calls, "gemm_flops": st.gemm_flops, "instrs": st.instrs}
+
+
+# ---------------------------------------------------------------------------------------
+# grad mode (per thread) and the default dtype
 
 
 def is_grad_enabled() -> bool:
@@ -134,8 +102,6 @@ class _GradMode:
         _state.grad_enabled = self._prev
 
     def __call__(self, fn):  # decorator use: @pat.no_grad()
-        import functools
-
         mode = self._mode
 
         @functools.wraps(fn)
@@ -254,156 +220,6 @@ class _writable:
             g.version += 1
             if g.count > 0:
                 g.arr.flags.writeable = False
-
-
-# ---------------------------------------------------------------------------------------
-# records
-
-
-class Record:
-    """One entry of the tape: an op, its sizes, the edges to its differentiable inputs and
-    the arrays its backward reads.
-
-    ``parents[i]`` is the Record that produced input i, the leaf Tensor itself, or None
-    when input i needs no gradient. ``saved[i]`` is input i's value when the backward
-    reads it. ``out`` is the output's value when the backward reads it, ``aux`` an extra
-    array (tie counts, probabilities, labels)."""
-
-    __slots__ = (
-        "seq",
-        "op",
-        "dtype",
-        "shape",
-        "parents",
-        "saved",
-        "out",
-        "aux",
-        "it",
-        "m",
-        "k",
-        "n",
-        "alpha",
-        "guards",
-        "versions",
-        "released",
-        "busy",
-        "where",
-        "slot",
-        "live",
-        "__weakref__",
-    )
-
-    def __del__(self) -> None:
-        if not self.released:
-            self._unlock()
-
-    def _unlock(self) -> None:
-        for g in self.guards:
-            g.unlock()
-
-    def release(self) -> None:
-        """Drop what the backward would read; a later backward raises TapeError."""
-        if not self.released:
-            self.released = True
-            self._unlock()
-            self.guards = ()
-            self.saved = [None, None, None]
-            self.out = None
-            self.aux = None
-
-    @property
-    def name(self) -> str:
-        return OP_NAMES[self.op]
-
-
-OP_NAMES = _ffi.op_names()
-
-
-def record(
-    op: int,
-    out: np.ndarray,
-    inputs: Sequence[Tensor | None],
-    saved: Sequence[Tensor | np.ndarray | None] = (),
-    save_out: bool = False,
-    aux: np.ndarray | None = None,
-    it: np.ndarray | None = None,
-    m: int = 0,
-    k: int = 0,
-    n: int = 0,
-    alpha: float = 0.0,
-) -> Tensor:
-    """Wrap ``out`` in a Tensor and, if grad mode is on and an input requires a gradient,
-    append a record for it. ``saved[i]`` is what input i's backward reads (a Tensor, whose
-    buffer is then locked, or a plain constant array)."""
-    y = Tensor.__new__(Tensor)
-    y._data = out
-    y._grad = None
-    y._guard = None
-    y._node = None
-    y.requires_grad = False
-    if not _state.grad_enabled:
-        return y
-    parents = [None, None, None]
-    any_grad = False
-    i = 0
-    for t in inputs:
-        if t is not None and t.requires_grad:
-            parents[i] = t._node if t._node is not None else t
-            any_grad = True
-        i += 1
-    if not any_grad:
-        return y
-    if _state.stream is not None:  # forward mode without a tape: push the tangent now
-        return _state.stream.push(y, op, inputs, saved, save_out, aux, it, m, k, n, alpha)
-    r = Record.__new__(Record)
-    r.released = True  # until fully built, so __del__ never unlocks what it did not lock
-    r.seq = next(_seq)
-    r.op = op
-    r.dtype = out.dtype
-    r.shape = out.shape
-    r.parents = parents
-    r.it = it
-    r.m = m
-    r.k = k
-    r.n = n
-    r.alpha = alpha
-    r.busy = False
-    # (file, line, function) of the caller, kept while pat.detect_anomaly is on
-    r.where = _anomaly.record_site(op, out) if _state.anomaly else None
-    guards = []
-    values = [None, None, None]
-    i = 0
-    for s in saved:
-        if s is not None:
-            if type(s) is Tensor:
-                g = s._guard
-                if g is None:
-                    g = s._guard = _Guard(s._data)
-                guards.append(g)
-                values[i] = s._data
-            else:
-                values[i] = s
-        i += 1
-    r.saved = values
-    if save_out:
-        g = y._guard = _Guard(out)
-        guards.append(g)
-        r.out = out
-    else:
-        r.out = None
-    r.aux = aux
-    for g in guards:
-        g.lock()
-    r.guards = tuple(guards)
-    r.versions = tuple(g.version for g in guards)
-    r.released = False
-    y.requires_grad = True
-    y._node = r
-    tapes = _state.tapes
-    if tapes is not None:  # a pat.Tape scope is open: it notes what it shows
-        for tp in tapes:
-            tp._note(r, y, inputs, saved)
-    return y
 
 
 # ---------------------------------------------------------------------------------------
@@ -633,49 +449,7 @@ class Tensor:
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         return self._data.astype(dtype) if dtype is not None else self._data.copy()
 
-    # -- operators: gradients flow through them; comparisons return bool ndarrays ------
-    def __add__(self, other: Any) -> Tensor:
-        return _ops.add(self, other)
-
-    def __radd__(self, other: Any) -> Tensor:
-        return _ops.add(other, self)
-
-    def __sub__(self, other: Any) -> Tensor:
-        return _ops.sub(self, other)
-
-    def __rsub__(self, other: Any) -> Tensor:
-        return _ops.sub(other, self)
-
-    def __mul__(self, other: Any) -> Tensor:
-        return _ops.mul(self, other)
-
-    def __rmul__(self, other: Any) -> Tensor:
-        return _ops.mul(other, self)
-
-    def __truediv__(self, other: Any) -> Tensor:
-        return _ops.div(self, other)
-
-    def __rtruediv__(self, other: Any) -> Tensor:
-        return _ops.div(other, self)
-
-    def __pow__(self, other: Any) -> Tensor:
-        return _ops.pow(self, other)
-
-    def __rpow__(self, other: Any) -> Tensor:
-        return _ops.pow(other, self)
-
-    def __matmul__(self, other: Any) -> Tensor:
-        return _ops.matmul(self, other)
-
-    def __rmatmul__(self, other: Any) -> Tensor:
-        return _ops.matmul(other, self)
-
-    def __neg__(self) -> Tensor:
-        return _ops.neg(self)
-
-    def __getitem__(self, index: Any) -> Tensor:
-        return _ops.index(self, index)
-
+    # -- comparisons: bool ndarrays, guarded while pat.compile records --------------------
     def _compare(self, other: Any, how: str, result: np.ndarray) -> np.ndarray:
         if _state.recorder is not None:
             _state.recorder.compare(self._data, other, how, result)
@@ -705,55 +479,6 @@ class Tensor:
         o = other._data if isinstance(other, Tensor) else other
         return self._compare(o, "!=", self._data != o)
 
-    # -- methods (NumPy-style arguments) ------------------------------------------------
-    def sum(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Tensor:
-        """Sum over ``axis`` (int, tuple, or None for all), as ``np.sum``."""
-        return _ops.sum(self, axis=axis, keepdims=keepdims)
-
-    def mean(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Tensor:
-        """Mean over ``axis``, as ``np.mean``."""
-        return _ops.mean(self, axis=axis, keepdims=keepdims)
-
-    def max(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Tensor:
-        """Max over ``axis``; tied maxima share the gradient evenly."""
-        return _ops.max(self, axis=axis, keepdims=keepdims)
-
-    def reshape(self, *shape: Any) -> Tensor:
-        """``t.reshape(2, 3)`` or ``t.reshape((2, 3))``; one -1 is inferred."""
-        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-            shape = tuple(shape[0])
-        return _ops.reshape(self, shape)
-
-    def transpose(self, *axes: Any) -> Tensor:
-        """``t.transpose()`` reverses the axes; ``t.transpose(1, 0, 2)`` permutes them."""
-        if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
-            axes = tuple(axes[0])
-        return _ops.transpose(self, axes if axes else None)
-
-    @property
-    def T(self) -> Tensor:
-        """The tensor with its axes reversed."""
-        return _ops.transpose(self, None)
-
-    def relu(self, subgradient: float | None = None) -> Tensor:
-        """``pat.relu(self, subgradient)``."""
-        return _ops.relu(self, subgradient=subgradient)
-
-    def exp(self) -> Tensor:
-        return _ops.exp(self)
-
-    def log(self) -> Tensor:
-        return _ops.log(self)
-
-    def tanh(self) -> Tensor:
-        return _ops.tanh(self)
-
-    def sigmoid(self) -> Tensor:
-        return _ops.sigmoid(self)
-
-    def sqrt(self) -> Tensor:
-        return _ops.sqrt(self)
-
     # -- backward -----------------------------------------------------------------------
     def backward(self, gradient: Any = None, retain_graph: bool = False) -> None:
         """Accumulate d(self)/d(leaf) into ``.grad`` of every leaf that requires grad.
@@ -772,239 +497,13 @@ class Tensor:
                 "backward: this tensor does not require grad (no input had "
                 "requires_grad=True, or it was computed under no_grad())"
             )
-        seed = _seed_gradient(self, gradient, "backward")
-        run_backward([(self, seed)], None, retain_graph)
+        from .engine import run_backward, seed_gradient  # the engine imports this module
 
-
-def _seed_gradient(out: Tensor, gradient: Any, where: str) -> np.ndarray:
-    if gradient is None:
-        if out.size != 1:
-            raise ShapeError(
-                f"{where}: output has shape {out.shape}; a non-scalar output needs "
-                "gradient= (a cotangent of the same shape), or call .sum() first"
-            )
-        return np.ones(out.shape, dtype=out.dtype)
-    g = gradient._data if isinstance(gradient, Tensor) else gradient
-    try:
-        g = _float_array(g, out.dtype, where, "gradient")
-    except DTypeError:
-        raise
-    if g.shape != out.shape:
-        raise ShapeError(
-            f"{where}: gradient has shape {g.shape} but the output has shape {out.shape}; "
-            "pass a cotangent of the output's shape"
-        )
-    return g
+        run_backward([(self, seed_gradient(self, gradient, "backward"))], None, retain_graph)
 
 
 # ---------------------------------------------------------------------------------------
-# the reverse sweep
-
-
-def _collect(roots: Sequence[Tensor]) -> list[Record]:
-    """All records reachable from the roots, in tape order. Iterative, never recursive."""
-    seen: dict[int, Record] = {}
-    stack = [t._node for t in roots if t._node is not None]
-    while stack:
-        r = stack.pop()
-        if id(r) in seen:
-            continue
-        if r.released:
-            raise TapeError(
-                f"backward: the tape through '{r.name}' (record {r.seq}) was already "
-                "released by an earlier backward; pass retain_graph=True to the first "
-                "backward to run it again"
-            )
-        if r.busy:
-            raise TapeError(
-                f"backward: the tape through '{r.name}' is in use by another backward "
-                "(another thread); run backward once, or give each thread its own graph"
-            )
-        seen[id(r)] = r
-        for p in r.parents:
-            if isinstance(p, Record) and id(p) not in seen:
-                stack.append(p)
-    return sorted(seen.values(), key=lambda r: r.seq)
-
-
-def run_backward(
-    roots: Sequence[tuple[Tensor, np.ndarray]],
-    targets: Sequence[Tensor] | None,
-    retain_graph: bool,
-    stats: Any = None,
-) -> list[np.ndarray | None] | None:
-    """Run the reverse sweep from ``roots`` (tensor, seed) pairs.
-
-    targets None: accumulate into ``.grad`` of every leaf that requires grad (backward).
-    Otherwise return the gradient array of each target (None when it is not reached),
-    leaving every ``.grad`` untouched (autograd.grad)."""
-    with _engine_lock:
-        records = _collect([t for t, _ in roots])
-        for r in records:
-            r.busy = True
-    if stats is None:
-        stats = ffi.new("pat_stats *")
-    _state.last_stats = stats
-    try:
-        return _sweep(records, roots, targets, stats)
-    finally:
-        for r in records:
-            r.busy = False
-            if not retain_graph:
-                r.release()
-
-
-def _sweep(records, roots, targets, stats):
-    """Pack the records into pat_instr rows over a table of slots and run the C sweep.
-
-    A value is live (gets a gradient buffer) when it lies on a path from a requested
-    input to a root; records come in tape order, so a single forward pass over them
-    decides liveness and assigns slots (parents always come first)."""
-    every_leaf = targets is None  # backward(): every leaf that requires grad
-    if not every_leaf:
-        live_leaf = {id(t) for t in targets if t._node is None}
-        target_nodes = {id(t._node) for t in targets if t._node is not None}
-    vals: list[np.ndarray | None] = []
-    grads: list[np.ndarray | None] = []
-    leaf_slot: dict[int, int] = {}
-    leaf_slots: list[tuple[Tensor, int, bool]] = []  # (leaf, slot, fresh buffer?)
-    rows: list[Record] = []
-    srcs: list[list[int]] = []
-    auxs: list[int] = []
-    its: list[int] = []
-    iters: list[np.ndarray] = []
-    for r in records:
-        live = not every_leaf and id(r) in target_nodes
-        src = [-1, -1, -1]
-        saved = r.saved
-        for i, p in enumerate(r.parents):
-            sv = saved[i]
-            if p is None:
-                if sv is not None:  # a constant the rule reads
-                    src[i] = len(vals)
-                    vals.append(sv)
-                    grads.append(None)
-                continue
-            if type(p) is Record:
-                s = p.slot
-                live = live or p.live
-            else:  # a leaf that requires grad
-                s = leaf_slot.get(id(p))
-                if s is None:
-                    s = leaf_slot[id(p)] = len(vals)
-                    want = every_leaf or id(p) in live_leaf
-                    buf, fresh = _leaf_grad_buffer(p, every_leaf) if want else (None, False)
-                    vals.append(None)
-                    grads.append(buf)
-                    if want:
-                        leaf_slots.append((p, s, fresh))
-                live = live or grads[s] is not None
-            if sv is not None and vals[s] is None:
-                vals[s] = sv
-            src[i] = s
-        r.live = live
-        r.slot = len(vals)
-        vals.append(r.out)
-        grads.append(np.zeros(r.shape, r.dtype) if live else None)
-        aux = -1
-        if r.aux is not None:
-            aux = len(vals)
-            vals.append(r.aux)
-            grads.append(None)
-        it = -1
-        if r.it is not None:
-            it = len(iters)
-            iters.append(r.it)
-        rows.append(r)
-        srcs.append(src)
-        auxs.append(aux)
-        its.append(it)
-        for g, v in zip(r.guards, r.versions, strict=True):
-            if g.version != v:
-                raise TapeError(
-                    f"backward: an array saved by '{r.name}' (record {r.seq}) was modified "
-                    "in place after it was recorded (e.g. by an optimizer step); run "
-                    "backward before updating, or recompute the forward pass"
-                )
-
-    for t, seed in roots:
-        if t._node is not None:
-            s = t._node.slot
-            if grads[s] is None:
-                grads[s] = np.zeros(t.shape, t.dtype)
-            grads[s] += seed
-
-    tape = _pack(rows, srcs, auxs, its)
-    itab = np.stack(iters) if iters else np.zeros((0, _ffi.ITER_WORDS), dtype=np.int64)
-    rec = _state.recorder
-    if rec is not None:
-        rec.sweep(tape, itab, vals, grads, leaf_slots, roots, [r.where for r in rows])
-    ENGINE_COUNTS["reverse_sweeps"] += 1
-    ENGINE_COUNTS["adjoint_buffers"] += sum(g is not None for g in grads)
-    vptr, vkeep = _ffi.pointer_table(vals)
-    gptr, gkeep = _ffi.pointer_table(grads)
-    failed = ffi.new("int64_t *", -1)
-    if _state.anomaly & _anomaly.CHECK:  # pat.detect_anomaly: the same sweep, checked
-        rc = _anomaly.backward(rows, tape, itab, vals, grads, vptr, gptr, leaf_slots, stats,
-                               failed)
-    else:
-        rc = lib.pat_tape_backward(
-            ffi.from_buffer("pat_instr *", tape),
-            len(rows),
-            ffi.from_buffer("pat_iter *", itab),
-            len(iters),
-            vptr,
-            gptr,
-            len(vals),
-            stats,
-            failed,
-        )
-    if rc != lib.PAT_OK:
-        if rc == lib.PAT_ECALLBACK:
-            _raise_callback_error()
-        bad = records[failed[0]] if 0 <= failed[0] < len(records) else None
-        name = bad.name if bad is not None else "?"
-        _ffi.check(rc, f"backward of '{name}'")
-
-    # -- hand the results out -----------------------------------------------------------
-    if every_leaf:
-        for leaf, s, fresh in leaf_slots:
-            if fresh:
-                leaf._grad = _wrap(grads[s])
-        for t, seed in roots:  # a leaf used as its own root: d t / d t = seed
-            if t._node is None:
-                _accumulate_leaf(t, seed)
-        return None
-    result: list[np.ndarray | None] = []
-    for t in targets:
-        if t._node is not None:
-            g = grads[t._node.slot] if id(t._node) in {id(r) for r in records} else None
-        else:
-            s = leaf_slot.get(id(t))
-            g = grads[s] if s is not None else None
-        for root, seed in roots:
-            if root is t and t._node is None:
-                g = seed.copy() if g is None else g + seed
-        result.append(g)
-    return result
-
-
-def _pack(rows: list[Record], srcs: list[list[int]], auxs: list[int], its: list[int]):
-    """The records as a pat_instr array, filled column by column (much faster than one
-    tuple per row for long tapes)."""
-    tape = np.empty(len(rows), dtype=_ffi.INSTR_DTYPE)
-    code = _ffi.DTYPE_CODE
-    tape["op"] = [r.op for r in rows]
-    tape["dtype"] = [code[r.dtype] for r in rows]
-    tape["dst"] = [r.slot for r in rows]
-    tape["src"] = srcs if rows else np.zeros((0, 3))
-    tape["aux"] = auxs
-    tape["iter"] = its
-    tape["m"] = [r.m for r in rows]
-    tape["k"] = [r.k for r in rows]
-    tape["n"] = [r.n for r in rows]
-    tape["alpha"] = [r.alpha for r in rows]
-    return tape
+# small helpers shared by the engine, the optimizers and nn
 
 
 def clear_grad(p: Tensor, set_to_none: bool = True) -> None:
@@ -1033,28 +532,3 @@ def _wrap(arr: np.ndarray) -> Tensor:
     t._node = None
     t._guard = None
     return t
-
-
-def _leaf_grad_buffer(leaf: Tensor, accumulate: bool) -> tuple[np.ndarray, bool]:
-    """The buffer the sweep accumulates the leaf's gradient into: its existing ``.grad``
-    (accumulation, as PyTorch) when that is writable, else a fresh zero array."""
-    g = leaf._grad
-    if accumulate and g is not None and g._data.flags.writeable and g._guard is None:
-        return g._data, False
-    buf = np.zeros(leaf._data.shape, leaf._data.dtype)
-    if accumulate and g is not None:
-        buf += g._data
-        if _state.recorder is not None:
-            _state.recorder.opaque("backward accumulated into a read-only .grad")
-    return buf, True
-
-
-def _accumulate_leaf(leaf: Tensor, g: np.ndarray) -> None:
-    if leaf._grad is None:
-        leaf._grad = _wrap(g.copy())
-    else:
-        leaf._grad = _wrap(leaf._grad._data + g)
-
-
-from . import anomaly as _anomaly  # noqa: E402  (anomaly.py imports the names above)
-from . import ops as _ops  # noqa: E402  (ops.py imports the names above)

@@ -7,8 +7,8 @@ jacrev, jacobian, hessian, hvp.
 array([2., 4.])
 
 Every transform calls ``f`` once, on fresh leaf tensors, so the tape holds exactly f's
-ops; then it packs that tape once and runs sweeps over it in C, each pushing a batch of K
-seeds in one call (dense ops stack the seeds into one GEMM):
+ops; then it packs that tape once and runs sweeps over it in C (batched.py), each pushing
+a batch of K seeds in one call (dense ops stack the seeds into one GEMM):
 
 * reverse sweeps (``grad``, ``vjp``, ``jacrev``) run ``pat_tape_backward_batch`` with K
   cotangents: the Jacobian of f: R^n -> R^m is one sweep with K = m;
@@ -30,28 +30,24 @@ ndarrays); use :func:`hessian` and :func:`hvp` for second derivatives.
 from __future__ import annotations
 
 import functools
-import math
-import threading
-import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
-from . import _ffi
-from . import anomaly as _anomaly
-from . import tensor as _tensor
-from ._ffi import ffi, lib
-from .errors import ShapeError, TapeError
-from .tensor import ENGINE_COUNTS, Record, Tensor, enable_grad
+from ._ffi import ffi
+from ._state import ENGINE_COUNTS
+from .batched import leaf as _leaf
+from .batched import local as _local
+from .batched import program as _program
+from .batched import stream_trace as _stream_trace
+from .errors import ShapeError
+from .tensor import Tensor
 
 __all__ = [
     "grad", "value_and_grad", "vjp", "jvp", "jacfwd", "jacrev", "jacobian", "hessian",
     "hvp", "auto_mode", "last_jacobian_mode", "engine_counts", "last_sweep_stats",
 ]
-
-_local = threading.local()
-
 
 def engine_counts() -> dict[str, int]:
     """How many sweeps of each kind ran and how many adjoint / tangent buffers were
@@ -122,356 +118,6 @@ def _argnums(argnums: int | Sequence[int], nargs: int, name: str) -> tuple[list[
     if not out or len(set(out)) != len(out):
         raise ValueError(f"{name}: argnums {argnums!r} must name distinct arguments")
     return out, single
-
-
-def _leaf(x: Any, name: str) -> Tensor:
-    data = x._data if isinstance(x, Tensor) else x
-    return _tensor.tensor(data, requires_grad=True)
-
-
-def _trace(f: Callable[..., Any], args: Sequence[Any], nums: Sequence[int], name: str):
-    """Call f with fresh leaves in the positions ``nums``; return (out, leaves, floor):
-    records with seq >= floor were made by this call."""
-    rec = getattr(_tensor._state, "recorder", None)
-    if rec is not None:  # pat.compile records kernel calls; these sweeps are not among them
-        rec.opaque(f"pat.{name} runs its own sweeps")
-    call = list(args)
-    leaves = []
-    for i in nums:
-        leaf = _leaf(args[i], name)
-        call[i] = leaf
-        leaves.append(leaf)
-    floor = next(_tensor._seq)
-    state = _tensor._state
-    prev, state.stream = state.stream, None  # a transform inside a streaming jvp records
-    try:
-        with enable_grad():
-            out = f(*call)
-    finally:
-        state.stream = prev
-    _check_out(out, name)
-    return out, leaves, floor
-
-
-def _check_out(out: Any, name: str) -> None:
-    if not isinstance(out, Tensor):
-        raise TypeError(
-            f"{name}: f must return a Tensor, got {type(out).__name__} (f receives "
-            "Tensors; transforms return ndarrays, so they do not nest: use pat.hessian "
-            "or pat.hvp for second derivatives)"
-        )
-
-
-class _Program:
-    """f's tape packed once, for any number of batched sweeps from the given leaves.
-
-    Slots 0 .. len(leaves)-1 are the leaves; then one slot per record output, and one per
-    constant or aux array a rule reads. Only live records (on a path from a leaf) are
-    packed: the others have neither tangent nor adjoint. The program keeps the records
-    alive, so the arrays they saved stay locked and can be swept again (vjp_fn)."""
-
-    def __init__(self, out: Tensor, leaves: list[Tensor], floor: int, name: str) -> None:
-        self.name = name
-        self.out = out
-        self.leaves = leaves
-        records = self._collect(out, floor)
-        self.records = records
-        vals: list[Any] = [None] * len(leaves)
-        sizes = [t.size for t in leaves]
-        shapes: list[tuple[int, ...]] = [t.shape for t in leaves]
-        dtypes: list[np.dtype] = [t.dtype for t in leaves]
-        live = [True] * len(leaves)
-        leaf_slot = {id(t): i for i, t in enumerate(leaves)}
-        rec_slot: dict[int, int] = {}
-
-        def new_slot(val: Any, shape: tuple[int, ...], dtype: np.dtype, is_live: bool) -> int:
-            vals.append(val)
-            sizes.append(math.prod(shape))
-            shapes.append(shape)
-            dtypes.append(dtype)
-            live.append(is_live)
-            return len(vals) - 1
-
-        rows, dsts, srcs, auxs, its, iters = [], [], [], [], [], []
-        for r in records:
-            src = [-1, -1, -1]
-            is_live = False
-            for i, p in enumerate(r.parents):
-                sv = r.saved[i]
-                s = None
-                if p is not None:
-                    s = rec_slot.get(id(p)) if type(p) is Record else leaf_slot.get(id(p))
-                if s is None:
-                    if sv is None:
-                        continue
-                    s = new_slot(sv, sv.shape, sv.dtype, False)  # a constant the rule reads
-                else:
-                    is_live = is_live or live[s]
-                    if sv is not None and vals[s] is None:
-                        vals[s] = sv
-                src[i] = s
-            rec_slot[id(r)] = dst = new_slot(r.out, r.shape, r.dtype, is_live)
-            if not is_live:
-                continue
-            for g, v in zip(r.guards, r.versions, strict=True):
-                if g.version != v:
-                    raise TapeError(
-                        f"{name}: an array saved by '{r.name}' (record {r.seq}) was modified "
-                        "in place after it was recorded; call f again"
-                    )
-            aux = -1
-            if r.aux is not None:
-                aux = new_slot(r.aux, r.aux.shape, r.aux.dtype, False)
-            it = -1
-            if r.it is not None:
-                it = len(iters)
-                iters.append(r.it)
-            rows.append(r)
-            dsts.append(dst)
-            srcs.append(src)
-            auxs.append(aux)
-            its.append(it)
-        self.vals, self.sizes, self.shapes, self.dtypes = vals, sizes, shapes, dtypes
-        self.live = live
-        self.rows = rows
-        tape = np.zeros(len(rows), dtype=_ffi.INSTR_DTYPE)
-        if rows:
-            tape["op"] = [r.op for r in rows]
-            tape["dtype"] = [_ffi.DTYPE_CODE[r.dtype] for r in rows]
-            tape["dst"] = dsts
-            tape["src"] = srcs
-            tape["aux"] = auxs
-            tape["iter"] = its
-            tape["m"] = [r.m for r in rows]
-            tape["k"] = [r.k for r in rows]
-            tape["n"] = [r.n for r in rows]
-            tape["alpha"] = [r.alpha for r in rows]
-        self.tape = tape
-        self.itab = (
-            np.ascontiguousarray(np.stack(iters))
-            if iters
-            else np.zeros((0, _ffi.ITER_WORDS), dtype=np.int64)
-        )
-        self.size_arr = np.array(sizes, dtype=np.int64)
-        if out._node is not None:
-            self.out_slot = rec_slot.get(id(out._node), -1)
-        else:
-            self.out_slot = leaf_slot.get(id(out), -1)
-        if self.out_slot >= 0 and not live[self.out_slot]:
-            self.out_slot = -1  # the output does not depend on the leaves
-
-    @staticmethod
-    def _collect(out: Tensor, floor: int) -> list[Record]:
-        """Records reachable from out that this transform made, in tape order (iterative)."""
-        seen: set[int] = set()
-        found: list[Record] = []
-        stack = [out._node] if out._node is not None else []
-        while stack:
-            r = stack.pop()
-            if id(r) in seen or r.seq < floor:
-                continue
-            if r.released:
-                raise TapeError(
-                    f"the tape through '{r.name}' (record {r.seq}) was released by a "
-                    "backward() inside f; do not call backward inside a transformed function"
-                )
-            seen.add(id(r))
-            found.append(r)
-            for p in r.parents:
-                if type(p) is Record and id(p) not in seen:
-                    stack.append(p)
-        found.sort(key=lambda r: r.seq)
-        return found
-
-    # -- buffers ------------------------------------------------------------------------
-    def _zeros(self, k: int, which: str, skip: int = -1) -> list[np.ndarray | None]:
-        """K-seed zero buffers for every live slot (leaves and live records) but the first
-        ``skip`` + 1 leaves (the caller supplies those) and the output when skip is -2."""
-        bufs: list[np.ndarray | None] = [None] * len(self.vals)
-        for s, is_live in enumerate(self.live):
-            if is_live and s > skip and not (skip == -2 and s == self.out_slot):
-                bufs[s] = np.zeros((k, *self.shapes[s]), self.dtypes[s])
-        ENGINE_COUNTS[which] += sum(b is not None for b in bufs)
-        return bufs
-
-    def _run(self, cfunc: Any, tables: list[list[np.ndarray | None]], k: int) -> None:
-        if self.rows:
-            _sweep(cfunc, self.tape, self.itab, [self.vals] + tables, self.size_arr, k,
-                   lambda t: f"{self.name}: sweep through '{self.rows[t].name}'",
-                   lambda t: self.rows[t].where)
-
-    # -- the three sweeps ---------------------------------------------------------------
-    def tangents(self, seeds: list[np.ndarray], k: int) -> list[np.ndarray | None]:
-        """Forward mode: seeds[i] (k, *leaf i shape) in, every live slot's tangent out."""
-        tans = self._zeros(k, "tangent_buffers", skip=len(seeds) - 1)
-        for i, s in enumerate(seeds):
-            tans[i] = s
-        ENGINE_COUNTS["tangent_sweeps"] += 1
-        self._run(lib.pat_tape_tangent, [tans], k)
-        return tans
-
-    def out_tangent(self, tans: list[np.ndarray | None], k: int) -> np.ndarray:
-        if self.out_slot < 0:
-            return np.zeros((k, *self.out.shape), self.out.dtype)
-        return tans[self.out_slot]
-
-    def adjoints(self, cot: np.ndarray) -> list[np.ndarray | None]:
-        """Reverse mode: cotangents (k, *out shape) in, every live slot's adjoint out."""
-        k = cot.shape[0]
-        grads = self._zeros(k, "adjoint_buffers", skip=-2)
-        if self.out_slot >= 0:  # the sweep only reads the output's adjoint: use cot itself
-            grads[self.out_slot] = np.ascontiguousarray(cot, self.dtypes[self.out_slot])
-            if self.out_slot < len(self.leaves):  # f returned a leaf: hand out a copy
-                grads[self.out_slot] = grads[self.out_slot].copy()
-        ENGINE_COUNTS["reverse_sweeps"] += 1
-        self._run(lib.pat_tape_backward_batch, [grads], k)
-        return grads
-
-    def hvps(self, dirs: list[np.ndarray], k: int) -> list[np.ndarray]:
-        """Forward-over-reverse: directions (k, *leaf shape) in, H u per leaf out."""
-        if self.out.size != 1:
-            raise ShapeError(
-                f"{self.name}: f must return a scalar (one element), got shape "
-                f"{self.out.shape}; reduce it first (e.g. .sum())"
-            )
-        tans = self.tangents(dirs, k)
-        adjs = self.adjoints(np.ones((1, *self.out.shape), self.out.dtype))
-        atans = self._zeros(k, "tangent_buffers")
-        ENGINE_COUNTS["hvp_sweeps"] += 1
-        self._run(lib.pat_tape_hvp, [tans, adjs, atans], k)
-        return [atans[i] for i in range(len(self.leaves))]
-
-
-def _sweep(cfunc: Any, tape: np.ndarray, itab: np.ndarray, tables: list[list[Any]],
-           sizes: np.ndarray, k: int, where: Callable[[int], str],
-           site: Callable[[int], Any] = lambda t: None) -> None:
-    """One batched C sweep over ``tape``: a dry run for the scratch size, then the real
-    one; an error status becomes an exception (a custom op's own exception as it was).
-    With pat.detect_anomaly on the real one is checked; ``site(t)`` is record t's line."""
-    keep = [_ffi.pointer_table(table) for table in tables]
-    head = (
-        ffi.from_buffer("pat_instr *", tape),
-        len(tape),
-        ffi.from_buffer("pat_iter *", itab),
-        len(itab),
-        *[p for p, _ in keep],
-        ffi.from_buffer("int64_t *", sizes),
-        len(sizes),
-        k,
-    )
-    failed = ffi.new("int64_t *", -1)
-    need = ffi.new("int64_t *", 0)
-    rc = cfunc(*head, ffi.NULL, 0, need, ffi.NULL, failed)
-    if rc == lib.PAT_OK:
-        scratch = np.empty(max(1, (need[0] + 7) // 8), np.float64)
-        stats = getattr(_local, "stats", None)
-        stats = stats if stats is not None else ffi.NULL
-        if _tensor._state.anomaly & _anomaly.CHECK:
-            rc = _anomaly.checked_sweep(cfunc, tape, tables, head, scratch, stats, failed, site)
-        else:
-            rc = cfunc(*head, ffi.from_buffer(scratch, require_writable=True), scratch.nbytes,
-                       ffi.NULL, stats, failed)
-    if rc != lib.PAT_OK:
-        if rc == lib.PAT_ECALLBACK:
-            _tensor._raise_callback_error()
-        _ffi.check(rc, where(failed[0]) if 0 <= failed[0] < len(tape) else "sweep")
-
-
-class _Stream:
-    """Forward mode without a tape (``stream=True``). While f runs, record() hands every
-    op to :meth:`push`, which runs the op's tangent rule at once (pat_tape_tangent over a
-    one-record tape: the same C switch as the tape sweep) and keeps no record and no
-    saved value. Outputs become leaves that require grad; their tangents live here only
-    as long as the tensors do, so memory is that of f's live tensors, whatever its depth:
-    forward mode needs no stored activations."""
-
-    def __init__(self, k: int) -> None:
-        self.k = k
-        self.tans: dict[int, tuple[weakref.ref, np.ndarray]] = {}
-
-    def set(self, t: Tensor, tan: np.ndarray) -> None:
-        key = id(t)
-        tans = self.tans
-
-        def forget(_ref: weakref.ref, key: int = key) -> None:
-            tans.pop(key, None)
-
-        tans[key] = (weakref.ref(t, forget), tan)
-
-    def get(self, t: Tensor) -> np.ndarray | None:
-        hit = self.tans.get(id(t))
-        return hit[1] if hit is not None and hit[0]() is t else None
-
-    def push(self, y: Tensor, op: int, inputs: Sequence[Any], saved: Sequence[Any],
-             save_out: bool, aux: Any, it: Any, m: int, k: int, n: int,
-             alpha: float) -> Tensor:
-        y.requires_grad = True
-        vals: list[Any] = [y._data if save_out else None, None, None, None, aux]
-        tans: list[Any] = [None] * 5
-        sizes = np.zeros(5, np.int64)
-        src = [-1, -1, -1]
-        for i, t in enumerate(inputs):
-            if t is not None:
-                src[i] = 1 + i
-                sizes[1 + i] = t.size
-                tans[1 + i] = self.get(t) if t.requires_grad else None
-        for i, sv in enumerate(saved):
-            if sv is not None:
-                vals[1 + i] = sv._data if isinstance(sv, Tensor) else sv
-                src[i] = 1 + i
-                sizes[1 + i] = vals[1 + i].size
-        if all(t is None for t in tans):
-            return y  # no input carries a tangent: the output's is zero
-        ty = tans[0] = np.zeros((self.k, *y.shape), y.dtype)
-        ENGINE_COUNTS["tangent_buffers"] += 1
-        sizes[0] = y.size
-        if aux is not None:
-            sizes[4] = aux.size
-        tape = np.zeros(1, dtype=_ffi.INSTR_DTYPE)
-        tape[0] = (op, _ffi.DTYPE_CODE[y.dtype], 0, src, 4 if aux is not None else -1,
-                   0 if it is not None else -1, m, k, n, alpha)
-        itab = (it.reshape(1, -1) if it is not None
-                else np.zeros((0, _ffi.ITER_WORDS), dtype=np.int64))
-        name = _tensor.OP_NAMES[op]
-        _sweep(lib.pat_tape_tangent, tape, itab, [vals, tans], sizes, self.k,
-               lambda _t: f"jvp: tangent of '{name}'", lambda _t: _anomaly.callsite())
-        self.set(y, ty)
-        return y
-
-
-def _stream_trace(
-    f: Callable[..., Any], args: Sequence[Any], nums: Sequence[int], seeds: list[np.ndarray],
-    k: int, name: str,
-) -> tuple[Tensor, np.ndarray]:
-    """Run f once, pushing k tangents per op as it goes; return (out, out's tangents)."""
-    _local.stats = ffi.new("pat_stats *")
-    rec = getattr(_tensor._state, "recorder", None)
-    if rec is not None:
-        rec.opaque(f"pat.{name} runs its own sweeps")
-    stream = _Stream(k)
-    call = list(args)
-    for i, seed in zip(nums, seeds, strict=True):
-        leaf = _leaf(args[i], name)
-        stream.set(leaf, np.array(seed, dtype=leaf.dtype, order="C").reshape(k, *leaf.shape))
-        call[i] = leaf
-    ENGINE_COUNTS["tangent_sweeps"] += 1
-    state = _tensor._state
-    prev, state.stream = state.stream, stream
-    try:
-        with enable_grad():
-            out = f(*call)
-    finally:
-        state.stream = prev
-    _check_out(out, name)
-    tan = stream.get(out)
-    return out, tan if tan is not None else np.zeros((k, *out.shape), out.dtype)
-
-
-def _program(f: Callable[..., Any], args: Sequence[Any], nums: Sequence[int],
-             name: str) -> _Program:
-    _local.stats = ffi.new("pat_stats *")
-    out, leaves, floor = _trace(f, args, nums, name)
-    return _Program(out, leaves, floor, name)
 
 
 def _wrapped(f: Callable[..., Any], transform: Callable[..., Any]) -> Callable[..., Any]:
@@ -683,7 +329,7 @@ def _jacobian(f: Callable[..., Tensor], argnums: int | Sequence[int], mode: str,
     def jacobian_f(*args: Any) -> Any:
         nums, single = _argnums(argnums, len(args), "jacobian")
         if stream:
-            leaves = [_leaf(args[i], "jacfwd") for i in nums]
+            leaves = [_leaf(args[i]) for i in nums]
             seeds, offsets, k = _identity_seeds(leaves)
             out, tans = _stream_trace(f, args, nums, seeds, k, "jacfwd")
             _local.mode = "fwd"

@@ -11,7 +11,8 @@ import pytest
 import pyautotape as pat
 from pyautotape import function, transforms
 from pyautotape._ffi import ffi, lib
-from pyautotape.tensor import _raise_callback_error, _state
+from pyautotape._state import raise_callback_error as _raise_callback_error
+from pyautotape._state import state as _state
 
 
 class Cube(pat.Function):

@@ -7,7 +7,9 @@ import pytest
 
 from pyautotape import _ffi
 from pyautotape._ffi import ffi, lib
-from pyautotape.ops import _bcast_strides, _cstrides, _pack_iter
+from pyautotape.ops.core import bcast_strides as _bcast_strides
+from pyautotape.ops.core import cstrides as _cstrides
+from pyautotape.ops.core import pack_iter as _pack_iter
 
 SIZES = [(1, 1, 1), (1, 7, 3), (5, 1, 2), (3, 2, 1), (7, 13, 11), (63, 65, 17),
          (127, 129, 33), (2, 0, 3), (0, 4, 5), (4, 3, 0)]

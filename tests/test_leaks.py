@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import pyautotape as pat
-from pyautotape.tensor import Record
+from pyautotape.record import Record
 
 MiB = 1 << 20
 SANITIZED = os.environ.get("PYAUTOTAPE_SANITIZED") == "1"  # set by scripts/sanitize.sh

@@ -8,7 +8,8 @@ import pytest
 
 import pyautotape as pat
 from pyautotape import tape as tape_mod
-from pyautotape.tensor import _state, last_sweep_stats
+from pyautotape._state import state as _state
+from pyautotape.tensor import last_sweep_stats
 
 
 def _mlp(seed=0, batch=16):

@@ -1,0 +1,180 @@
+"""The reverse sweep: ``Tensor.backward`` and ``pat.autograd.grad``.
+
+``backward`` gathers the records reachable from the output with an explicit stack
+(:func:`~pyautotape.packing.collect`), packs those on a path from the requested inputs
+into ``pat_instr`` rows (:func:`~pyautotape.packing.pack_records`), gives each live slot an
+adjoint buffer, and runs one C call, ``pat_tape_backward``, that walks them from the last
+to the first. No recursion anywhere. While pat.compile records, the packed sweep is handed
+to its recorder, which replays exactly these tables.
+
+>>> import pyautotape as pat
+>>> w = pat.tensor([3.0], requires_grad=True)
+>>> run_backward([((w * w).sum(), seed_gradient((w * w).sum(), None, "demo"))], None, False)
+>>> w.grad.numpy()
+array([6.], dtype=float32)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from . import _ffi
+from ._ffi import ffi, lib
+from ._state import ANOMALY_CHECK, ENGINE_COUNTS, engine_lock, hooks, state
+from .errors import ShapeError
+from .packing import Program, collect, every_leaf, pack_records
+from .tensor import Tensor, _float_array, _wrap
+
+__all__ = ["run_backward", "seed_gradient"]
+
+
+def seed_gradient(out: Tensor, gradient: Any, where: str) -> np.ndarray:
+    """The cotangent a sweep from ``out`` starts with: ``gradient`` checked against out's
+    shape and dtype, or ones for a one-element output."""
+    if gradient is None:
+        if out.size != 1:
+            raise ShapeError(
+                f"{where}: output has shape {out.shape}; a non-scalar output needs "
+                "gradient= (a cotangent of the same shape), or call .sum() first"
+            )
+        return np.ones(out.shape, dtype=out.dtype)
+    g = gradient._data if isinstance(gradient, Tensor) else gradient
+    g = _float_array(g, out.dtype, where, "gradient")
+    if g.shape != out.shape:
+        raise ShapeError(
+            f"{where}: gradient has shape {g.shape} but the output has shape {out.shape}; "
+            "pass a cotangent of the output's shape"
+        )
+    return g
+
+
+def run_backward(
+    roots: Sequence[tuple[Tensor, np.ndarray]],
+    targets: Sequence[Tensor] | None,
+    retain_graph: bool,
+    stats: Any = None,
+) -> list[np.ndarray | None] | None:
+    """Run the reverse sweep from ``roots`` (tensor, seed) pairs.
+
+    targets None: accumulate into ``.grad`` of every leaf that requires grad (backward).
+    Otherwise return the gradient array of each target (None when it is not reached),
+    leaving every ``.grad`` untouched (autograd.grad)."""
+    with engine_lock:
+        records = collect([t for t, _ in roots], "backward", busy_ok=False)
+        for r in records:
+            r.busy = True
+    if stats is None:
+        stats = ffi.new("pat_stats *")
+    state.last_stats = stats
+    try:
+        return _sweep(records, roots, targets, stats)
+    finally:
+        for r in records:
+            r.busy = False
+            if not retain_graph:
+                r.release()
+
+
+def _sweep(records, roots, targets, stats):
+    """Pack the records, give every live slot an adjoint buffer, run the C sweep and hand
+    out the gradients."""
+    accumulate = targets is None  # backward(): every leaf that requires grad
+    if accumulate:
+        prog = pack_records(records, want_leaf=every_leaf)
+    else:
+        wanted = {id(t) for t in targets if t._node is None}
+        prog = pack_records(records, want_leaf=lambda leaf: id(leaf) in wanted,
+                            targets={id(t._node) for t in targets if t._node is not None})
+    grads: list[np.ndarray | None] = [None] * len(prog.vals)
+    leaf_slots: list[tuple[Tensor, int, bool]] = []  # (leaf, slot, fresh buffer?)
+    for leaf, s in prog.leaf_slots:
+        if prog.live[s]:
+            buf, fresh = _leaf_grad_buffer(leaf, accumulate)
+            grads[s] = buf
+            leaf_slots.append((leaf, s, fresh))
+    for r, s in zip(prog.rows, prog.dst, strict=True):  # the live records
+        grads[s] = np.zeros(r.shape, r.dtype)
+    node_slot = prog.node_slot
+    root_slots = []
+    for t, seed in roots:
+        if t._node is not None:
+            s = node_slot[id(t._node)]
+            if grads[s] is None:
+                grads[s] = np.zeros(t.shape, t.dtype)
+            grads[s] += seed
+            root_slots.append(s)
+        else:
+            root_slots.append(-1)
+
+    tape, itab = prog.tape(), prog.itab()
+    vals = prog.vals
+    rec = state.recorder
+    if rec is not None:
+        rec.sweep(tape, itab, vals, grads, leaf_slots, roots, root_slots,
+                  [r.where for r in prog.rows])
+    ENGINE_COUNTS["reverse_sweeps"] += 1
+    ENGINE_COUNTS["adjoint_buffers"] += sum(g is not None for g in grads)
+    vptr, vkeep = _ffi.pointer_table(vals)
+    gptr, gkeep = _ffi.pointer_table(grads)
+    failed = ffi.new("int64_t *", -1)
+    if state.anomaly & ANOMALY_CHECK and hooks.backward is not None:  # the checked sweep
+        rc = hooks.backward(prog, tape, itab, grads, vptr, gptr, leaf_slots, stats, failed)
+    else:
+        rc = lib.pat_tape_backward(
+            ffi.from_buffer("pat_instr *", tape),
+            len(tape),
+            ffi.from_buffer("pat_iter *", itab),
+            len(itab),
+            vptr,
+            gptr,
+            len(vals),
+            stats,
+            failed,
+        )
+    if rc != lib.PAT_OK:
+        bad = prog.rows[failed[0]] if 0 <= failed[0] < len(prog.rows) else None
+        _ffi.check(rc, f"backward of '{bad.name if bad is not None else '?'}'")
+
+    # -- hand the results out -----------------------------------------------------------
+    if accumulate:
+        for leaf, s, fresh in leaf_slots:
+            if fresh:
+                leaf._grad = _wrap(grads[s])
+        for t, seed in roots:  # a leaf used as its own root: d t / d t = seed
+            if t._node is None:
+                _accumulate_leaf(t, seed)
+        return None
+    return [_target_grad(t, prog, grads, roots) for t in targets]
+
+
+def _target_grad(t: Tensor, prog: Program, grads: list, roots) -> np.ndarray | None:
+    s = prog.node_slot.get(id(t._node) if t._node is not None else id(t))
+    g = grads[s] if s is not None else None
+    for root, seed in roots:
+        if root is t and t._node is None:
+            g = seed.copy() if g is None else g + seed
+    return g
+
+
+def _leaf_grad_buffer(leaf: Tensor, accumulate: bool) -> tuple[np.ndarray, bool]:
+    """The buffer the sweep accumulates the leaf's gradient into: its existing ``.grad``
+    (accumulation, as PyTorch) when that is writable, else a fresh zero array."""
+    g = leaf._grad
+    if accumulate and g is not None and g._data.flags.writeable and g._guard is None:
+        return g._data, False
+    buf = np.zeros(leaf._data.shape, leaf._data.dtype)
+    if accumulate and g is not None:
+        buf += g._data
+        if state.recorder is not None:
+            state.recorder.opaque("backward accumulated into a read-only .grad")
+    return buf, True
+
+
+def _accumulate_leaf(leaf: Tensor, g: np.ndarray) -> None:
+    if leaf._grad is None:
+        leaf._grad = _wrap(g.copy())
+    else:
+        leaf._grad = _wrap(leaf._grad._data + g)

@@ -1,0 +1,39 @@
+"""The differentiable ops: validate in Python, allocate with NumPy, compute in C, record.
+
+One module per family: elementwise (binary, ``where``, unary), reduce, shape, dense, loss;
+core.py holds what they share, spec.py the :class:`~.spec.OpSpec` table every other part
+reads, methods.py the Tensor operators. ``SPECS`` (name -> OpSpec) and ``REGISTRY``
+(name -> opcode) are in ``csrc/ops.def`` order, and checked at import against C.
+
+>>> import pyautotape as pat
+>>> list(pat.ops.REGISTRY)[:3], pat.ops.REGISTRY["custom"] == len(pat.ops.REGISTRY) - 1
+(['add', 'sub', 'mul'], True)
+"""
+
+from __future__ import annotations
+
+from .. import (
+    _ffi,
+    function,  # noqa: F401  (registers the spec of custom ops, pat.Function)
+)
+from . import methods as _methods
+from .dense import *  # noqa: F403
+from .dense import __all__ as _dense
+from .elementwise import *  # noqa: F403
+from .elementwise import __all__ as _elementwise
+from .loss import *  # noqa: F403
+from .loss import __all__ as _loss
+from .reduce import *  # noqa: F403
+from .reduce import __all__ as _reduce
+from .shape import *  # noqa: F403
+from .shape import __all__ as _shape
+from .shape import index  # noqa: F401
+from .spec import SPECS, OpSpec, check_complete  # noqa: F401
+
+check_complete()
+REGISTRY: dict[str, int] = {name: spec.opcode for name, spec in SPECS.items()}
+OP_NAMES = _ffi.OP_NAMES
+_methods.install()
+
+# the public ops (pat.add, ...); index is x[i], reached as pat.ops.index
+__all__ = [n for n in (*_elementwise, *_reduce, *_shape, *_dense, *_loss) if n != "index"]

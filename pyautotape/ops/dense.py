@@ -1,0 +1,153 @@
+"""Dense ops: ``matmul`` (NumPy's rules, batched) and ``linear`` (PyTorch's weight layout,
+bias fused), through OpenBLAS.
+
+>>> import numpy as np, pyautotape as pat
+>>> (pat.tensor(np.ones((2, 3))) @ pat.tensor(np.ones((3, 4)))).shape
+(2, 4)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from .._ffi import lib
+from ..errors import ShapeError
+from ..record import record
+from ..tensor import Tensor
+from .core import (
+    _INT32_MAX,
+    bcast_strides,
+    blas_sizes,
+    broadcast,
+    cstrides,
+    operands,
+    pack_iter,
+    prod,
+    run,
+)
+from .spec import Cost, Example, OpSpec, register
+
+
+def matmul(a: Any, b: Any) -> Tensor:
+    """Matrix product with ``np.matmul`` rules: 1-D operands are promoted and the added
+    axis removed; leading axes are batch axes and broadcast.
+
+    >>> import pyautotape as pat
+    >>> (pat.tensor([[1.0, 2.0]]) @ pat.tensor([[3.0], [4.0]])).numpy()
+    array([[11.]], dtype=float32)
+    """
+    (ta, tb), dt = operands("matmul", a, b)
+    if ta.ndim == 0 or tb.ndim == 0:
+        raise ShapeError(
+            f"matmul: operands must be at least 1-D, got {ta.shape} and {tb.shape}; "
+            "use * for scalars"
+        )
+    ash = ta.shape if ta.ndim >= 2 else (1,) + ta.shape
+    bsh = tb.shape if tb.ndim >= 2 else tb.shape + (1,)
+    m, k = ash[-2:]
+    k2, n = bsh[-2:]
+    if k != k2:
+        raise ShapeError(
+            f"matmul: {ta.shape} @ {tb.shape}: the inner dimensions {k} and {k2} differ; "
+            "transpose an operand (x.T) or fix the shapes"
+        )
+    batch = broadcast("matmul", ash[:-2], bsh[:-2])
+    blas_sizes("matmul", m, k, n)
+    out_shape = batch + ((m,) if ta.ndim >= 2 else ()) + ((n,) if tb.ndim >= 2 else ())
+    it = pack_iter(
+        batch,
+        (
+            [s * m * n for s in cstrides(batch)],
+            [s * m * k for s in bcast_strides(ash[:-2], batch)],
+            [s * k * n for s in bcast_strides(bsh[:-2], batch)],
+        ),
+        "matmul",
+    )
+    y = np.empty(out_shape, dt)
+    run(lib.PAT_OP_MATMUL, "matmul", dt, y, s0=ta._data, s1=tb._data, it=it, m=m, k=k, n=n)
+    return record(lib.PAT_OP_MATMUL, y, (ta, tb), it=it, m=m, k=k, n=n)
+
+
+def linear(x: Any, weight: Any, bias: Any = None) -> Tensor:
+    """``x @ weight.T + bias`` with weight (out, in), as ``torch.nn.functional.linear``;
+    one fused kernel (bias written first, GEMM adds onto it). The backward computes dW
+    only when weight needs a gradient and the bias sum only when bias does.
+
+    >>> import numpy as np, pyautotape as pat
+    >>> x = pat.tensor(np.ones((2, 3)))
+    >>> w = pat.tensor(np.ones((4, 3)))
+    >>> pat.linear(x, w, pat.tensor(np.zeros(4))).shape
+    (2, 4)
+    """
+    if (
+        type(x) is Tensor
+        and type(weight) is Tensor
+        and (bias is None or type(bias) is Tensor)
+        and x._data.dtype == weight._data.dtype
+        and (bias is None or bias._data.dtype == x._data.dtype)
+    ):  # the common case, without the general conversion
+        tx, tw, tb, dt = x, weight, bias, x._data.dtype
+    else:
+        args = (x, weight) if bias is None else (x, weight, bias)
+        ts, dt = operands("linear", *args)
+        tx, tw = ts[0], ts[1]
+        tb = ts[2] if bias is not None else None
+    xs, ws = tx._data.shape, tw._data.shape
+    if len(ws) != 2:
+        raise ShapeError(f"linear: weight must be 2-D (out, in), got {ws}")
+    if not xs or xs[-1] != ws[1]:
+        raise ShapeError(
+            f"linear: x {xs} does not end in in_features={ws[1]} of weight "
+            f"{ws} (weight is (out, in), as PyTorch)"
+        )
+    n, k = ws
+    if tb is not None and tb._data.shape != (n,):
+        raise ShapeError(
+            f"linear: bias must have shape ({n},) for weight {ws}, got {tb._data.shape}"
+        )
+    m = xs[0] if len(xs) == 2 else prod(xs[:-1])
+    if m > _INT32_MAX or k > _INT32_MAX or n > _INT32_MAX:
+        blas_sizes("linear", m, k, n)
+    y = np.empty(xs[:-1] + (n,), dt)
+    run(lib.PAT_OP_LINEAR, "linear", dt, y, s0=tx._data, s1=tw._data,
+         s2=tb._data if tb is not None else None, m=m, k=k, n=n)
+    return record(lib.PAT_OP_LINEAR, y, (tx, tw, tb), m=m, k=k, n=n)
+
+
+# ---------------------------------------------------------------------------------------
+# the specs
+
+
+def _matmul_flops(c: Cost) -> int:
+    return 2 * c.k * math.prod(c.out)
+
+
+def _matmul_bwd(c: Cost, need: Sequence[bool]) -> int:
+    return sum(2 * c.k * math.prod(c.out) for nd in need if nd)
+
+
+def _linear_flops(c: Cost) -> int:
+    return 2 * c.m * c.k * c.n + (c.m * c.n if c.has_bias else 0)
+
+
+def _linear_bwd(c: Cost, need: Sequence[bool]) -> int:
+    """dX and dW one GEMM each (so no dW without W), db a sum over the rows."""
+    cost = [2 * c.m * c.k * c.n, 2 * c.m * c.k * c.n, c.m * c.n]
+    return sum(w for w, nd in zip(cost, need, strict=False) if nd)
+
+
+register(OpSpec("matmul", matmul, "dense", inputs=("a", "b"), flops=_matmul_flops,
+                bwd_flops=_matmul_bwd, examples=(Example(
+                    matmul, np.matmul,
+                    lambda r: [r.standard_normal((2, 3, 4)), r.standard_normal((4, 5))]),)))
+register(OpSpec("linear", linear, "dense", inputs=("x", "weight", "bias"), flops=_linear_flops,
+                bwd_flops=_linear_bwd, examples=(Example(
+                    linear, lambda x, w, b: x @ w.T + b,
+                    lambda r: [r.standard_normal((3, 4)), r.standard_normal((5, 4)),
+                               r.standard_normal(5)]),)))
+
+__all__ = ["matmul", "linear"]
