@@ -1,0 +1,310 @@
+"""One recorded signature packed for ``pat_replay``: the steps, the forward instructions
+and buffer table (packed with the one packer, packing.Program), the recorded reverse
+sweeps and optimizer calls; and running it.
+
+>>> import pyautotape.replay.plan as plan
+>>> plan.STEP_DTYPE.itemsize
+32
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from .. import _ffi
+from .. import anomaly as _anomaly
+from .._ffi import DTYPE_CODE, NULL, ffi, lib
+from .._state import state as _state
+from ..ops.core import bcast_iter
+from ..packing import Instr, Program
+from ..tensor import Tensor, _wrap
+from .program import _plan_buffers, _program, _result_arrays
+from .recorder import ANY, Recorder, Retape, TracedFloat
+
+STEP_DTYPE = np.dtype(
+    [
+        ("kind", np.int32),
+        ("dtype", np.int32),
+        ("a", np.int32),
+        ("b", np.int32),
+        ("c", np.int32),
+        ("d", np.int32),
+        ("n", np.int64),
+    ]
+)
+for _name in STEP_DTYPE.names:
+    if STEP_DTYPE.fields[_name][1] != ffi.offsetof("pat_step", _name):  # pragma: no cover
+        raise ImportError("pat_step layout differs from C; rebuild with pip install -e .")
+
+
+class Plan:
+    """One recorded signature, packed for pat_replay."""
+
+    def __init__(self, rec: Recorder, result: Any) -> None:
+        self.leaves = list(rec.leaves.values())
+        self.leaf_data = [p._data for p in self.leaves]
+        self.grad_start = [rec.grad_at_start[id(p)] for p in self.leaves]
+        self.grad_end = [p._grad._data if p._grad is not None else None for p in self.leaves]
+        self.grad_wrappers = [_wrap(g) if g is not None else None for g in self.grad_end]
+        self.replayable = rec.why_opaque is None and not rec.guard_after_effect
+        self.why = rec.why_opaque or (
+            "a guard (a value read in Python) follows backward() or an optimizer step"
+            if rec.guard_after_effect
+            else None
+        )
+        self.leaf_grads = rec.leaf_grads
+        self.n_fwd = sum(1 for e in rec.events if e[0] == "fwd")
+        self.fwd_sites = rec.fwd_sites  # per instr / per sweep record: anomaly reports
+        self.sweep_sites = rec.sweep_sites
+        self.result_arrays = _result_arrays(result)
+        self._pack(rec.events)
+        self.result_template = self._template(result)
+        self.checks = list(zip(self.leaves, self.leaf_data, self.grad_start, strict=True))
+        self.ends = list(zip(self.leaves, self.grad_wrappers, strict=True))
+
+    # -- packing --------------------------------------------------------------------------
+    def _pack(self, events: list[tuple]) -> None:
+        self.inputs: list[tuple[int, np.ndarray, Any]] = []
+        self.opt_groups: list[tuple[Callable[[], tuple], tuple, int]] = []
+        program, sweeps, opts = _program(events, self.inputs, self.opt_groups)
+        remap = _plan_buffers(program, sweeps, opts, self._pinned(events))
+        self.bytes_before_planning = remap.pop("_before")
+        self.bytes_after_planning = remap.pop("_after")
+
+        def r(a: np.ndarray | None) -> np.ndarray | None:
+            return None if a is None else remap.get(id(a), a)
+
+        # the forward kernel calls, packed as the tape is: one slot per buffer they touch
+        prog = self.prog = Program()
+        slot = prog.array_slot
+        for _, b, _ in self.inputs:
+            slot(b)
+        steps = []
+        for st in program:
+            kind = st[0]
+            if kind == "fwd":
+                _, op, dtype, y, aux, s0, s1, s2, it, m, k, n, alpha = st
+                steps.append((lib.PAT_STEP_FWD, DTYPE_CODE[dtype], len(prog.rows), 0, 0, 0, 0))
+                prog.row(Instr(op, dtype, m, k, n, alpha), slot(r(y)),
+                         [slot(r(s0)), slot(r(s1)), slot(r(s2))], slot(r(aux)),
+                         prog.iter_index(it))
+            elif kind == "zero":
+                g = r(st[1])
+                steps.append((lib.PAT_STEP_ZERO, DTYPE_CODE[g.dtype], slot(g), 0, 0, 0, g.size))
+            elif kind == "acc":
+                g, seed = r(st[1]), r(st[2])
+                steps.append((lib.PAT_STEP_ACC, DTYPE_CODE[g.dtype], slot(g), slot(seed), 0, 0,
+                              g.size))
+            elif kind == "bwd":
+                steps.append((lib.PAT_STEP_BWD, lib.PAT_F32, st[1], st[2], 0, 0, 0))
+            elif kind == "optim":
+                steps.append((lib.PAT_STEP_OPTIM, lib.PAT_F32, st[1], 0, 0, 0, 0))
+            elif kind == "guard":
+                _, arr, other, expect, how = st
+                _, it = bcast_iter("compile", expect.shape, arr.shape, other.shape)
+                steps.append((lib.PAT_STEP_GUARD, DTYPE_CODE[arr.dtype], slot(r(arr)),
+                              slot(r(other)), slot(r(expect)), prog.iter_index(it), how))
+        self.bufs = prog.vals
+        sweeps = [(tape, itab, [r(v) for v in vals], [r(g) for g in grads])
+                  for tape, itab, vals, grads in sweeps]
+        # the program
+        self.steps = np.zeros(len(steps), STEP_DTYPE)
+        for i, st in enumerate(steps):
+            self.steps[i] = st
+        self.instrs = prog.tape()
+        self.itab = prog.itab()
+        self.buf_table, self.buf_keep = _ffi.pointer_table(self.bufs)
+        self.sweep_src = sweeps
+        self.opt_bufs = [o[4] for o in opts]
+        # reverse sweeps, each over its own slot tables (exactly the eager ones)
+        self.sweeps = ffi.new("pat_sweep[]", max(len(sweeps), 1))
+        self.sweep_keep = []
+        for i, (tape, itab, vals, grads) in enumerate(sweeps):
+            vt, vk = _ffi.pointer_table(vals)
+            gt, gk = _ffi.pointer_table(grads)
+            w = self.sweeps[i]
+            w.tape = ffi.from_buffer("pat_instr *", tape)
+            w.ntape = len(tape)
+            w.iters = ffi.from_buffer("pat_iter *", itab)
+            w.niters = len(itab)
+            w.vals = vt
+            w.grads = gt
+            w.nslots = len(vals)
+            self.sweep_keep.append((tape, itab, vt, vk, gt, gk))
+        # optimizer calls
+        self.opts = ffi.new("pat_optcall[]", max(len(opts), 1))
+        self.opt_keep = []
+        for i, (adam, dtype, datas, grads, bufs, sizes, counts, hyper, flag) in enumerate(opts):
+            o = self.opts[i]
+            pt, pk = _ffi.pointer_table(datas)
+            gt, gk = _ffi.pointer_table(grads)
+            b0 = _ffi.pointer_table(bufs[0]) if len(bufs) > 0 else (NULL, [])
+            b1 = _ffi.pointer_table(bufs[1]) if len(bufs) > 1 else (NULL, [])
+            o.adam = 1 if adam else 0
+            o.dtype = DTYPE_CODE[dtype]
+            o.nparams = len(datas)
+            o.params = pt
+            o.grads = gt
+            o.buf0 = b0[0]
+            o.buf1 = b1[0]
+            o.sizes = ffi.from_buffer("int64_t *", sizes)
+            o.counts = ffi.from_buffer("int64_t *", counts, require_writable=True)
+            for j, h in enumerate(hyper):
+                o.hyper[j] = h
+            o.flag = flag
+            self.opt_keep.append((pt, pk, gt, gk, b0, b1, sizes, counts, bufs))
+        self.stats = ffi.new("pat_stats *")
+        self.failed = ffi.new("int64_t *", -1)
+        self.args = (
+            ffi.from_buffer("pat_step *", self.steps),
+            len(self.steps),
+            ffi.from_buffer("pat_instr *", self.instrs),
+            len(self.instrs),
+            ffi.from_buffer("pat_iter *", self.itab),
+            len(self.itab),
+            self.buf_table,
+            len(self.bufs),
+            self.sweeps,
+            len(sweeps),
+            self.opts,
+            len(opts),
+            self.stats,
+            self.failed,
+        )
+
+    def _pinned(self, events: list[tuple]) -> set[int]:
+        """Arrays the planner must leave alone: what Python or the optimizer sees between
+        calls, and constants (see _plan_buffers)."""
+        keep: set[int] = {id(d) for d in self.leaf_data} | set(self.leaf_grads)
+        for ev in events:
+            if ev[0] == "input":
+                keep.add(id(ev[2]))
+            elif ev[0] == "optim":
+                _, _, _, datas, grads, bufs, sizes, counts, *_ = ev
+                keep |= {id(a) for a in (*datas, *grads) if a is not None}
+                keep |= {id(a) for lst in bufs for a in lst if a is not None}
+            elif ev[0] == "guard":
+                keep |= {id(ev[2]), id(ev[3])}
+            elif ev[0] == "sweep":
+                keep |= {id(seed) for _, seed in ev[6]}
+        keep |= self.result_arrays
+        return keep
+
+    def _template(self, value: Any) -> Any:
+        """The function's result with each Tensor / traced float replaced by its buffer."""
+        if isinstance(value, Tensor):
+            s = self.prog.find(value._data)
+            if s is None:
+                return ("const", value.numpy())
+            return ("tensor", s)
+        if isinstance(value, TracedFloat):
+            s = self.prog.find(value._arr)
+            return ("float", s) if s is not None else ("value", float(value))
+        if isinstance(value, (tuple, list)):
+            return (type(value).__name__, [self._template(v) for v in value])
+        if isinstance(value, dict):
+            return ("dict", {k: self._template(v) for k, v in value.items()})
+        return ("value", value)
+
+    def _build(self, tpl: Any) -> Any:
+        kind, body = tpl
+        if kind == "tensor":
+            return _wrap(self.bufs[body].copy())
+        if kind == "float":
+            return float(self.bufs[body].reshape(()))
+        if kind == "const":
+            return _wrap(body.copy())
+        if kind == "tuple":
+            return tuple(self._build(v) for v in body)
+        if kind == "list":
+            return [self._build(v) for v in body]
+        if kind == "dict":
+            return {k: self._build(v) for k, v in body.items()}
+        return body
+
+    # -- running --------------------------------------------------------------------------
+    def run(self, arrays: list[np.ndarray]) -> Any:
+        for p, data, g in self.checks:
+            if p._data is not data:
+                raise Retape("a parameter's .data was replaced")
+            if g is ANY:
+                continue
+            cur = p._grad
+            if cur is not None:
+                if cur._data is not g:
+                    raise Retape("a parameter's .grad changed between calls")
+            elif g is not None:
+                raise Retape("a parameter's .grad was cleared between calls")
+        for refresh, hyper, i in self.opt_groups:
+            now = refresh()
+            if now != hyper:
+                for j, h in enumerate(now):
+                    self.opts[i].hyper[j] = h
+        for pos, buf, cbuf in self.inputs:
+            src = arrays[pos]
+            if src.dtype == buf.dtype and src.flags.c_contiguous:
+                ffi.memmove(cbuf, src, buf.nbytes)
+            else:
+                np.copyto(buf, src, casting="unsafe")
+        if _state.anomaly & _anomaly.CHECK:  # pat.detect_anomaly: the checked program
+            rc = _anomaly.replay(self)
+        else:
+            rc = lib.pat_replay(*self.args)
+        if rc != 0:
+            if rc == lib.PAT_EGUARD:
+                raise Retape("a guard failed")
+            step = int(self.failed[0])
+            kind = int(self.steps[step]["kind"]) if 0 <= step < len(self.steps) else -1
+            if kind == lib.PAT_STEP_FWD and rc == lib.PAT_EINDEX:
+                raise ValueError("cross_entropy: a label is outside [0, classes) in this batch")
+            _ffi.check(rc, f"replay (step {step})")
+        for p, w in self.ends:
+            p._grad = w
+            if p._guard is not None:
+                p._guard.version += 1
+        return self._build(self.result_template)
+
+    # -- reporting ------------------------------------------------------------------------
+    def memory_report(self) -> dict[str, int]:
+        """Bytes of the memory the program runs over, by role: parameters, gradients (of
+        the leaves), optimizer_state, inputs, saved_for_backward (blocks holding values a
+        backward rule reads), scratch (other forward values and intermediate adjoints),
+        total; and planned_reuse, the bytes saved by sharing blocks between buffers whose
+        lifetimes do not overlap."""
+
+        def owner(a: np.ndarray) -> np.ndarray:
+            return a.base if a.base is not None else a
+
+        arrays: list[np.ndarray] = list(self.bufs)
+        saved: set[int] = set()
+        for _, _, vals, grads in self.sweep_src:
+            arrays += [a for a in vals + grads if a is not None]
+            saved |= {id(owner(v)) for v in vals if v is not None}
+        state: set[int] = set()
+        for bufs in self.opt_bufs:
+            for lst in bufs:
+                arrays += [a for a in lst if a is not None]
+                state |= {id(owner(a)) for a in lst if a is not None}
+        roles = [
+            ("parameters", {id(owner(d)) for d in self.leaf_data}),
+            ("gradients", set(self.leaf_grads)),
+            ("optimizer_state", state),
+            ("inputs", {id(owner(b)) for _, b, _ in self.inputs}),
+            ("saved_for_backward", saved),
+        ]
+        report = {name: 0 for name, _ in roles}
+        report["scratch"] = 0
+        owners = {id(owner(a)): owner(a) for a in arrays}
+        for key, a in owners.items():
+            for name, ids in roles:
+                if key in ids:
+                    report[name] += a.nbytes
+                    break
+            else:
+                report["scratch"] += a.nbytes
+        report["total"] = sum(a.nbytes for a in owners.values())
+        report["planned_reuse"] = self.bytes_before_planning - self.bytes_after_planning
+        return report
