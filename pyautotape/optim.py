@@ -543,8 +543,7 @@ class Adam(Optimizer):
         betas = hyper["betas"]
         if not isinstance(betas, (tuple, list)) or len(betas) != 2:
             raise TypeError(f"{where}: betas must be a pair (beta1, beta2), got {betas!r}")
-        betas = tuple(_number(b, "betas", where) for b in betas)
-        hyper["betas"] = betas
+        hyper["betas"] = betas = tuple(_number(b, "betas", where) for b in betas)
         if not 0.0 <= hyper["lr"]:
             raise ValueError(f"Invalid learning rate: {hyper['lr']}")
         if not 0.0 <= hyper["eps"]:
@@ -563,11 +562,8 @@ class Adam(Optimizer):
         return (group["lr"], beta1, beta2, group["eps"], group["weight_decay"])
 
     def _param_state(self, state: _GroupState, i: int) -> dict[str, Any] | None:
-        m = state.buffers["exp_avg"][i]
-        if m is None:
-            return None
-        return {"step": int(state.counts[i]), "exp_avg": m,
-                "exp_avg_sq": state.buffers["exp_avg_sq"][i]}
+        m, v = state.buffers["exp_avg"][i], state.buffers["exp_avg_sq"][i]
+        return None if m is None else {"step": int(state.counts[i]), "exp_avg": m, "exp_avg_sq": v}
 
     def _set_param_state(
         self, state: _GroupState, i: int, entry: Mapping[str, Any] | None
