@@ -44,7 +44,8 @@ from hypothesis import assume, given, note
 from hypothesis import strategies as st
 
 import pyautotape as pat
-from pyautotape.ops import REGISTRY
+from pyautotape.ops import REGISTRY, OpSpec
+from pyautotape.ops import SPECS as OP_SPEC_TABLE
 
 COUNTS: collections.Counter = collections.Counter()
 
@@ -137,15 +138,15 @@ def _binary_spec(name: str, ufunc, domain_b: str = "real", domain_a: str = "real
     return Spec(draw, getattr(pat, name), lambda a, b: ufunc(a, b))
 
 
-def _unary_spec(name: str, fn, domain: str = "real", **kw) -> Spec:
+def _unary_spec(op: OpSpec) -> Spec:
+    """A unary op fuzzed from its OpSpec: inputs of its domain (kinks included: "away" is
+    only for finite differences), its NumPy reference, its extra arguments."""
+    domain = "positive" if op.domain == "positive" else "real"
+
     def draw(data, rng, dt):
-        return [_float_arg(data.draw, rng, _shape(data.draw), dt, domain)], dict(kw)
+        return [_float_arg(data.draw, rng, _shape(data.draw), dt, domain)], dict(op.kwargs)
 
-    return Spec(draw, getattr(pat, name), lambda x, **k: fn(x))
-
-
-def _sigmoid(x):
-    return np.where(x >= 0, 1 / (1 + np.exp(-x)), np.exp(x) / (1 + np.exp(x)))
+    return Spec(draw, op.fn, lambda x, **k: op.ref(x, **k))
 
 
 def _check_axes(ndim: int, axis) -> tuple[int, ...]:
@@ -415,14 +416,7 @@ SPECS: dict[str, Spec] = {
     "maximum": _binary_spec("maximum", np.maximum),
     "minimum": _binary_spec("minimum", np.minimum),
     "where": Spec(_draw_where, pat.where, _ref_where),
-    "neg": _unary_spec("neg", np.negative),
-    "exp": _unary_spec("exp", np.exp),
-    "log": _unary_spec("log", np.log, "positive"),
-    "sqrt": _unary_spec("sqrt", np.sqrt, "positive"),
-    "tanh": _unary_spec("tanh", np.tanh),
-    "sigmoid": _unary_spec("sigmoid", _sigmoid),
-    "relu": _unary_spec("relu", lambda x: np.where(np.isnan(x), x, np.maximum(x, 0))),
-    "leaky_relu": _unary_spec("leaky_relu", lambda x: np.where(x > 0, x, 0.1 * x), negative_slope=0.1),
+    # the unary ops come from their OpSpecs (reference, domain, arguments), below
     "sum": _reduce_spec("sum"),
     "mean": _reduce_spec("mean"),
     "max": _reduce_spec("max"),
@@ -438,6 +432,7 @@ SPECS: dict[str, Spec] = {
     "cross_entropy": Spec(_draw_cross_entropy, pat.cross_entropy, _ref_errstate(_ref_cross_entropy)),
     "mse_loss": Spec(_draw_mse, pat.mse_loss, _ref_errstate(_ref_mse)),
 }
+SPECS |= {name: _unary_spec(op) for name, op in OP_SPEC_TABLE.items() if op.family == "unary"}
 for _spec in SPECS.values():  # NaN/inf and 1/0 in references are expected, not warnings
     _spec.ref = _ref_errstate(_spec.ref)
 

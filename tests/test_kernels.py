@@ -195,3 +195,22 @@ def test_stale_extension_is_refused(monkeypatch):
     monkeypatch.setattr(_ffi, "build_info", lambda: {"sources": "0000", "flags": ""})
     with pytest.raises(ImportError, match="pip install -e"):
         _ffi._check_fresh()
+
+
+def test_a_gemm_over_int_max_is_refused_before_blas():
+    # 4 seeds fold into one GEMM of 4 * 2**30 rows: more than a 32-bit BLAS takes. The
+    # kernel refuses it with PAT_ETOOBIG before reading any buffer (they are tiny here).
+    m, k, n, seeds = 2**30, 1, 1, 4
+    tape = np.zeros(1, _ffi.INSTR_DTYPE)
+    tape[0] = (lib.PAT_OP_LINEAR, lib.PAT_F32, 0, [1, 2, -1], -1, -1, m, k, n, 0.0)
+    small = [np.zeros(8, np.float32) for _ in range(3)]
+    vals, vkeep = _ffi.pointer_table(small)
+    grads, gkeep = _ffi.pointer_table(small)
+    sizes = np.array([m * n, m * k, n * k], np.int64)
+    failed = ffi.new("int64_t *", -1)
+    rc = lib.pat_tape_backward_batch(ffi.from_buffer("pat_instr *", tape), 1, ffi.NULL, 0, vals,
+                                     grads, ffi.from_buffer("int64_t *", sizes), 3, seeds,
+                                     ffi.NULL, 0, ffi.NULL, ffi.NULL, failed)
+    assert rc == lib.PAT_ETOOBIG and failed[0] == 0
+    with pytest.raises(ValueError, match="linear: a matrix size exceeds 2\\*\\*31 - 1"):
+        _ffi.check(rc, "linear")

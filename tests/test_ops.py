@@ -1,14 +1,15 @@
 """Every op: forward against NumPy (float64 and float32), gradients against central
 differences in float64 (inputs kept away from kinks), and exact tests at the kinks.
 
-OP_SPECS has one row per op name in the registry; a test fails if an op exists in C
-without a row here."""
+OP_SPECS has, per op, the examples of its OpSpec (pyautotape/ops/) and the extra rows
+below: a new op is tested here (and in test_forward_mode, test_transforms, test_opspec)
+without an edit, and an op without an example cannot be imported."""
 
 import numpy as np
 import pytest
 
 import pyautotape as pat
-from pyautotape.ops import REGISTRY
+from pyautotape.ops import REGISTRY, SPECS
 
 
 def _away(x, margin=0.1):
@@ -30,27 +31,9 @@ def _xent(x, lab, red):
 LAB = np.array([0, 3, 1, 2, 3])
 
 
-class _TanhScale(pat.Function):
-    """The custom-op row: tanh(x) * w as a pat.Function (backward and jvp by hand)."""
-
-    @staticmethod
-    def forward(ctx, x, w):
-        y = pat.tanh(x)
-        ctx.save_for_backward(y, w)
-        return y * w
-
-    @staticmethod
-    def backward(ctx, g):
-        y, w = ctx.saved_tensors
-        return g * w * (1 - y * y), g * y
-
-    @staticmethod
-    def jvp(ctx, tx, tw):
-        y, w = ctx.saved_tensors
-        return tx * w * (1 - y * y) + tw * y
-
+# rows beyond the ops' own examples: more shapes, broadcasting, axes, reductions, aliasing
 # name -> list of (pat function, NumPy reference, input factory taking a Generator)
-OP_SPECS = {
+EXTRA = {
     "add": [(pat.add, np.add, lambda r: (r.normal(size=(3, 4)), r.normal(size=(4,)))),
             (lambda a, b: a + b, np.add, lambda r: (r.normal(size=(2, 1, 3)), r.normal(size=(4, 1))))],
     "sub": [(pat.sub, np.subtract, lambda r: (r.normal(size=(3, 1)), r.normal(size=(3, 5))))],
@@ -105,15 +88,21 @@ OP_SPECS = {
                                           "sum": ((a - b) ** 2).sum()}[red],
                   lambda r: (r.normal(size=(3, 4)), r.normal(size=(3, 4))))
                  for red in ("mean", "sum", "none")],
-    "custom": [(_TanhScale.apply, lambda x, w: np.tanh(x) * w,
-                lambda r: (r.normal(size=(3, 4)), r.normal(size=(3, 4))))],
 }
+
+OP_SPECS = {name: [(ex.call, ex.ref, ex.make) for ex in spec.examples] + EXTRA.get(name, [])
+            for name, spec in SPECS.items()}
 
 CASES = [(name, i) for name, rows in OP_SPECS.items() for i in range(len(rows))]
 
 
 def test_op_table_covers_every_op():
-    assert set(OP_SPECS) == set(REGISTRY), "add a row to OP_SPECS for every op in C"
+    assert set(OP_SPECS) == set(REGISTRY), "every op in C has an OpSpec"
+    assert set(EXTRA) <= set(REGISTRY)
+    for name, spec in SPECS.items():
+        assert spec.examples and all(ex.ref is not None for ex in spec.examples), (
+            f"{name}: give its OpSpec an example with a NumPy reference"
+        )
 
 
 @pytest.mark.parametrize("name,i", CASES)

@@ -369,7 +369,7 @@ register(OpSpec("where", where, "where", inputs=("cond", "a", "b"), kink=_branch
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-x))
+    return np.exp(-np.logaddexp(0.0, -x))  # 1 / (1 + e^-x) without overflow
 
 
 def _leaky(x: np.ndarray, negative_slope: float) -> np.ndarray:
