@@ -65,11 +65,17 @@ static int rowsum_acc(int dt, void *db, const void *dy, int64_t m, int64_t n) {
     return PAT_OK;
 }
 
-/* The element offsets [y, a, b] of batch element i of the current row of a matmul walk. */
-#define MATMUL_OFFSETS(it, w, i)                               \
-    const int64_t oy = (w).off[0] + (i) * walk_inner_stride(it, 0); \
-    const int64_t oa = (w).off[1] + (i) * walk_inner_stride(it, 1); \
-    const int64_t ob = (w).off[2] + (i) * walk_inner_stride(it, 2)
+/* Visits every batch element of a matmul: `it` walks the batch axes with element strides
+   [y, a, b]; the body starts with MATMUL_OFFSETS, the element offsets oy, oa, ob. */
+#define MATMUL_WALK(it)                   \
+    pat_walk w;                           \
+    walk_start(&w, it);                   \
+    while (walk_next(&w, it))             \
+        for (int64_t i = 0; i < walk_inner(it); i++)
+#define MATMUL_OFFSETS(it)                                           \
+    const int64_t oy = w.off[0] + i * walk_inner_stride(it, 0);     \
+    const int64_t oa = w.off[1] + i * walk_inner_stride(it, 1);     \
+    const int64_t ob = w.off[2] + i * walk_inner_stride(it, 2)
 
 /* y(batch, m, n) = a(batch, m, k) @ b(batch, k, n); it walks the batch axes with element
    strides [y, a, b] (0 broadcasts a or b across a batch axis). */
@@ -78,19 +84,16 @@ int pat_k_matmul_fwd(int dt, void *y, const void *a, const void *b, const pat_it
     if (dt != PAT_F32 && dt != PAT_F64) return PAT_EBADDTYPE;
     if (!valid_iter(it) || m < 0 || k < 0 || n < 0) return PAT_EBADARG;
     if (!y || !a || !b) return PAT_ENULL;
-    const int64_t es = esize(dt), inner = walk_inner(it);
-    pat_walk w;
-    walk_start(&w, it);
-    while (walk_next(&w, it))
-        for (int64_t i = 0; i < inner; i++) {
-            MATMUL_OFFSETS(it, w, i);
-            char *yy = (char *)y + oy * es;
-            int rc = PAT_OK;
-            if (k == 0) fill_zero(dt, yy, m * n);
-            else rc = pat_k_gemm(dt, 0, 0, m, n, k, (const char *)a + oa * es, k,
-                                 (const char *)b + ob * es, n, 0.0, yy, n, st);
-            if (rc != PAT_OK) return rc;
-        }
+    const int64_t es = esize(dt);
+    MATMUL_WALK(it) {
+        MATMUL_OFFSETS(it);
+        char *yy = (char *)y + oy * es;
+        int rc = PAT_OK;
+        if (k == 0) fill_zero(dt, yy, m * n);
+        else rc = pat_k_gemm(dt, 0, 0, m, n, k, (const char *)a + oa * es, k,
+                             (const char *)b + ob * es, n, 0.0, yy, n, st);
+        if (rc != PAT_OK) return rc;
+    }
     return PAT_OK;
 }
 
@@ -101,21 +104,18 @@ int pat_k_matmul_bwd(int dt, void *da, void *db, const void *dy, const void *a, 
     if (dt != PAT_F32 && dt != PAT_F64) return PAT_EBADDTYPE;
     if (!valid_iter(it) || m < 0 || k < 0 || n < 0) return PAT_EBADARG;
     if (!dy || (da && !b) || (db && !a)) return PAT_ENULL;
-    const int64_t es = esize(dt), inner = walk_inner(it);
-    pat_walk w;
-    walk_start(&w, it);
-    while (walk_next(&w, it))
-        for (int64_t i = 0; i < inner; i++) {
-            MATMUL_OFFSETS(it, w, i);
-            const char *g = (const char *)dy + oy * es;
-            int rc = PAT_OK;
-            if (da) rc = pat_k_gemm(dt, 0, 1, m, k, n, g, n, (const char *)b + ob * es, n, 1.0,
-                                    (char *)da + oa * es, k, st);
-            if (db && rc == PAT_OK)
-                rc = pat_k_gemm(dt, 1, 0, k, n, m, (const char *)a + oa * es, k, g, n, 1.0,
-                                (char *)db + ob * es, n, st);
-            if (rc != PAT_OK) return rc;
-        }
+    const int64_t es = esize(dt);
+    MATMUL_WALK(it) {
+        MATMUL_OFFSETS(it);
+        const char *g = (const char *)dy + oy * es;
+        int rc = PAT_OK;
+        if (da) rc = pat_k_gemm(dt, 0, 1, m, k, n, g, n, (const char *)b + ob * es, n, 1.0,
+                                (char *)da + oa * es, k, st);
+        if (db && rc == PAT_OK)
+            rc = pat_k_gemm(dt, 1, 0, k, n, m, (const char *)a + oa * es, k, g, n, 1.0,
+                            (char *)db + ob * es, n, st);
+        if (rc != PAT_OK) return rc;
+    }
     return PAT_OK;
 }
 
@@ -285,16 +285,13 @@ int pat_k_matmul_acc_k(int dt, int64_t K, void *y, int64_t sy, const void *a, in
     int64_t nb;
     if (flat_batch(it, m, k, n, &nb))
         return gemm_k(dt, K, 0, 0, nb * m, n, k, a, sa, b, sb, y, sy, sc, st);
-    const int64_t es = esize(dt), inner = walk_inner(it);
-    pat_walk w;
-    walk_start(&w, it);
-    while (walk_next(&w, it))
-        for (int64_t i = 0; i < inner; i++) {
-            MATMUL_OFFSETS(it, w, i);
-            const int rc = gemm_k(dt, K, 0, 0, m, n, k, cp(a, oa, dt), sa, cp(b, ob, dt), sb,
-                                  (char *)y + oy * es, sy, sc, st);
-            if (rc != PAT_OK) return rc;
-        }
+    const int64_t es = esize(dt);
+    MATMUL_WALK(it) {
+        MATMUL_OFFSETS(it);
+        const int rc = gemm_k(dt, K, 0, 0, m, n, k, cp(a, oa, dt), sa, cp(b, ob, dt), sb,
+                              (char *)y + oy * es, sy, sc, st);
+        if (rc != PAT_OK) return rc;
+    }
     return PAT_OK;
 }
 
@@ -312,18 +309,15 @@ int pat_k_matmul_bwd_k(int dt, int64_t K, void *da, int64_t sda, void *db, int64
             rc = gemm_k(dt, K, 1, 0, k, n, nb * m, a, sa, dy, sdy, db, sdb, sc, st);
         return rc;
     }
-    const int64_t es = esize(dt), inner = walk_inner(it);
-    pat_walk w;
-    walk_start(&w, it);
-    while (walk_next(&w, it))
-        for (int64_t i = 0; i < inner; i++) {
-            MATMUL_OFFSETS(it, w, i);
-            if (da) rc = gemm_k(dt, K, 0, 1, m, k, n, cp(dy, oy, dt), sdy, cp(b, ob, dt), sb,
-                                (char *)da + oa * es, sda, sc, st);
-            if (rc == PAT_OK && db)
-                rc = gemm_k(dt, K, 1, 0, k, n, m, cp(a, oa, dt), sa, cp(dy, oy, dt), sdy,
-                            (char *)db + ob * es, sdb, sc, st);
-            if (rc != PAT_OK) return rc;
-        }
+    const int64_t es = esize(dt);
+    MATMUL_WALK(it) {
+        MATMUL_OFFSETS(it);
+        if (da) rc = gemm_k(dt, K, 0, 1, m, k, n, cp(dy, oy, dt), sdy, cp(b, ob, dt), sb,
+                            (char *)da + oa * es, sda, sc, st);
+        if (rc == PAT_OK && db)
+            rc = gemm_k(dt, K, 1, 0, k, n, m, cp(a, oa, dt), sa, cp(dy, oy, dt), sdy,
+                        (char *)db + ob * es, sdb, sc, st);
+        if (rc != PAT_OK) return rc;
+    }
     return PAT_OK;
 }

@@ -47,16 +47,18 @@ int pat_k_binary_bwd(int op, int dt, void *da, void *db, const void *dy, const v
                      const void *b, const pat_iter *it, double alpha) {
     if (!valid_iter(it)) return PAT_EBADARG;
     if (!dy) return PAT_ENULL;
-    PAT_DISPATCH(dt, return binary_bwd_f32(op, da, db, dy, a, b, it, (float)alpha),
-                     return binary_bwd_f64(op, da, db, dy, a, b, it, alpha));
+    PAT_DISPATCH(dt, return binary_first_f32(op, 0, (void *)dy, da, db, a, b, it, (float)alpha),
+                     return binary_first_f64(op, 0, (void *)dy, da, db, a, b, it, alpha));
 }
 
 int pat_k_binary_tan(int op, int dt, void *ty, const void *ta, const void *tb, const void *a,
                      const void *b, const pat_iter *it, double alpha) {
     if (!valid_iter(it)) return PAT_EBADARG;
     if (!ty) return PAT_ENULL;
-    PAT_DISPATCH(dt, return binary_tan_f32(op, ty, ta, tb, a, b, it, (float)alpha),
-                     return binary_tan_f64(op, ty, ta, tb, a, b, it, alpha));
+    /* the tangents are only read: binary_first writes dy (here ty) in tangent mode */
+    PAT_DISPATCH(dt, return binary_first_f32(op, 1, ty, (void *)ta, (void *)tb, a, b, it,
+                                             (float)alpha),
+                     return binary_first_f64(op, 1, ty, (void *)ta, (void *)tb, a, b, it, alpha));
 }
 
 int pat_k_binary_soa(int op, int dt, void *ga, void *gb, const void *ybar, const void *a,

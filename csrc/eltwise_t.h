@@ -143,63 +143,39 @@ static int SFX(binary_fwd)(int op, T *y, const T *a, const T *b, const pat_iter 
     return PAT_OK;
 }
 
-/* da, db += the partials of y = a (op) b times dy; it operands [dy, a, b]. A stride of 0
-   on an axis of a or b sums the partials over that broadcast axis. da and db may be the
-   same buffer (x * x), so each element is read and written once per partial, in order. */
-static int SFX(binary_bwd)(int op, T *da, T *db, const T *dy, const T *a, const T *b,
-                           const pat_iter *it, T alpha) {
-    switch ((pat_op)op) {
-#define PAT_OP(NAME, name, READS)
-#define PAT_UNARY(NAME, name, READS, ORDER)
-#define PAT_BINARY(NAME, name, READS, ORDER)                                         \
-    case PAT_OP_##NAME: {                                                           \
-        if (!BOK_##READS(da, db)) return PAT_ENULL;                                 \
-        BINARY_WALK {                                                               \
-            const T *g = dy + w.off[0];                                             \
-            ROW_VALUES;                                                             \
-            if (da) {                                                               \
-                T *ga = da + w.off[1];                                              \
-                for (int64_t i = 0; i < inner; i++)                                 \
-                    ga[i * sa] += SFX(name##_da)(g[i * sy], PA(READS), alpha);      \
-            }                                                                       \
-            if (db) {                                                               \
-                T *gb = db + w.off[2];                                              \
-                for (int64_t i = 0; i < inner; i++)                                 \
-                    gb[i * sb] += SFX(name##_db)(g[i * sy], PB(READS), alpha);      \
-            }                                                                       \
-        }                                                                           \
-        return PAT_OK;                                                              \
+/* The first-order rule of y = a (op) b, both ways, over it [y, a, b]:
+   reverse (tangent 0):  da += dy df/da, db += dy df/db; dy is the adjoint of y, da and db
+                         the adjoints of a and b (NULL: not needed). A stride of 0 on an
+                         axis of a or b sums over that broadcast axis. da and db may be one
+                         buffer (x * x): each element is read and written once per partial.
+   tangent (tangent 1):  dy += da df/da + db df/db; dy is the tangent of y, da and db the
+                         tangents of a and b (read only; NULL: zero). */
+#define BINARY_SIDE(name, part, READS, P, side, s, dx)                                \
+    if (dx) {                                                                        \
+        T *x_ = dx + w.off[side];                                                    \
+        if (tangent)                                                                 \
+            for (int64_t i = 0; i < inner; i++)                                      \
+                g[i * sy] += SFX(name##part)(x_[i * s], P(READS), alpha);            \
+        else                                                                         \
+            for (int64_t i = 0; i < inner; i++)                                      \
+                x_[i * s] += SFX(name##part)(g[i * sy], P(READS), alpha);            \
     }
-#include "ops.def"
-    default:
-        return PAT_EBADOP;
-    }
-}
 
-/* ty += the partials times the tangents ta, tb (NULL: zero); it operands [y, a, b] */
-static int SFX(binary_tan)(int op, T *ty, const T *ta, const T *tb, const T *a, const T *b,
-                           const pat_iter *it, T alpha) {
+static int SFX(binary_first)(int op, int tangent, T *dy, T *da, T *db, const T *a,
+                             const T *b, const pat_iter *it, T alpha) {
     switch ((pat_op)op) {
 #define PAT_OP(NAME, name, READS)
 #define PAT_UNARY(NAME, name, READS, ORDER)
-#define PAT_BINARY(NAME, name, READS, ORDER)                                         \
-    case PAT_OP_##NAME: {                                                           \
-        if (!BOK_##READS(ta, tb)) return PAT_ENULL;                                 \
-        BINARY_WALK {                                                               \
-            T *yy = ty + w.off[0];                                                  \
-            ROW_VALUES;                                                             \
-            if (ta) {                                                               \
-                const T *d = ta + w.off[1];                                         \
-                for (int64_t i = 0; i < inner; i++)                                 \
-                    yy[i * sy] += SFX(name##_da)(d[i * sa], PA(READS), alpha);      \
-            }                                                                       \
-            if (tb) {                                                               \
-                const T *d = tb + w.off[2];                                         \
-                for (int64_t i = 0; i < inner; i++)                                 \
-                    yy[i * sy] += SFX(name##_db)(d[i * sb], PB(READS), alpha);      \
-            }                                                                       \
-        }                                                                           \
-        return PAT_OK;                                                              \
+#define PAT_BINARY(NAME, name, READS, ORDER)                 \
+    case PAT_OP_##NAME: {                                   \
+        if (!BOK_##READS(da, db)) return PAT_ENULL;         \
+        BINARY_WALK {                                       \
+            T *g = dy + w.off[0];                           \
+            ROW_VALUES;                                     \
+            BINARY_SIDE(name, _da, READS, PA, 1, sa, da)    \
+            BINARY_SIDE(name, _db, READS, PB, 2, sb, db)    \
+        }                                                   \
+        return PAT_OK;                                      \
     }
 #include "ops.def"
     default:

@@ -47,13 +47,20 @@ const char *pat_blas_config(void) { return scipy_openblas_get_config(); }
 int pat_blas_get_num_threads(void) { return scipy_openblas_get_num_threads(); }
 void pat_blas_set_num_threads(int n) { scipy_openblas_set_num_threads(n); }
 
+/* The checks both rules make before their switch; counts the instruction. */
+static int exec_begin(int op, int dtype, pat_stats *stats) {
+    if (op < 0 || op >= PAT_OP_COUNT) return PAT_EBADOP;
+    if (dtype != PAT_F32 && dtype != PAT_F64) return PAT_EBADDTYPE;
+    if (stats) stats->instrs += 1;
+    return PAT_OK;
+}
+
 int pat_exec_fwd(int op, int dtype, void *y, void *aux,
                  const void *s0, const void *s1, const void *s2,
                  const pat_iter *it, int64_t m, int64_t k, int64_t n, double alpha,
                  pat_stats *stats) {
-    if (op < 0 || op >= PAT_OP_COUNT) return PAT_EBADOP;
-    if (dtype != PAT_F32 && dtype != PAT_F64) return PAT_EBADDTYPE;
-    if (stats) stats->instrs += 1;
+    const int rc = exec_begin(op, dtype, stats);
+    if (rc != PAT_OK) return rc;
     switch ((pat_op)op) {
 #define PAT_OP(NAME, name, READS)
 #define PAT_BINARY(NAME, name, READS, ORDER) case PAT_OP_##NAME:
@@ -103,9 +110,8 @@ int pat_exec_bwd(int op, int dtype, const void *dy, const void *y, const void *a
                  const pat_iter *it, int64_t m, int64_t k, int64_t n, double alpha,
                  pat_stats *stats) {
     (void)s2;  /* no backward rule reads a third source yet */
-    if (op < 0 || op >= PAT_OP_COUNT) return PAT_EBADOP;
-    if (dtype != PAT_F32 && dtype != PAT_F64) return PAT_EBADDTYPE;
-    if (stats) stats->instrs += 1;
+    const int rc = exec_begin(op, dtype, stats);
+    if (rc != PAT_OK) return rc;
     switch ((pat_op)op) {
 #define PAT_OP(NAME, name, READS)
 #define PAT_BINARY(NAME, name, READS, ORDER) case PAT_OP_##NAME:

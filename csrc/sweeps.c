@@ -317,84 +317,55 @@ static int batch_args_ok(int64_t ntape, int64_t nslots, const int64_t *sizes, in
     return ntape >= 0 && nslots >= 0 && nseeds >= 1 && nscratch >= 0 && (sizes || nslots == 0);
 }
 
-static int tangent_sweep(const pat_instr *tape, int64_t ntape, const pat_iter *iters,
-                         int64_t niters, void *const *vals, void *const *tans,
+enum { SWEEP_TAN, SWEEP_BWD, SWEEP_HVP };
+
+/* One record's rules in a batched sweep of `kind`, writing into the table `out` (tans,
+   grads or atans); checked afterwards when an != NULL. */
+static int batched_rule(int kind, const pat_instr *ins, int64_t t, const pat_iter *it,
+                        void *const *vals, void *const *tans, void *const *adjs,
+                        void *const *out, const int64_t *sizes, int64_t K, pat_scratch *sc,
+                        pat_stats *st, pat_anomaly *an) {
+    int rc;
+    if (kind == SWEEP_TAN) {
+        rc = exec_tan(ins, it, vals, out, sizes, K, sc, st);
+        if (rc == PAT_OK && an && !sc->dry) rc = pat_chk_tan(ins, t, vals, out, sizes, K, an);
+        return rc;
+    }
+    void *g0 = pat_slot(out, ins->src[0]), *g1 = pat_slot(out, ins->src[1]),
+         *g2 = pat_slot(out, ins->src[2]);
+    /* first order: the backward rule for every seed (hvp: of the adjoint's tangent) */
+    rc = exec_bwd_k(ins, it, vals, out[ins->dst], g0, g1, g2, sizes, K, sc, st);
+    /* second order: the tangent of the backward rule, at the value's adjoint */
+    if (rc == PAT_OK && kind == SWEEP_HVP && adjs[ins->dst] != NULL)
+        rc = exec_soa(ins, it, vals, tans, adjs[ins->dst], g0, g1, g2, sizes, K, sc, st);
+    if (rc == PAT_OK && an && !sc->dry)
+        rc = kind == SWEEP_BWD ? pat_chk_bwd(ins, t, vals, out, sizes, K, an)
+                               : pat_chk_hvp(ins, t, vals, tans, adjs, out, sizes, K, an);
+    return rc;
+}
+
+/* The three batched sweeps: tangents from the first record to the last, reverse and
+   second-order adjoints from the last to the first. A record whose out[dst] is NULL has
+   nothing to push and is skipped. A dry run (need != NULL) visits only the dense ops,
+   which are the ones that claim scratch. */
+static int batched_sweep(int kind, const pat_instr *tape, int64_t ntape,
+                         const pat_iter *iters, int64_t niters, void *const *vals,
+                         void *const *tans, void *const *adjs, void *const *out,
                          const int64_t *sizes, int64_t nslots, int64_t nseeds, void *scratch,
                          int64_t nscratch, int64_t *need, pat_stats *stats, int64_t *failed,
                          pat_anomaly *an) {
     if (!batch_args_ok(ntape, nslots, sizes, nseeds, nscratch)) return PAT_EBADARG;
+    if (an) pat_chk_reset(an);
     pat_scratch sc = {scratch, scratch ? nscratch : 0, 0, need != NULL};
-    for (int64_t t = 0; t < ntape; t++) {
+    for (int64_t i = 0; i < ntape; i++) {
+        const int64_t t = kind == SWEEP_TAN ? i : ntape - 1 - i;
         const pat_instr *ins = &tape[t];
         int rc = check_instr(ins, nslots, niters);
-        if (rc == PAT_OK && tans[ins->dst] != NULL && !(sc.dry && !is_dense(ins->op))) {
-            if (stats && !sc.dry) stats->instrs += 1;
-            rc = exec_tan(ins, ins->iter >= 0 ? &iters[ins->iter] : NULL, vals, tans, sizes,
-                          nseeds, &sc, sc.dry ? NULL : stats);
-            if (rc == PAT_OK && an && !sc.dry)
-                rc = pat_chk_tan(ins, t, vals, tans, sizes, nseeds, an);
-        }
-        if (rc != PAT_OK) {
-            if (failed) *failed = t;
-            return rc;
-        }
-    }
-    if (need) *need = sc.need;
-    return PAT_OK;
-}
-
-static int backward_batch_sweep(const pat_instr *tape, int64_t ntape, const pat_iter *iters,
-                                int64_t niters, void *const *vals, void *const *grads,
-                                const int64_t *sizes, int64_t nslots, int64_t nseeds,
-                                void *scratch, int64_t nscratch, int64_t *need,
-                                pat_stats *stats, int64_t *failed, pat_anomaly *an) {
-    if (!batch_args_ok(ntape, nslots, sizes, nseeds, nscratch)) return PAT_EBADARG;
-    pat_scratch sc = {scratch, scratch ? nscratch : 0, 0, need != NULL};
-    for (int64_t t = ntape - 1; t >= 0; t--) {
-        const pat_instr *ins = &tape[t];
-        int rc = check_instr(ins, nslots, niters);
-        if (rc == PAT_OK && grads[ins->dst] != NULL && !(sc.dry && !is_dense(ins->op))) {
-            if (stats && !sc.dry) stats->instrs += 1;
-            rc = exec_bwd_k(ins, ins->iter >= 0 ? &iters[ins->iter] : NULL, vals,
-                            grads[ins->dst], pat_slot(grads, ins->src[0]),
-                            pat_slot(grads, ins->src[1]), pat_slot(grads, ins->src[2]), sizes, nseeds,
-                            &sc, sc.dry ? NULL : stats);
-            if (rc == PAT_OK && an && !sc.dry)
-                rc = pat_chk_bwd(ins, t, vals, grads, sizes, nseeds, an);
-        }
-        if (rc != PAT_OK) {
-            if (failed) *failed = t;
-            return rc;
-        }
-    }
-    if (need) *need = sc.need;
-    return PAT_OK;
-}
-
-static int hvp_sweep(const pat_instr *tape, int64_t ntape, const pat_iter *iters,
-                     int64_t niters, void *const *vals, void *const *tans, void *const *adjs,
-                     void *const *atans, const int64_t *sizes, int64_t nslots, int64_t nseeds,
-                     void *scratch, int64_t nscratch, int64_t *need, pat_stats *stats,
-                     int64_t *failed, pat_anomaly *an) {
-    if (!batch_args_ok(ntape, nslots, sizes, nseeds, nscratch)) return PAT_EBADARG;
-    pat_scratch sc = {scratch, scratch ? nscratch : 0, 0, need != NULL};
-    for (int64_t t = ntape - 1; t >= 0; t--) {
-        const pat_instr *ins = &tape[t];
-        int rc = check_instr(ins, nslots, niters);
-        if (rc == PAT_OK && atans[ins->dst] != NULL && !(sc.dry && !is_dense(ins->op))) {
-            const pat_iter *it = ins->iter >= 0 ? &iters[ins->iter] : NULL;
-            void *g0 = pat_slot(atans, ins->src[0]), *g1 = pat_slot(atans, ins->src[1]),
-                 *g2 = pat_slot(atans, ins->src[2]);
+        if (rc == PAT_OK && out[ins->dst] != NULL && !(sc.dry && !is_dense(ins->op))) {
             pat_stats *st = sc.dry ? NULL : stats;
             if (st) st->instrs += 1;
-            /* first order: the backward of the adjoint's tangent, for every direction */
-            rc = exec_bwd_k(ins, it, vals, atans[ins->dst], g0, g1, g2, sizes, nseeds, &sc, st);
-            /* second order: the tangent of the backward rule, at the value's adjoint */
-            if (rc == PAT_OK && adjs[ins->dst] != NULL)
-                rc = exec_soa(ins, it, vals, tans, adjs[ins->dst], g0, g1, g2, sizes, nseeds,
-                              &sc, st);
-            if (rc == PAT_OK && an && !sc.dry)
-                rc = pat_chk_hvp(ins, t, vals, tans, adjs, atans, sizes, nseeds, an);
+            rc = batched_rule(kind, ins, t, ins->iter >= 0 ? &iters[ins->iter] : NULL, vals,
+                              tans, adjs, out, sizes, nseeds, &sc, st, an);
         }
         if (rc != PAT_OK) {
             if (failed) *failed = t;
@@ -411,8 +382,8 @@ int pat_tape_tangent(const pat_instr *tape, int64_t ntape, const pat_iter *iters
                      int64_t niters, void *const *vals, void *const *tans,
                      const int64_t *sizes, int64_t nslots, int64_t nseeds, void *scratch,
                      int64_t nscratch, int64_t *need, pat_stats *stats, int64_t *failed) {
-    return tangent_sweep(tape, ntape, iters, niters, vals, tans, sizes, nslots, nseeds, scratch,
-                         nscratch, need, stats, failed, NULL);
+    return batched_sweep(SWEEP_TAN, tape, ntape, iters, niters, vals, tans, NULL, tans, sizes,
+                         nslots, nseeds, scratch, nscratch, need, stats, failed, NULL);
 }
 
 int pat_tape_tangent_checked(const pat_instr *tape, int64_t ntape, const pat_iter *iters,
@@ -421,9 +392,8 @@ int pat_tape_tangent_checked(const pat_instr *tape, int64_t ntape, const pat_ite
                              void *scratch, int64_t nscratch, int64_t *need, pat_stats *stats,
                              int64_t *failed, pat_anomaly *anomaly) {
     if (!anomaly) return PAT_ENULL;
-    pat_chk_reset(anomaly);
-    return tangent_sweep(tape, ntape, iters, niters, vals, tans, sizes, nslots, nseeds, scratch,
-                         nscratch, need, stats, failed, anomaly);
+    return batched_sweep(SWEEP_TAN, tape, ntape, iters, niters, vals, tans, NULL, tans, sizes,
+                         nslots, nseeds, scratch, nscratch, need, stats, failed, anomaly);
 }
 
 int pat_tape_backward_batch(const pat_instr *tape, int64_t ntape, const pat_iter *iters,
@@ -431,8 +401,8 @@ int pat_tape_backward_batch(const pat_instr *tape, int64_t ntape, const pat_iter
                             const int64_t *sizes, int64_t nslots, int64_t nseeds,
                             void *scratch, int64_t nscratch, int64_t *need, pat_stats *stats,
                             int64_t *failed) {
-    return backward_batch_sweep(tape, ntape, iters, niters, vals, grads, sizes, nslots, nseeds,
-                                scratch, nscratch, need, stats, failed, NULL);
+    return batched_sweep(SWEEP_BWD, tape, ntape, iters, niters, vals, NULL, NULL, grads, sizes,
+                         nslots, nseeds, scratch, nscratch, need, stats, failed, NULL);
 }
 
 int pat_tape_backward_batch_checked(const pat_instr *tape, int64_t ntape,
@@ -442,17 +412,16 @@ int pat_tape_backward_batch_checked(const pat_instr *tape, int64_t ntape,
                                     int64_t *need, pat_stats *stats, int64_t *failed,
                                     pat_anomaly *anomaly) {
     if (!anomaly) return PAT_ENULL;
-    pat_chk_reset(anomaly);
-    return backward_batch_sweep(tape, ntape, iters, niters, vals, grads, sizes, nslots, nseeds,
-                                scratch, nscratch, need, stats, failed, anomaly);
+    return batched_sweep(SWEEP_BWD, tape, ntape, iters, niters, vals, NULL, NULL, grads, sizes,
+                         nslots, nseeds, scratch, nscratch, need, stats, failed, anomaly);
 }
 
 int pat_tape_hvp(const pat_instr *tape, int64_t ntape, const pat_iter *iters, int64_t niters,
                  void *const *vals, void *const *tans, void *const *adjs, void *const *atans,
                  const int64_t *sizes, int64_t nslots, int64_t nseeds, void *scratch,
                  int64_t nscratch, int64_t *need, pat_stats *stats, int64_t *failed) {
-    return hvp_sweep(tape, ntape, iters, niters, vals, tans, adjs, atans, sizes, nslots, nseeds,
-                     scratch, nscratch, need, stats, failed, NULL);
+    return batched_sweep(SWEEP_HVP, tape, ntape, iters, niters, vals, tans, adjs, atans, sizes,
+                         nslots, nseeds, scratch, nscratch, need, stats, failed, NULL);
 }
 
 int pat_tape_hvp_checked(const pat_instr *tape, int64_t ntape, const pat_iter *iters,
@@ -462,7 +431,6 @@ int pat_tape_hvp_checked(const pat_instr *tape, int64_t ntape, const pat_iter *i
                          int64_t *need, pat_stats *stats, int64_t *failed,
                          pat_anomaly *anomaly) {
     if (!anomaly) return PAT_ENULL;
-    pat_chk_reset(anomaly);
-    return hvp_sweep(tape, ntape, iters, niters, vals, tans, adjs, atans, sizes, nslots, nseeds,
-                     scratch, nscratch, need, stats, failed, anomaly);
+    return batched_sweep(SWEEP_HVP, tape, ntape, iters, niters, vals, tans, adjs, atans, sizes,
+                         nslots, nseeds, scratch, nscratch, need, stats, failed, anomaly);
 }

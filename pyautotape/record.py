@@ -30,7 +30,7 @@ import numpy as np
 
 from . import _ffi
 from ._state import hooks, seq, state
-from .tensor import Tensor, _Guard
+from .tensor import Tensor, _Guard, _wrap
 
 __all__ = ["Record", "record"]
 
@@ -133,12 +133,7 @@ def record(
     append a record for it. ``sources[i]`` is op's source i: a Tensor (a parent when it
     requires grad), a constant ndarray, or None. What the record keeps follows the op's
     READS; ``aux`` is always kept."""
-    y = Tensor.__new__(Tensor)
-    y._data = out
-    y._grad = None
-    y._guard = None
-    y._node = None
-    y.requires_grad = False
+    y = _wrap(out)
     if not state.grad_enabled:
         return y
     parents: list[Record | Tensor | None] = [None, None, None]

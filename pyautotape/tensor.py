@@ -525,6 +525,7 @@ def clear_grad(p: Tensor, set_to_none: bool = True) -> None:
 
 
 def _wrap(arr: np.ndarray) -> Tensor:
+    """A Tensor around ``arr`` itself (no copy), cut from the tape."""
     t = Tensor.__new__(Tensor)
     t._data = arr
     t.requires_grad = False

@@ -24,22 +24,14 @@ from .shape import index, reshape, transpose
 from .spec import SPECS
 
 
-def _sum(self: Tensor, axis: int | tuple[int, ...] | None = None,
-         keepdims: bool = False) -> Tensor:
-    """Sum over ``axis`` (int, tuple, or None for all), as ``np.sum``."""
-    return sum(self, axis=axis, keepdims=keepdims)
+def _reduction(op: Any, what: str) -> Any:
+    def method(self: Tensor, axis: int | tuple[int, ...] | None = None,
+               keepdims: bool = False) -> Tensor:
+        return op(self, axis=axis, keepdims=keepdims)
 
-
-def _mean(self: Tensor, axis: int | tuple[int, ...] | None = None,
-          keepdims: bool = False) -> Tensor:
-    """Mean over ``axis``, as ``np.mean``."""
-    return mean(self, axis=axis, keepdims=keepdims)
-
-
-def _max(self: Tensor, axis: int | tuple[int, ...] | None = None,
-         keepdims: bool = False) -> Tensor:
-    """Max over ``axis``; tied maxima share the gradient evenly."""
-    return max(self, axis=axis, keepdims=keepdims)
+    method.__name__ = op.__name__
+    method.__doc__ = f"{what} over ``axis`` (int, tuple, or None: all), as ``np.{op.__name__}``."
+    return method
 
 
 def _reshape(self: Tensor, *shape: Any) -> Tensor:
@@ -61,24 +53,21 @@ def _T(self: Tensor) -> Tensor:
     return transpose(self, None)
 
 
-METHODS: dict[str, Any] = {
-    "__add__": lambda self, other: add(self, other),
-    "__radd__": lambda self, other: add(other, self),
-    "__sub__": lambda self, other: sub(self, other),
-    "__rsub__": lambda self, other: sub(other, self),
-    "__mul__": lambda self, other: mul(self, other),
-    "__rmul__": lambda self, other: mul(other, self),
-    "__truediv__": lambda self, other: div(self, other),
-    "__rtruediv__": lambda self, other: div(other, self),
-    "__pow__": lambda self, other: pow(self, other),
-    "__rpow__": lambda self, other: pow(other, self),
-    "__matmul__": lambda self, other: matmul(self, other),
-    "__rmatmul__": lambda self, other: matmul(other, self),
+def _operator(op: Any) -> tuple[Any, Any]:
+    """x (op) other, and the reflected other (op) x (Python calls it when x is on the right)."""
+    return (lambda self, other: op(self, other)), (lambda self, other: op(other, self))
+
+
+METHODS: dict[str, Any] = {}
+for _name, _op in (("add", add), ("sub", sub), ("mul", mul), ("truediv", div), ("pow", pow),
+                   ("matmul", matmul)):
+    METHODS[f"__{_name}__"], METHODS[f"__r{_name}__"] = _operator(_op)
+METHODS |= {
     "__neg__": lambda self: neg(self),
     "__getitem__": lambda self, idx: index(self, idx),
-    "sum": _sum,
-    "mean": _mean,
-    "max": _max,
+    "sum": _reduction(sum, "Sum"),
+    "mean": _reduction(mean, "Mean"),
+    "max": _reduction(max, "Max (tied maxima share the gradient evenly)"),
     "reshape": _reshape,
     "transpose": _transpose,
     "T": property(_T),
