@@ -2,7 +2,7 @@
 
    Contract: this file is not part of a normal build. csrc/build_ffi.py adds it to the
    sources only when PYAUTOTAPE_CANARY=1, and then links with
-   -Wl,--wrap=pat_k_unary_fwd, so every call tape.c makes to the elementwise unary forward
+   -Wl,--wrap=pat_k_unary_fwd, so every call exec.c makes to the elementwise unary forward
    (pat.exp, pat.relu, ...) lands here first. The wrapper writes one element past the end
    of the output buffer -- the classic off-by-one a kernel could have -- and then runs the
    real kernel. Under AddressSanitizer that write is a heap-buffer-overflow and the process

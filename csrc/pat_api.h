@@ -216,7 +216,7 @@ int pat_replay(const pat_step *steps, int64_t nsteps, const pat_instr *instrs,
                int64_t nbufs, const pat_sweep *sweeps, int64_t nsweeps,
                const pat_optcall *opts, int64_t nopts, pat_stats *stats, int64_t *failed);
 
-/* ---- forward mode, batched reverse mode, second-order adjoints (tape.c, tangent.c) ----
+/* ---- forward mode, batched reverse mode, second-order adjoints (sweeps.c) -------------
    These sweeps push nseeds directions through a tape in one call. In tans, grads and
    atans the buffer of slot s holds nseeds copies of the slot's value one after another,
    sizes[s] elements each: an array of shape (nseeds, *value shape). A NULL tangent is
@@ -260,7 +260,7 @@ int pat_tape_hvp(const pat_instr *tape, int64_t ntape, const pat_iter *iters, in
                  const int64_t *sizes, int64_t nslots, int64_t nseeds, void *scratch,
                  int64_t nscratch, int64_t *need, pat_stats *stats, int64_t *failed);
 
-/* ---- NaN/Inf detection (pat.detect_anomaly; tape.c, replay.c) ---------------------------
+/* ---- NaN/Inf detection (pat.detect_anomaly; check.c, sweeps.c, replay.c) ----------------
    The *_checked sweeps run exactly what their unchecked twins run and, after each record,
    scan the buffers the rule just wrote for a NaN or an infinity (the output y of a forward
    step, tans[dst] of a tangent rule, the source gradients a backward or second-order rule

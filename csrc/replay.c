@@ -1,7 +1,7 @@
 /* replay.c: run a recorded training step again, in one call.
 
    Contract: the program (steps) and every table it indexes were built once by
-   pyautotape/replay.py from a recording of the step run eagerly. Buffers are owned by
+   pyautotape/replay/plan.py from a recording of the step run eagerly. Buffers are owned by
    Python and fixed between calls; new inputs were copied into their buffers before the
    call. Each step reuses the eager code path (pat_exec_fwd, pat_tape_backward, the
    optimizer kernels), in the recorded order, so results are bitwise those of eager mode.

@@ -24,3 +24,15 @@ def test_readme_lists_every_op():
     ops = {n for n in pat.ops.__all__ if not n.endswith("_subgradient")}
     assert ops <= names, f"add {sorted(ops - names)} to the README's **Ops** line"
     assert names <= set(pat.ops.__all__), f"{sorted(names - set(pat.ops.__all__))} are not ops"
+
+
+def test_the_architecture_page_names_real_files():
+    text = (ROOT / "docs" / "architecture.md").read_text()
+    names = set(re.findall(r"`([\w/]+\.(?:py|c|h|def))\b", text))
+    assert len(names) > 20
+    where = [ROOT, ROOT / "csrc", ROOT / "pyautotape", ROOT / "pyautotape" / "ops",
+             ROOT / "pyautotape" / "replay", ROOT / "tests"]
+    missing = [n for n in names if not any((d / n).exists() for d in where)]
+    assert not missing, f"docs/architecture.md names files that do not exist: {missing}"
+    step = re.findall(r"^\d\. `([^`]+)`", text.split("## Adding an op")[1], re.M)
+    assert len(step) <= 6 and len({s.split(":")[0] for s in step}) <= 5
