@@ -496,7 +496,7 @@ _KINDS = {
 def checked_sweep(cfunc: Any, tape: np.ndarray, tables: list[list[Any]], head: tuple,
                   scratch: np.ndarray, stats: Any, failed: Any,
                   site: Callable[[int], Any]) -> int:
-    """transforms._sweep's real (not dry) call of a batched sweep, checked: returns its
+    """batched.sweep's real (not dry) call of a batched sweep, checked: returns its
     status, or raises AnomalyError. ``tables`` are [vals, *batched tables] as given."""
     name = cfunc.__name__
     checked = getattr(lib, name + "_checked")

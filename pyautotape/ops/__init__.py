@@ -12,10 +12,8 @@ reads, methods.py the Tensor operators. ``SPECS`` (name -> OpSpec) and ``REGISTR
 
 from __future__ import annotations
 
-from .. import (
-    _ffi,
-    function,  # noqa: F401  (registers the spec of custom ops, pat.Function)
-)
+from .. import _ffi
+from ..function import Function as _Function  # noqa: F401  (registers the custom op's spec)
 from . import methods as _methods
 from .dense import *  # noqa: F403
 from .dense import __all__ as _dense
