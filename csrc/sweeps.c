@@ -73,7 +73,7 @@ int pat_tape_backward_checked(const pat_instr *tape, int64_t ntape, const pat_it
    The buffer of slot s in tans, grads and atans holds K seeds, sizes[s] elements each;
    values (vals) and first-order adjoints of the second-order sweep (adjs) hold one.
    Elementwise, reduction and loss rules run once per seed (a loop inside this call);
-   dense rules push every seed through one GEMM (tangent.c). */
+   dense rules push every seed through one GEMM (dense.c). */
 
 static int64_t esz(int dt) { return dt == PAT_F64 ? 8 : 4; }
 
