@@ -82,30 +82,41 @@ STATUS: dict[int, tuple[type[Exception], str]] = {
                       "BLAS; split the work (a smaller batch, or fewer seeds per call)"),
 }
 
-# The NumPy mirror of pat_instr, so a whole tape is packed with one np.array call.
-INSTR_DTYPE = np.dtype(
-    [
-        ("op", np.int32),
-        ("dtype", np.int32),
-        ("dst", np.int32),
-        ("src", np.int32, (3,)),
-        ("aux", np.int32),
-        ("iter", np.int32),
-        ("m", np.int64),
-        ("k", np.int64),
-        ("n", np.int64),
-        ("alpha", np.float64),
-    ]
-)
-ITER_WORDS = 1 + lib.PAT_MAXDIM + lib.PAT_MAXOPERANDS * lib.PAT_MAXDIM
+def c_struct_dtype(cname: str, fields: list[tuple]) -> np.dtype:
+    """The NumPy mirror of the C struct ``cname``, refused at import when its field offsets
+    or its size differ from what the compiler made of pat_api.h (a stale extension).
 
-for _name in INSTR_DTYPE.names:
-    if INSTR_DTYPE.fields[_name][1] != ffi.offsetof("pat_instr", _name):  # pragma: no cover
-        raise ImportError(
-            f"pat_instr.{_name} layout differs from C; rebuild with pip install -e ."
-        )
-if INSTR_DTYPE.itemsize != ffi.sizeof("pat_instr") or ITER_WORDS * 8 != ffi.sizeof("pat_iter"):
-    raise ImportError("pat_instr/pat_iter sizes differ from C; rebuild with pip install -e .")
+    >>> c_struct_dtype("pat_stats", [("gemm_calls", np.int64), ("gemm_flops", np.int64),
+    ...                              ("instrs", np.int64)]).itemsize
+    24
+    """
+    dt = np.dtype(fields)
+    for name in dt.names:
+        if dt.fields[name][1] != ffi.offsetof(cname, name):  # pragma: no cover
+            raise ImportError(
+                f"{cname}.{name} layout differs from C; rebuild with pip install -e ."
+            )
+    if dt.itemsize != ffi.sizeof(cname):  # pragma: no cover
+        raise ImportError(f"{cname} size differs from C; rebuild with pip install -e .")
+    return dt
+
+
+# pat_instr as NumPy sees it: a packed tape is an array of these (packing.py)
+INSTR_DTYPE = c_struct_dtype("pat_instr", [
+    ("op", np.int32),
+    ("dtype", np.int32),
+    ("dst", np.int32),
+    ("src", np.int32, (3,)),
+    ("aux", np.int32),
+    ("iter", np.int32),
+    ("m", np.int64),
+    ("k", np.int64),
+    ("n", np.int64),
+    ("alpha", np.float64),
+])
+ITER_WORDS = 1 + lib.PAT_MAXDIM + lib.PAT_MAXOPERANDS * lib.PAT_MAXDIM
+if ITER_WORDS * 8 != ffi.sizeof("pat_iter"):  # pragma: no cover
+    raise ImportError("pat_iter size differs from C; rebuild with pip install -e .")
 
 NULL = ffi.NULL
 

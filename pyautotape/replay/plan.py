@@ -24,20 +24,15 @@ from ..tensor import Tensor, _wrap
 from .program import _plan_buffers, _program, _result_arrays
 from .recorder import ANY, Recorder, Retape, TracedFloat
 
-STEP_DTYPE = np.dtype(
-    [
-        ("kind", np.int32),
-        ("dtype", np.int32),
-        ("a", np.int32),
-        ("b", np.int32),
-        ("c", np.int32),
-        ("d", np.int32),
-        ("n", np.int64),
-    ]
-)
-for _name in STEP_DTYPE.names:
-    if STEP_DTYPE.fields[_name][1] != ffi.offsetof("pat_step", _name):  # pragma: no cover
-        raise ImportError("pat_step layout differs from C; rebuild with pip install -e .")
+STEP_DTYPE = _ffi.c_struct_dtype("pat_step", [
+    ("kind", np.int32),
+    ("dtype", np.int32),
+    ("a", np.int32),
+    ("b", np.int32),
+    ("c", np.int32),
+    ("d", np.int32),
+    ("n", np.int64),
+])
 
 
 class Plan:
