@@ -123,7 +123,7 @@ class Recorder:
         self.fwd_sites: list[Any] = []  # call site of each fwd event (pat.detect_anomaly)
         self.sweep_sites: list[Any] = []  # call sites of each sweep's records
 
-    # -- hooks called by the core (tensor.py, record.py, engine.py, ops/) and optim.py ---
+    # -- hooks called by the core (tensor.py, record.py, engine.py, ops/) and optim/ -------
     def forward(self, op, dtype, y, aux, s0, s1, s2, it, m, k, n, alpha) -> None:
         self.events.append(("fwd", op, dtype, y, aux, s0, s1, s2, it, m, k, n, alpha))
         self.keep.append((y, aux, s0, s1, s2, it))

@@ -1,26 +1,5 @@
-"""``pat.optim``: SGD, Adam and AdamW with PyTorch's update formulas, one C call per step.
-
-An optimizer holds parameter groups (``param_groups``: a list of dicts with ``"params"``
-and the hyperparameters, as in PyTorch; a plain list of tensors makes one group). Its state
-is plain NumPy arrays it owns: per group a counter array (int64, one entry per parameter)
-and per parameter the state buffers (``momentum_buffer``; ``exp_avg``, ``exp_avg_sq``),
-created when the parameter first has a gradient. ``step()`` packs pointers to parameters,
-gradients and buffers into tables and makes a single C call per group
-(``pat_sgd_step`` / ``pat_adam_step`` in ``csrc/optim.c``) that updates every parameter
-with a gradient; parameters whose ``.grad`` is None are skipped. The C functions keep no
-state, so a recorded training step can replay them.
-
-The arithmetic is PyTorch's single-tensor path (scalars in double, the elementwise order
-of ATen), so trajectories match ``torch.optim`` to rounding.
-
->>> import numpy as np, pyautotape as pat
->>> w = pat.tensor(np.array([1.0, -2.0]), requires_grad=True)
->>> opt = pat.optim.SGD([w], lr=0.1)
->>> (w * w).sum().backward()
->>> opt.step(); opt.zero_grad()
->>> w.numpy()
-array([ 0.8, -1.6])
-"""
+"""The optimizer base class: parameter groups, per-group state, ``step`` through one C call
+per group, ``zero_grad`` and ``state_dict`` (the package docstring tells the whole story)."""
 
 from __future__ import annotations
 
@@ -31,13 +10,14 @@ from typing import Any
 
 import numpy as np
 
-from . import _ffi
-from ._ffi import DTYPE_CODE, ffi, lib
-from ._state import state as _state
-from .errors import DTypeError, ShapeError
-from .tensor import Tensor, _writable, clear_grad
+from .. import _ffi
+from .._ffi import DTYPE_CODE, ffi, lib
+from .._state import state as _state
+from ..errors import DTypeError, ShapeError
+from ..tensor import Tensor, _writable, clear_grad
 
-__all__ = ["Optimizer", "SGD", "Adam", "AdamW"]
+__all__ = ["Optimizer"]
+
 
 
 @dataclasses.dataclass
@@ -435,164 +415,3 @@ class Optimizer:
                 if k != "params":
                     lines.append(f"    {k}: {group[k]}")
         return "\n".join(lines) + "\n)"
-
-
-class SGD(Optimizer):
-    """Stochastic gradient descent with optional momentum (PyTorch's formula: the buffer
-    starts as the gradient; dampening scales later gradients), Nesterov momentum and L2
-    weight decay added to the gradient.
-
-    >>> import numpy as np, pyautotape as pat
-    >>> w = pat.tensor(np.array([1.0]), requires_grad=True)
-    >>> opt = pat.optim.SGD([w], lr=0.1, momentum=0.9)
-    >>> for _ in range(2):
-    ...     (w * 2).sum().backward(); opt.step(); opt.zero_grad()
-    >>> w.numpy()  # 1 - 0.1 * 2 - 0.1 * (0.9 * 2 + 2)
-    array([0.42])
-    """
-
-    _buffers = ("momentum_buffer",)
-
-    def __init__(
-        self,
-        params: Iterable[Any],
-        lr: float,
-        momentum: float = 0.0,
-        dampening: float = 0.0,
-        nesterov: bool = False,
-        weight_decay: float = 0.0,
-    ) -> None:
-        defaults = {
-            "lr": lr,
-            "momentum": momentum,
-            "dampening": dampening,
-            "nesterov": nesterov,
-            "weight_decay": weight_decay,
-        }
-        super().__init__(params, defaults)
-
-    def _check(self, hyper: dict[str, Any]) -> None:
-        for name in ("lr", "momentum", "dampening", "weight_decay"):
-            hyper[name] = _number(hyper[name], name, "SGD")
-        if not hyper["lr"] >= 0.0:
-            raise ValueError(f"Invalid learning rate: {hyper['lr']}")
-        if not hyper["momentum"] >= 0.0:
-            raise ValueError(f"Invalid momentum value: {hyper['momentum']}")
-        if not hyper["weight_decay"] >= 0.0:
-            raise ValueError(f"Invalid weight_decay value: {hyper['weight_decay']}")
-        hyper["nesterov"] = bool(hyper["nesterov"])
-        if hyper["nesterov"] and (hyper["momentum"] <= 0 or hyper["dampening"] != 0):
-            raise ValueError("Nesterov momentum requires a momentum and zero dampening")
-
-    def _update(self, group: dict[str, Any], state: _GroupState, grads: list[Any]) -> None:
-        self._call(group, state, grads, lib.pat_sgd_step, group["momentum"] != 0,
-                   int(group["nesterov"]))
-
-    def _hyper(self, group: dict[str, Any]) -> tuple[float, ...]:
-        return (group["lr"], group["momentum"], group["dampening"], group["weight_decay"])
-
-    def _fresh_count(self, count: int) -> int:
-        return 0  # a new momentum buffer starts as the gradient
-
-    def _param_state(self, state: _GroupState, i: int) -> dict[str, Any] | None:
-        buf = state.buffers["momentum_buffer"][i]
-        if buf is None or state.counts[i] == 0:
-            return None
-        return {"momentum_buffer": buf}
-
-    def _set_param_state(
-        self, state: _GroupState, i: int, entry: Mapping[str, Any] | None
-    ) -> None:
-        buf = None if entry is None else entry.get("momentum_buffer")
-        state.buffers["momentum_buffer"][i] = buf
-        state.counts[i] = 0 if buf is None else 1
-
-
-class Adam(Optimizer):
-    """Adam (Kingma & Ba) with PyTorch's formula: bias-corrected moments, ``eps`` added
-    after dividing sqrt(v) by sqrt(1 - beta2^t), and L2 ``weight_decay`` added to the
-    gradient (see :class:`AdamW` for decoupled decay).
-
-    >>> import numpy as np, pyautotape as pat
-    >>> w = pat.tensor(np.array([1.0, 1.0]), requires_grad=True)
-    >>> opt = pat.optim.Adam([w], lr=0.5)
-    >>> (w * np.array([3.0, -0.1])).sum().backward(); opt.step()
-    >>> np.round(w.numpy(), 6)  # the first step is lr * sign(grad), up to eps
-    array([0.5, 1.5])
-    """
-
-    _buffers = ("exp_avg", "exp_avg_sq")
-    _required_state = ("step",)
-    _decoupled = 0
-
-    def __init__(
-        self,
-        params: Iterable[Any],
-        lr: float = 1e-3,
-        betas: tuple[float, float] = (0.9, 0.999),
-        eps: float = 1e-8,
-        weight_decay: float = 0.0,
-    ) -> None:
-        defaults = {"lr": lr, "betas": betas, "eps": eps, "weight_decay": weight_decay}
-        super().__init__(params, defaults)
-
-    def _check(self, hyper: dict[str, Any]) -> None:
-        where = type(self).__name__
-        for name in ("lr", "eps", "weight_decay"):
-            hyper[name] = _number(hyper[name], name, where)
-        betas = hyper["betas"]
-        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
-            raise TypeError(f"{where}: betas must be a pair (beta1, beta2), got {betas!r}")
-        hyper["betas"] = betas = tuple(_number(b, "betas", where) for b in betas)
-        if not 0.0 <= hyper["lr"]:
-            raise ValueError(f"Invalid learning rate: {hyper['lr']}")
-        if not 0.0 <= hyper["eps"]:
-            raise ValueError(f"Invalid epsilon value: {hyper['eps']}")
-        for i in (0, 1):
-            if not 0.0 <= betas[i] < 1.0:
-                raise ValueError(f"Invalid beta parameter at index {i}: {betas[i]}")
-        if not 0.0 <= hyper["weight_decay"]:
-            raise ValueError(f"Invalid weight_decay value: {hyper['weight_decay']}")
-
-    def _update(self, group: dict[str, Any], state: _GroupState, grads: list[Any]) -> None:
-        self._call(group, state, grads, lib.pat_adam_step, True, self._decoupled)
-
-    def _hyper(self, group: dict[str, Any]) -> tuple[float, ...]:
-        beta1, beta2 = group["betas"]
-        return (group["lr"], beta1, beta2, group["eps"], group["weight_decay"])
-
-    def _param_state(self, state: _GroupState, i: int) -> dict[str, Any] | None:
-        m, v = state.buffers["exp_avg"][i], state.buffers["exp_avg_sq"][i]
-        return None if m is None else {"step": int(state.counts[i]), "exp_avg": m, "exp_avg_sq": v}
-
-    def _set_param_state(
-        self, state: _GroupState, i: int, entry: Mapping[str, Any] | None
-    ) -> None:
-        for name in self._buffers:
-            state.buffers[name][i] = None if entry is None else entry[name]
-        state.counts[i] = 0 if entry is None else entry["step"]
-
-
-class AdamW(Adam):
-    """Adam with decoupled weight decay (Loshchilov & Hutter), as ``torch.optim.AdamW``:
-    each step first scales the parameter by ``1 - lr * weight_decay``.
-
-    >>> import numpy as np, pyautotape as pat
-    >>> w = pat.tensor(np.array([2.0]), requires_grad=True)
-    >>> opt = pat.optim.AdamW([w], lr=0.1, weight_decay=0.5)
-    >>> (w * 0).sum().backward(); opt.step()
-    >>> w.numpy()  # zero gradient: only the decay acts, 2 * (1 - 0.1 * 0.5)
-    array([1.9])
-    """
-
-    _decoupled = 1
-
-    def __init__(
-        self,
-        params: Iterable[Any],
-        lr: float = 1e-3,
-        betas: tuple[float, float] = (0.9, 0.999),
-        eps: float = 1e-8,
-        weight_decay: float = 1e-2,
-    ) -> None:
-        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)

@@ -1,0 +1,38 @@
+"""``pat.nn``: modules for building and training small networks, shaped like ``torch.nn``.
+
+A :class:`Module` finds its parameters by looking at its attributes, in the order they
+were assigned: a leaf :class:`~pyautotape.Tensor` with ``requires_grad=True`` is a
+parameter, a Module is a child whose parameters are named ``child.name``, and a list or
+tuple of Modules/Tensors contributes ``attr.0``, ``attr.1``, ... A tensor or module reached
+twice (weight tying) is listed once, under its first name. There is no Parameter class and
+no registration call: assigning the attribute is enough.
+
+>>> import numpy as np, pyautotape as pat
+>>> _ = pat.manual_seed(0)
+>>> model = pat.nn.MLP([4, 8, 3])
+>>> [name for name, _ in model.named_parameters()]
+['layers.0.weight', 'layers.0.bias', 'layers.2.weight', 'layers.2.bias']
+>>> loss = pat.nn.CrossEntropyLoss()(model(np.ones((2, 4), np.float32)), np.array([0, 2]))
+>>> loss.backward()
+>>> model.layers[0].weight.grad.shape
+(8, 4)
+"""
+
+from __future__ import annotations
+
+from .layers import MLP, Linear, ReLU, Sequential, Sigmoid, Tanh
+from .loss import CrossEntropyLoss, MSELoss
+from .module import IncompatibleKeys, Module
+
+__all__ = [
+    "Module",
+    "Linear",
+    "ReLU",
+    "Tanh",
+    "Sigmoid",
+    "Sequential",
+    "MLP",
+    "MSELoss",
+    "CrossEntropyLoss",
+    "IncompatibleKeys",
+]
