@@ -235,7 +235,8 @@ class Tape:
                 parents.append(("record", idx) if idx is not None else ("outside", p.seq))
             else:
                 parents.append(("leaf", self._leaf(p)))
-        has_bias = op in ("linear", "stacked_linear") and len(sources) > 2 and sources[2] is not None
+        has_bias = (op in ("linear", "stacked_linear") and len(sources) > 2
+                    and sources[2] is not None)
         cost = Cost(tuple(ins), tuple(r.shape), r.m, r.k, r.n, has_bias)
         held = [a for a in (*r.saved, r.out, r.aux) if a is not None]
         ids = tuple((self._token(a), a.nbytes) for a in held)

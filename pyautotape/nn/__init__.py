@@ -20,6 +20,7 @@ no registration call: assigning the attribute is enough.
 
 from __future__ import annotations
 
+from .ensemble import Ensemble
 from .layers import MLP, Linear, ReLU, Sequential, Sigmoid, Tanh
 from .loss import CrossEntropyLoss, MSELoss
 from .module import IncompatibleKeys, Module
@@ -35,4 +36,5 @@ __all__ = [
     "MSELoss",
     "CrossEntropyLoss",
     "IncompatibleKeys",
+    "Ensemble",
 ]

@@ -162,8 +162,8 @@ def stacked_linear(x: Any, weight: Any, bias: Any = None) -> Tensor:
     m = xs[-2]
     blas_sizes("stacked_linear", m, k, n)
     shared = len(xs) == 2 or xs[0] == 1
-    it = pack_iter((e,), ([m * n], [0 if shared else m * k], [n * k], [n if tb is not None else 0]),
-                   "stacked_linear")
+    strides = ([m * n], [0 if shared else m * k], [n * k], [n if tb is not None else 0])
+    it = pack_iter((e,), strides, "stacked_linear")
     y = np.empty((e, m, n), dt)
     run(lib.PAT_OP_STACKED_LINEAR, "stacked_linear", dt, y, s0=tx._data, s1=tw._data,
         s2=tb._data if tb is not None else None, it=it, m=m, k=k, n=n)
