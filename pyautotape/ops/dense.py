@@ -130,7 +130,7 @@ def stacked_linear(x: Any, weight: Any, bias: Any = None) -> Tensor:
 
     >>> import numpy as np, pyautotape as pat
     >>> w = pat.tensor(np.ones((3, 4, 2)))            # 3 members, Linear(2, 4) each
-    >>> pat.stacked_linear(np.ones((5, 2), np.float32), w, pat.tensor(np.zeros((3, 4)))).shape
+    >>> pat.stacked_linear(np.ones((5, 2)), w, pat.tensor(np.zeros((3, 4)))).shape
     (3, 5, 4)
     """
     args = (x, weight) if bias is None else (x, weight, bias)
