@@ -202,6 +202,12 @@ int pat_chk_hvp(const pat_instr *ins, int64_t t, void *const *vals, void *const 
                 void *const *adjs, void *const *atans, const int64_t *sizes, int64_t K,
                 pat_anomaly *an);
 
+/* nn (nn.c): dropout with a counter-based generator; st is 3 doubles (key hi, key lo,
+   counter); out += in * mask is both the reverse and the tangent rule */
+int pat_k_dropout_fwd(int dt, void *y, void *mask, const void *x, const void *st, int64_t n,
+                      double p);
+int pat_k_dropout_acc(int dt, void *out, const void *in, const void *mask, int64_t n);
+
 /* ---- helpers shared by the sweeps ---- */
 static inline int pat_bad_slot(int32_t s, int64_t nslots) { return s < -1 || s >= nslots; }
 static inline void *pat_slot(void *const *table, int32_t s) { return s >= 0 ? table[s] : NULL; }

@@ -1,0 +1,53 @@
+/* nn.c: the kernels of the nn ops (the `nn ops` block of ops.def): dropout.
+
+   Contract: dropout's forward reads x (n elements of the op's dtype) and a generator state
+   `st` of three doubles (key high 32 bits, key low 32 bits, call counter, all exact
+   integers) and writes y and the mask (aux, n elements); it never writes the state (the
+   caller advances the counter with a separate recorded op, so a replayed program
+   advances it too). The mask is a pure function of (key, counter, element index), so a
+   replay draws exactly the masks eager draws. Reverse and tangent: out += in * mask;
+   no second-order term (linear in x). No allocation, no state of its own.
+
+   The random numbers: a counter-based generator, splitmix64's finaliser as the mixer:
+       base = mix(key XOR mix(counter)),   u_i = (mix(base + (i + 1) * G) >> 11) * 2^-53
+   with G = 0x9E3779B97F4A7C15, uniform on [0, 1) in steps of 2^-53; element i is kept
+   when u_i >= p, so P(keep) = 1 - p. pyautotape/ops/nn.py holds the same formula in NumPy
+   (the op's reference). */
+#include <stdint.h>
+
+#include "pat.h"
+
+static inline uint64_t pat_mix64(uint64_t z) {
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+}
+
+static inline double pat_uniform53(uint64_t base, uint64_t i) {
+    const uint64_t h = pat_mix64(base + (i + 1) * 0x9E3779B97F4A7C15ULL);
+    return (double)(h >> 11) * 0x1.0p-53;
+}
+
+#define PAT_TYPED "nn_t.h"
+#include "typed.h"
+
+int pat_k_dropout_fwd(int dt, void *y, void *mask, const void *x, const void *st, int64_t n,
+                      double p) {
+    if (n < 0 || !(p >= 0.0 && p <= 1.0)) return PAT_EBADARG;
+    if (n == 0) return PAT_OK;
+    if (!y || !mask || !x || !st) return PAT_ENULL;
+    const double *s = (const double *)st;
+    const uint64_t key = ((uint64_t)s[0] << 32) | (uint64_t)s[1];
+    const uint64_t counter = (uint64_t)s[2];
+    PAT_DISPATCH(dt, dropout_fwd_f32(y, mask, x, key, counter, n, p),
+                 dropout_fwd_f64(y, mask, x, key, counter, n, p));
+    return PAT_OK;
+}
+
+int pat_k_dropout_acc(int dt, void *out, const void *in, const void *mask, int64_t n) {
+    if (n < 0) return PAT_EBADARG;
+    if (n == 0 || !out) return PAT_OK;  /* no gradient wanted */
+    if (!in || !mask) return PAT_ENULL;
+    PAT_DISPATCH(dt, dropout_acc_f32(out, in, mask, n), dropout_acc_f64(out, in, mask, n));
+    return PAT_OK;
+}

@@ -1,0 +1,21 @@
+/* nn_t.h: the typed kernels of nn.c (T is float or double, names SFX(name)); see nn.c. */
+
+/* y = x * mask, aux = mask, mask_i = keep_i / (1 - p): keep_i = (u_i >= p) for the
+   uniform u_i = pat_uniform53(key, counter, i); p == 1 drops everything (mask 0). */
+static void SFX(dropout_fwd)(T *restrict y, T *restrict mask, const T *restrict x,
+                             uint64_t key, uint64_t counter, int64_t n, double p) {
+    const T scale = p < 1.0 ? (T)(1.0 / (1.0 - p)) : (T)0;
+    const uint64_t base = pat_mix64(key ^ pat_mix64(counter));
+    for (int64_t i = 0; i < n; i++) {
+        const double u = pat_uniform53(base, (uint64_t)i);
+        const T m = (p < 1.0 && u >= p) ? scale : (T)0;
+        mask[i] = m;
+        y[i] = x[i] * m;
+    }
+}
+
+/* reverse and tangent: out += in * mask (the op is linear in x: J = diag(mask)) */
+static void SFX(dropout_acc)(T *restrict out, const T *restrict in, const T *restrict mask,
+                             int64_t n) {
+    for (int64_t i = 0; i < n; i++) out[i] += in[i] * mask[i];
+}
