@@ -100,6 +100,8 @@ int pat_exec_fwd(int op, int dtype, void *y, void *aux,
         return pat_custom_callback(PAT_CB_FWD, m, 1, y, (void *)s0, (void *)s1, (void *)s2);
     case PAT_OP_DROPOUT:  /* s1 is the generator state, alpha the drop probability */
         return pat_k_dropout_fwd(dtype, y, aux, s0, s1, n, alpha);
+    case PAT_OP_PICK:  /* s1 the int64 labels, n the ignored label */
+        return pat_k_pick_fwd(dtype, y, s0, s1, m, k, n);
     case PAT_OP_COUNT:
         return PAT_EBADOP;
     }
@@ -161,6 +163,8 @@ int pat_exec_bwd(int op, int dtype, const void *dy, const void *y, const void *a
         return pat_custom_callback(PAT_CB_BWD, m, 1, (void *)dy, g0, g1, g2);
     case PAT_OP_DROPOUT:  /* the generator state (source 1) has no gradient */
         return pat_k_dropout_acc(dtype, g0, dy, aux, n);
+    case PAT_OP_PICK:  /* labels (source 1) have no gradient */
+        return pat_k_pick_route(dtype, g0, dy, s1, m, k, n, 0);
     case PAT_OP_COUNT:
         return PAT_EBADOP;
     }

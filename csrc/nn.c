@@ -1,4 +1,5 @@
-/* nn.c: the kernels of the nn ops (the `nn ops` block of ops.def): dropout.
+/* nn.c: the kernels of the nn ops (the `nn ops` block of ops.def): dropout, and pick (one
+   element per row by integer label, the gather under nll_loss and the weighted losses).
 
    Contract: dropout's forward reads x (n elements of the op's dtype) and a generator state
    `st` of three doubles (key high 32 bits, key low 32 bits, call counter, all exact
@@ -50,4 +51,28 @@ int pat_k_dropout_acc(int dt, void *out, const void *in, const void *mask, int64
     if (!in || !mask) return PAT_ENULL;
     PAT_DISPATCH(dt, dropout_acc_f32(out, in, mask, n), dropout_acc_f64(out, in, mask, n));
     return PAT_OK;
+}
+
+/* pick: one element per row, y[r] = x[r, labels[r]] (0 where labels[r] == ignore); its
+   reverse scatters dy back, its tangent picks tx. Linear: no second-order term. */
+int pat_k_pick_fwd(int dt, void *y, const void *x, const void *labels, int64_t m, int64_t k,
+                   int64_t ignore) {
+    if (m < 0 || k < 0) return PAT_EBADARG;
+    if (m == 0) return PAT_OK;
+    if (!y || !x || !labels) return PAT_ENULL;
+    int rc = PAT_OK;
+    PAT_DISPATCH(dt, rc = pick_fwd_f32(y, x, labels, m, k, ignore),
+                 rc = pick_fwd_f64(y, x, labels, m, k, ignore));
+    return rc;
+}
+
+int pat_k_pick_route(int dt, void *out, const void *in, const void *labels, int64_t m,
+                     int64_t k, int64_t ignore, int tangent) {
+    if (m < 0 || k < 0) return PAT_EBADARG;
+    if (m == 0 || !out) return PAT_OK;
+    if (!in || !labels) return PAT_ENULL;
+    int rc = PAT_OK;
+    PAT_DISPATCH(dt, rc = pick_route_f32(out, in, labels, m, k, ignore, tangent),
+                 rc = pick_route_f64(out, in, labels, m, k, ignore, tangent));
+    return rc;
 }

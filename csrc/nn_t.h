@@ -19,3 +19,29 @@ static void SFX(dropout_acc)(T *restrict out, const T *restrict in, const T *res
                              int64_t n) {
     for (int64_t i = 0; i < n; i++) out[i] += in[i] * mask[i];
 }
+
+/* pick: y[r] = x[r, lab_r] (x is m x k), or 0 where lab_r == ignore. PAT_EINDEX for any
+   other label outside [0, k). */
+static int SFX(pick_fwd)(T *restrict y, const T *restrict x, const int64_t *restrict lab,
+                         int64_t m, int64_t k, int64_t ignore) {
+    for (int64_t r = 0; r < m; r++) {
+        const int64_t c = lab[r];
+        if (c == ignore) { y[r] = 0; continue; }
+        if (c < 0 || c >= k) return PAT_EINDEX;
+        y[r] = x[r * k + c];
+    }
+    return PAT_OK;
+}
+
+/* reverse: dx[r, lab_r] += dy[r]; tangent: ty[r] += tx[r, lab_r] (skipping ignored rows) */
+static int SFX(pick_route)(T *restrict out, const T *restrict in, const int64_t *restrict lab,
+                           int64_t m, int64_t k, int64_t ignore, int tangent) {
+    for (int64_t r = 0; r < m; r++) {
+        const int64_t c = lab[r];
+        if (c == ignore) continue;
+        if (c < 0 || c >= k) return PAT_EINDEX;
+        if (tangent) out[r] += in[r * k + c];
+        else out[r * k + c] += in[r];
+    }
+    return PAT_OK;
+}

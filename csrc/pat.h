@@ -207,6 +207,12 @@ int pat_chk_hvp(const pat_instr *ins, int64_t t, void *const *vals, void *const 
 int pat_k_dropout_fwd(int dt, void *y, void *mask, const void *x, const void *st, int64_t n,
                       double p);
 int pat_k_dropout_acc(int dt, void *out, const void *in, const void *mask, int64_t n);
+/* pick (nn.c): y[r] = x[r, labels[r]] for x (m, k), 0 where labels[r] == ignore; route:
+   dx[r, lab] += dy[r] (tangent = 0) or ty[r] += tx[r, lab] (tangent = 1) */
+int pat_k_pick_fwd(int dt, void *y, const void *x, const void *labels, int64_t m, int64_t k,
+                   int64_t ignore);
+int pat_k_pick_route(int dt, void *out, const void *in, const void *labels, int64_t m,
+                     int64_t k, int64_t ignore, int tangent);
 
 /* ---- helpers shared by the sweeps ---- */
 static inline int pat_bad_slot(int32_t s, int64_t nslots) { return s < -1 || s >= nslots; }

@@ -4,8 +4,10 @@ A :class:`Module` finds its parameters by looking at its attributes, in the orde
 were assigned: a leaf :class:`~pyautotape.Tensor` with ``requires_grad=True`` is a
 parameter, a Module is a child whose parameters are named ``child.name``, and a list or
 tuple of Modules/Tensors contributes ``attr.0``, ``attr.1``, ... A tensor or module reached
-twice (weight tying) is listed once, under its first name. There is no Parameter class and
-no registration call: assigning the attribute is enough.
+twice (weight tying) is listed once, under its first name; dict attributes contribute
+``attr.key``. Assigning the attribute is enough; :class:`Parameter` marks a tensor as a
+parameter explicitly (it stays one when frozen), ``register_buffer`` keeps non-parameter
+state in the state_dict.
 
 >>> import numpy as np, pyautotape as pat
 >>> _ = pat.manual_seed(0)
@@ -20,19 +22,15 @@ no registration call: assigning the attribute is enough.
 
 from __future__ import annotations
 
-from .layers import MLP, Linear, ReLU, Sequential, Sigmoid, Tanh
+from .container import ModuleDict, ModuleList, Sequential
+from .layers import MLP, Bilinear, Flatten, Identity, Linear, ReLU, Sigmoid, Tanh, Unflatten
 from .loss import CrossEntropyLoss, MSELoss
-from .module import IncompatibleKeys, Module
+from .module import IncompatibleKeys, Module, Parameter, RemovableHandle
 
 __all__ = [
-    "Module",
-    "Linear",
-    "ReLU",
-    "Tanh",
-    "Sigmoid",
-    "Sequential",
-    "MLP",
-    "MSELoss",
-    "CrossEntropyLoss",
-    "IncompatibleKeys",
+    "Module", "Parameter", "RemovableHandle", "IncompatibleKeys",
+    "Sequential", "ModuleList", "ModuleDict",
+    "Linear", "Identity", "Flatten", "Unflatten", "Bilinear", "MLP",
+    "ReLU", "Tanh", "Sigmoid",
+    "MSELoss", "CrossEntropyLoss",
 ]

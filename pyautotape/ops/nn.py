@@ -21,12 +21,14 @@ from typing import Any
 import numpy as np
 
 from .._ffi import F64, lib
+from .._state import state
+from ..errors import DTypeError, ShapeError
 from ..record import record
 from ..tensor import Tensor
 from .core import bcast_iter, run, tensor_arg
 from .spec import Example, OpSpec, register
 
-__all__ = ["dropout"]
+__all__ = ["dropout"]  # pick is reached as pat.ops.pick (nn.functional builds on it)
 
 _STATE = np.zeros(3, np.float64)  # key hi, key lo, counter: read by the kernel, in place
 _ONE_CALL = np.array([0.0, 0.0, 1.0])
@@ -90,6 +92,44 @@ def dropout(x: Any, p: float = 0.5, training: bool = True, inplace: bool = False
     return out
 
 
+def pick(x: Any, labels: Any, ignore_index: int = -100) -> Tensor:
+    """``y[r] = x[r, labels[r]]`` for x (m, k) and integer labels (m,): the gather under
+    ``nn.functional.nll_loss``; rows whose label is ``ignore_index`` give 0 (and no
+    gradient). Labels are an integer ndarray (bound as an input under pat.compile).
+
+    >>> import numpy as np, pyautotape as pat
+    >>> x = pat.tensor([[1.0, 2.0], [3.0, 4.0]])
+    >>> pat.ops.pick(x, np.array([1, -100])).numpy()
+    array([2., 0.], dtype=float32)
+    """
+    t = tensor_arg(x, "pick")
+    if t.ndim != 2:
+        raise ShapeError(f"pick: x must be 2-D (rows, classes), got {t.shape}")
+    m, k = t.shape
+    if isinstance(labels, Tensor):
+        raise DTypeError("pick: labels must be an integer ndarray of class indices, not a "
+                         "Tensor; pass e.g. y.astype(np.int64)")
+    lab = np.asarray(labels)
+    if lab.dtype.kind not in "iu":
+        raise DTypeError(f"pick: labels have dtype {lab.dtype}; class indices must be "
+                         "integers, e.g. y.astype(np.int64)")
+    if lab.shape != (m,):
+        raise ShapeError(f"pick: labels have shape {lab.shape}, expected ({m},)")
+    ig = int(ignore_index)
+    bad = (lab != ig) & ((lab < 0) | (lab >= k))
+    if bad.any():
+        pos = int(np.argmax(bad))
+        raise ValueError(f"pick: label {int(lab[pos])} at index {pos} is outside [0, {k}) "
+                         f"(and is not ignore_index={ig})")
+    out = np.array(lab, dtype=np.int64, order="C", copy=True)
+    if state.recorder is not None:
+        state.recorder.converted(labels, out)
+    y = np.empty((m,), t.dtype)
+    op = lib.PAT_OP_PICK
+    run(op, "pick", t.dtype, y, s0=t._data, s1=out, m=m, k=k, n=ig)
+    return record(op, y, (t, out), m=m, k=k, n=ig)
+
+
 # ---------------------------------------------------------------------------------------
 # the spec: a fixed generator state, so the example is a pure function of x
 
@@ -130,3 +170,10 @@ register(OpSpec("dropout", dropout, "nn", aux="mask", examples=(Example(
     lambda x: _masked(tensor_arg(x, "dropout"), 0.5, _EXAMPLE_STATE),
     lambda x: x * reference_mask(x.shape, 0.5, _EXAMPLE_STATE),
     lambda r: [r.standard_normal((3, 4))]),)))
+
+_PICK_LABELS = np.array([0, 4, -100, 1])
+register(OpSpec("pick", pick, "nn", inputs=("x", "labels"), flops=lambda c: 0,
+                examples=(Example(lambda x: pick(x, _PICK_LABELS),
+                                  lambda x: np.where(_PICK_LABELS == -100, 0.0,
+                                                     x[np.arange(4), _PICK_LABELS % 5]),
+                                  lambda r: [r.standard_normal((4, 5))]),)))
