@@ -22,15 +22,34 @@ state in the state_dict.
 
 from __future__ import annotations
 
+from . import functional, init, utils
+from .activation import LeakyReLU, LogSigmoid, LogSoftmax, SiLU, Softmax, Softsign, Tanhshrink
 from .container import ModuleDict, ModuleList, Sequential
 from .layers import MLP, Bilinear, Flatten, Identity, Linear, ReLU, Sigmoid, Tanh, Unflatten
-from .loss import CrossEntropyLoss, MSELoss
+from .loss import (
+    BCELoss,
+    BCEWithLogitsLoss,
+    CosineEmbeddingLoss,
+    CrossEntropyLoss,
+    HuberLoss,
+    KLDivLoss,
+    L1Loss,
+    MarginRankingLoss,
+    MSELoss,
+    NLLLoss,
+    SmoothL1Loss,
+)
 from .module import IncompatibleKeys, Module, Parameter, RemovableHandle
+from .normalization import BatchNorm1d, Dropout, LayerNorm
 
 __all__ = [
     "Module", "Parameter", "RemovableHandle", "IncompatibleKeys",
     "Sequential", "ModuleList", "ModuleDict",
     "Linear", "Identity", "Flatten", "Unflatten", "Bilinear", "MLP",
-    "ReLU", "Tanh", "Sigmoid",
-    "MSELoss", "CrossEntropyLoss",
+    "Dropout", "LayerNorm", "BatchNorm1d",
+    "ReLU", "Tanh", "Sigmoid", "LeakyReLU", "SiLU", "LogSigmoid", "Softsign", "Tanhshrink",
+    "Softmax", "LogSoftmax",
+    "MSELoss", "CrossEntropyLoss", "NLLLoss", "BCELoss", "BCEWithLogitsLoss", "L1Loss",
+    "SmoothL1Loss", "HuberLoss", "KLDivLoss", "CosineEmbeddingLoss", "MarginRankingLoss",
+    "functional", "init", "utils",
 ]

@@ -45,9 +45,9 @@ class RemovableHandle:
 
     >>> import pyautotape as pat
     >>> lin = pat.nn.Linear(1, 1)
-    >>> with lin.register_forward_hook(lambda m, a, out: out * 0):
+    >>> with lin.register_forward_hook(lambda m, a, out: out * 0 + 1):
     ...     print(lin(pat.tensor([[3.0]])).item())
-    0.0
+    1.0
     >>> lin._forward_hooks
     {}
     """
