@@ -88,12 +88,16 @@ def _weight(name: str, weight: Any, c: int, dtype: np.dtype) -> Tensor | None:
     return w
 
 
-def _indices(name: str, target: Any, rest: tuple[int, ...], input_shape: tuple) -> np.ndarray:
+def _indices(name: str, target: Any, rest: tuple[int, ...], input_shape: tuple) -> Any:
+    """The target itself (pick binds it as a replay input), once its shape is checked."""
     lab = np.asarray(target)
-    if lab.shape != rest:
+    if lab.shape != rest and not (rest == () and lab.shape == (1,)):
         raise ShapeError(f"{name}: target of class indices has shape {lab.shape}, expected "
                          f"{rest} for input {input_shape}")
-    return lab.reshape(-1)
+    if isinstance(target, Tensor):
+        raise DTypeError(f"{name}: class indices must be an integer ndarray, not a Tensor; "
+                         "pass e.g. y.astype(np.int64)")
+    return target if isinstance(target, np.ndarray) else lab
 
 
 def _nll_rows(name: str, logp: Tensor, lab: np.ndarray, weight: Tensor | None,
@@ -111,6 +115,8 @@ def _nll_rows(name: str, logp: Tensor, lab: np.ndarray, weight: Tensor | None,
 
 
 def _finish(loss: Tensor, denom: Tensor, rest: tuple[int, ...], reduction: str) -> Tensor:
+    if reduction == "none" and rest == ():
+        return ops.reshape(loss, ())
     if reduction == "none":
         return ops.reshape(loss, rest)
     total = ops.sum(loss)

@@ -95,7 +95,8 @@ def dropout(x: Any, p: float = 0.5, training: bool = True, inplace: bool = False
 def pick(x: Any, labels: Any, ignore_index: int = -100) -> Tensor:
     """``y[r] = x[r, labels[r]]`` for x (m, k) and integer labels (m,): the gather under
     ``nn.functional.nll_loss``; rows whose label is ``ignore_index`` give 0 (and no
-    gradient). Labels are an integer ndarray (bound as an input under pat.compile).
+    gradient). Labels are an integer ndarray of m elements in any shape, read in C order
+    (bound as an input under pat.compile).
 
     >>> import numpy as np, pyautotape as pat
     >>> x = pat.tensor([[1.0, 2.0], [3.0, 4.0]])
@@ -113,17 +114,19 @@ def pick(x: Any, labels: Any, ignore_index: int = -100) -> Tensor:
     if lab.dtype.kind not in "iu":
         raise DTypeError(f"pick: labels have dtype {lab.dtype}; class indices must be "
                          "integers, e.g. y.astype(np.int64)")
-    if lab.shape != (m,):
-        raise ShapeError(f"pick: labels have shape {lab.shape}, expected ({m},)")
+    if lab.size != m or (lab.ndim != 1 and m == 0):
+        raise ShapeError(f"pick: labels have shape {lab.shape}, expected {m} labels, one "
+                         "per row of x")
     ig = int(ignore_index)
     bad = (lab != ig) & ((lab < 0) | (lab >= k))
     if bad.any():
-        pos = int(np.argmax(bad))
-        raise ValueError(f"pick: label {int(lab[pos])} at index {pos} is outside [0, {k}) "
-                         f"(and is not ignore_index={ig})")
-    out = np.array(lab, dtype=np.int64, order="C", copy=True)
+        pos = int(np.argmax(bad.reshape(-1)))
+        raise ValueError(f"pick: label {int(lab.reshape(-1)[pos])} at index {pos} is outside "
+                         f"[0, {k}) (and is not ignore_index={ig})")
+    full = np.array(lab, dtype=np.int64, order="C", copy=True)  # the labels' own shape
     if state.recorder is not None:
-        state.recorder.converted(labels, out)
+        state.recorder.converted(labels, full)  # a replay copies new labels in here
+    out = full.reshape(-1)
     y = np.empty((m,), t.dtype)
     op = lib.PAT_OP_PICK
     run(op, "pick", t.dtype, y, s0=t._data, s1=out, m=m, k=k, n=ig)
