@@ -1,5 +1,6 @@
 /* nn.c: the kernels of the nn ops (the `nn ops` block of ops.def): dropout, and pick (one
-   element per row by integer label, the gather under nll_loss and the weighted losses).
+   element per row by integer label, the gather under nll_loss and the weighted losses),
+   and embedding (a row lookup).
 
    Contract: dropout's forward reads x (n elements of the op's dtype) and a generator state
    `st` of three doubles (key high 32 bits, key low 32 bits, call counter, all exact
@@ -74,5 +75,29 @@ int pat_k_pick_route(int dt, void *out, const void *in, const void *labels, int6
     int rc = PAT_OK;
     PAT_DISPATCH(dt, rc = pick_route_f32(out, in, labels, m, k, ignore, tangent),
                  rc = pick_route_f64(out, in, labels, m, k, ignore, tangent));
+    return rc;
+}
+
+/* embedding: row lookup y[r, :] = w[idx[r], :] (w is k x n); the reverse scatter-adds dy
+   into the looked-up rows (skipping padding_idx, `skip`, -1 for none), the tangent looks
+   up tw. Linear in w: no second-order term. */
+int pat_k_rows_fwd(int dt, void *y, const void *w, const void *idx, int64_t m, int64_t k,
+                   int64_t n) {
+    if (m < 0 || k < 0 || n < 0) return PAT_EBADARG;
+    if (m == 0 || n == 0) return PAT_OK;
+    if (!y || !w || !idx) return PAT_ENULL;
+    int rc = PAT_OK;
+    PAT_DISPATCH(dt, rc = rows_fwd_f32(y, w, idx, m, k, n), rc = rows_fwd_f64(y, w, idx, m, k, n));
+    return rc;
+}
+
+int pat_k_rows_route(int dt, void *out, const void *in, const void *idx, int64_t m, int64_t k,
+                     int64_t n, int64_t skip, int tangent) {
+    if (m < 0 || k < 0 || n < 0) return PAT_EBADARG;
+    if (m == 0 || n == 0 || !out) return PAT_OK;
+    if (!in || !idx) return PAT_ENULL;
+    int rc = PAT_OK;
+    PAT_DISPATCH(dt, rc = rows_route_f32(out, in, idx, m, k, n, skip, tangent),
+                 rc = rows_route_f64(out, in, idx, m, k, n, skip, tangent));
     return rc;
 }

@@ -45,3 +45,30 @@ static int SFX(pick_route)(T *restrict out, const T *restrict in, const int64_t 
     }
     return PAT_OK;
 }
+
+/* embedding: y[r, :] = w[idx_r, :] for w (k, n) and m indices (checked in [0, k)) */
+static int SFX(rows_fwd)(T *restrict y, const T *restrict w, const int64_t *restrict idx,
+                         int64_t m, int64_t k, int64_t n) {
+    for (int64_t r = 0; r < m; r++) {
+        const int64_t i = idx[r];
+        if (i < 0 || i >= k) return PAT_EINDEX;
+        for (int64_t j = 0; j < n; j++) y[r * n + j] = w[i * n + j];
+    }
+    return PAT_OK;
+}
+
+/* reverse: dw[idx_r, :] += dy[r, :], except for rows whose index is `skip` (padding_idx,
+   -1 for none); tangent: ty[r, :] += tw[idx_r, :] */
+static int SFX(rows_route)(T *restrict out, const T *restrict in, const int64_t *restrict idx,
+                           int64_t m, int64_t k, int64_t n, int64_t skip, int tangent) {
+    for (int64_t r = 0; r < m; r++) {
+        const int64_t i = idx[r];
+        if (i < 0 || i >= k) return PAT_EINDEX;
+        if (tangent) {
+            for (int64_t j = 0; j < n; j++) out[r * n + j] += in[i * n + j];
+        } else if (i != skip) {
+            for (int64_t j = 0; j < n; j++) out[i * n + j] += in[r * n + j];
+        }
+    }
+    return PAT_OK;
+}

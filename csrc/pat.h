@@ -213,6 +213,12 @@ int pat_k_pick_fwd(int dt, void *y, const void *x, const void *labels, int64_t m
                    int64_t ignore);
 int pat_k_pick_route(int dt, void *out, const void *in, const void *labels, int64_t m,
                      int64_t k, int64_t ignore, int tangent);
+/* embedding (nn.c): y[r, :] = w[idx[r], :] for w (k, n); route: dw[idx[r], :] += dy[r, :]
+   except where idx[r] == skip (tangent = 0), or ty[r, :] += tw[idx[r], :] (tangent = 1) */
+int pat_k_rows_fwd(int dt, void *y, const void *w, const void *idx, int64_t m, int64_t k,
+                   int64_t n);
+int pat_k_rows_route(int dt, void *out, const void *in, const void *idx, int64_t m, int64_t k,
+                     int64_t n, int64_t skip, int tangent);
 
 /* ---- helpers shared by the sweeps ---- */
 static inline int pat_bad_slot(int32_t s, int64_t nslots) { return s < -1 || s >= nslots; }

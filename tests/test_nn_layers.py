@@ -295,3 +295,46 @@ def test_calculate_gain_and_init_bounds_match_torch():
     assert np.array_equal(e, torch.nn.init.eye_(torch.zeros(3, 5)).numpy())
     q = nn.init.orthogonal_(pat.tensor(np.zeros((3, 6))), gain=2.0).numpy()
     assert np.allclose(q @ q.T, 4 * np.eye(3))
+
+
+def test_embedding_matches_torch_padding_idx_gets_no_gradient():
+    torch = pytest.importorskip("torch")
+    idx = np.array([[1, 0, 3], [3, 3, 2]])
+    emb = nn.Embedding(5, 4, padding_idx=3, dtype=np.float64)
+    temb = torch.nn.Embedding(5, 4, padding_idx=3, dtype=torch.float64)
+    emb.load_state_dict({k: v.numpy() for k, v in temb.state_dict().items()})
+    w = np.random.default_rng(0).standard_normal((2, 3, 4))
+    out, tout = emb(idx), temb(torch.tensor(idx))
+    _close(out.numpy(), tout)
+    (out * w).sum().backward()
+    (tout * torch.tensor(w)).sum().backward()
+    _close(emb.weight.grad.numpy(), temb.weight.grad)
+    assert not emb.weight.grad.numpy()[3].any()
+    with pytest.raises(IndexError, match="outside"):
+        emb(np.array([5]))
+
+
+def test_embedding_replays_with_new_indices():
+    def run(compiled):
+        pat.manual_seed(0)
+        emb = nn.Embedding(6, 3, padding_idx=0, dtype=np.float64)
+        head = nn.Linear(3, 2, dtype=np.float64)
+        opt = pat.optim.SGD([*emb.parameters(), *head.parameters()], lr=0.5)
+
+        def step(i, y):
+            opt.zero_grad()
+            loss = F.cross_entropy(head(emb(i)), y)
+            loss.backward()
+            opt.step()
+            return loss
+
+        fn = pat.compile(step) if compiled else step
+        r = np.random.default_rng(2)
+        losses = [fn(r.integers(0, 6, 5), r.integers(0, 2, 5)).numpy() for _ in range(4)]
+        return losses + [emb.weight.numpy(), head.weight.numpy()], fn
+
+    eager, _ = run(False)
+    replayed, fn = run(True)
+    assert fn.stats["replays"] == 3
+    for a, b in zip(eager, replayed, strict=True):
+        assert a.tobytes() == b.tobytes()

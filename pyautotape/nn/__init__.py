@@ -25,7 +25,18 @@ from __future__ import annotations
 from . import functional, init, utils
 from .activation import LeakyReLU, LogSigmoid, LogSoftmax, SiLU, Softmax, Softsign, Tanhshrink
 from .container import ModuleDict, ModuleList, Sequential
-from .layers import MLP, Bilinear, Flatten, Identity, Linear, ReLU, Sigmoid, Tanh, Unflatten
+from .layers import (
+    MLP,
+    Bilinear,
+    Embedding,
+    Flatten,
+    Identity,
+    Linear,
+    ReLU,
+    Sigmoid,
+    Tanh,
+    Unflatten,
+)
 from .loss import (
     BCELoss,
     BCEWithLogitsLoss,
@@ -45,7 +56,7 @@ from .normalization import BatchNorm1d, Dropout, LayerNorm
 __all__ = [
     "Module", "Parameter", "RemovableHandle", "IncompatibleKeys",
     "Sequential", "ModuleList", "ModuleDict",
-    "Linear", "Identity", "Flatten", "Unflatten", "Bilinear", "MLP",
+    "Linear", "Identity", "Flatten", "Unflatten", "Bilinear", "Embedding", "MLP",
     "Dropout", "LayerNorm", "BatchNorm1d",
     "ReLU", "Tanh", "Sigmoid", "LeakyReLU", "SiLU", "LogSigmoid", "Softsign", "Tanhshrink",
     "Softmax", "LogSoftmax",

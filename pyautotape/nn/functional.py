@@ -20,6 +20,7 @@ from .._ffi import lib
 from ..errors import ShapeError
 from ..ops.core import bcast_iter, run, tensor_arg
 from ..ops.nn import dropout
+from ..ops.nn import embedding as _embedding
 from ..tensor import Tensor, _writable, no_grad
 from ._losses import *  # noqa: F403
 from ._losses import __all__ as _losses
@@ -27,7 +28,7 @@ from ._losses import _softplus_neg
 
 __all__ = [
     "linear", "relu", "leaky_relu", "tanh", "sigmoid", "silu", "logsigmoid", "softsign",
-    "tanhshrink", "softmax", "log_softmax", "dropout", "layer_norm", "batch_norm",
+    "tanhshrink", "softmax", "log_softmax", "dropout", "layer_norm", "batch_norm", "embedding",
     *_losses,
 ]
 
@@ -159,6 +160,17 @@ def layer_norm(input: Any, normalized_shape: Sequence[int] | int, weight: Any = 
     if bias is not None:
         y = y + bias
     return y
+
+
+def embedding(input: Any, weight: Any, padding_idx: int | None = None) -> Tensor:
+    """Look up rows of ``weight`` (num_embeddings, dim) at the integer ndarray ``input``;
+    the ``padding_idx`` row gets no gradient.
+
+    >>> import numpy as np, pyautotape as pat
+    >>> pat.nn.functional.embedding(np.array([1]), pat.tensor([[0.0], [5.0]])).numpy()
+    array([[5.]], dtype=float32)
+    """
+    return _embedding(input, weight, padding_idx)
 
 
 def _update(buf: Tensor, keep: float, new: Tensor, scale: float) -> None:

@@ -7,6 +7,8 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
 from .. import ops
 from .. import random as _random
 from ..errors import ShapeError
@@ -15,8 +17,8 @@ from ..tensor import Tensor
 from .container import Sequential
 from .module import Module, Parameter, _dtype, _positive_int
 
-__all__ = ["Linear", "Identity", "Flatten", "Unflatten", "Bilinear", "ReLU", "Tanh", "Sigmoid",
-           "MLP"]
+__all__ = ["Linear", "Identity", "Flatten", "Unflatten", "Bilinear", "Embedding", "ReLU", "Tanh",
+           "Sigmoid", "MLP"]
 
 
 class Linear(Module):
@@ -176,6 +178,48 @@ class Bilinear(Module):
     def extra_repr(self) -> str:
         return (f"in1_features={self.in1_features}, in2_features={self.in2_features}, "
                 f"out_features={self.out_features}, bias={self.bias is not None}")
+
+
+class Embedding(Module):
+    """``torch.nn.Embedding``: a (num_embeddings, embedding_dim) table initialised N(0, 1)
+    (the ``padding_idx`` row zero, and left out of the gradient); called on an integer
+    ndarray of indices, returns their rows.
+
+    >>> import numpy as np, pyautotape as pat
+    >>> emb = pat.nn.Embedding(10, 3, padding_idx=0)
+    >>> emb(np.array([[0, 4, 9]])).shape, float(np.abs(emb.weight.numpy()[0]).max())
+    ((1, 3, 3), 0.0)
+    """
+
+    def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: int | None = None,
+                 dtype: Any = None, _weight: Any = None) -> None:
+        super().__init__()
+        self.num_embeddings = _positive_int(num_embeddings, "num_embeddings", "Embedding")
+        self.embedding_dim = _positive_int(embedding_dim, "embedding_dim", "Embedding")
+        if padding_idx is not None:
+            if not -self.num_embeddings <= padding_idx < self.num_embeddings:
+                raise ValueError(f"Embedding: padding_idx {padding_idx} must be within "
+                                 f"num_embeddings {self.num_embeddings}")
+            padding_idx %= self.num_embeddings
+        self.padding_idx = padding_idx
+        dt = _dtype(dtype, "Embedding")
+        shape = (self.num_embeddings, self.embedding_dim)
+        if _weight is not None:
+            w = np.asarray(_weight.numpy() if isinstance(_weight, Tensor) else _weight, dt)
+            if w.shape != shape:
+                raise ShapeError(f"Embedding: _weight has shape {w.shape}, expected {shape}")
+        else:
+            w = _random.default_generator().standard_normal(shape).astype(dt)
+            if padding_idx is not None:
+                w[padding_idx] = 0
+        self.weight = Parameter(w)
+
+    def forward(self, input: Any) -> Tensor:
+        return ops.embedding(input, self.weight, self.padding_idx)
+
+    def extra_repr(self) -> str:
+        pad = "" if self.padding_idx is None else f", padding_idx={self.padding_idx}"
+        return f"{self.num_embeddings}, {self.embedding_dim}{pad}"
 
 
 class ReLU(Module):

@@ -23,7 +23,7 @@ from .loss import *  # noqa: F403
 from .loss import __all__ as _loss
 from .nn import *  # noqa: F403
 from .nn import __all__ as _nn
-from .nn import pick  # noqa: F401
+from .nn import embedding, pick  # noqa: F401
 from .reduce import *  # noqa: F403
 from .reduce import __all__ as _reduce
 from .shape import *  # noqa: F403

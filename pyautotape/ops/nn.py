@@ -28,7 +28,7 @@ from ..tensor import Tensor
 from .core import bcast_iter, run, tensor_arg
 from .spec import Example, OpSpec, register
 
-__all__ = ["dropout"]  # pick is reached as pat.ops.pick (nn.functional builds on it)
+__all__ = ["dropout"]  # pick, embedding: pat.ops.pick / pat.ops.embedding (nn builds on them)
 
 _STATE = np.zeros(3, np.float64)  # key hi, key lo, counter: read by the kernel, in place
 _ONE_CALL = np.array([0.0, 0.0, 1.0])
@@ -133,6 +133,49 @@ def pick(x: Any, labels: Any, ignore_index: int = -100) -> Tensor:
     return record(op, y, (t, out), m=m, k=k, n=ig)
 
 
+def embedding(indices: Any, weight: Any, padding_idx: int | None = None) -> Tensor:
+    """Row lookup ``y[..., :] = weight[indices[...], :]`` for an integer ndarray of
+    indices and weight (num_embeddings, dim); the gradient is scattered back into the
+    looked-up rows, except the ``padding_idx`` row, which gets none (PyTorch's rule).
+
+    >>> import numpy as np, pyautotape as pat
+    >>> w = pat.tensor([[0.0, 1.0], [2.0, 3.0]])
+    >>> pat.ops.embedding(np.array([[1, 0]]), w).numpy()
+    array([[[2., 3.],
+            [0., 1.]]], dtype=float32)
+    """
+    w = tensor_arg(weight, "embedding", "weight")
+    if w.ndim != 2:
+        raise ShapeError(f"embedding: weight must be 2-D (num_embeddings, dim), got {w.shape}")
+    k, n = w.shape
+    if isinstance(indices, Tensor):
+        raise DTypeError("embedding: indices must be an integer ndarray, not a Tensor; pass "
+                         "e.g. idx.astype(np.int64)")
+    idx = np.asarray(indices)
+    if idx.dtype.kind not in "iu":
+        raise DTypeError(f"embedding: indices have dtype {idx.dtype}; they must be integers, "
+                         "e.g. idx.astype(np.int64)")
+    bad = (idx < 0) | (idx >= k)
+    if bad.any():
+        pos = np.unravel_index(int(np.argmax(bad.reshape(-1))), idx.shape)
+        raise IndexError(f"embedding: index {int(idx[pos])} at {tuple(map(int, pos))} is "
+                         f"outside [0, {k}) for a weight with {k} rows")
+    skip = -1
+    if padding_idx is not None:
+        if not -k <= int(padding_idx) < k:
+            raise ValueError(f"embedding: padding_idx {padding_idx} must be within [-{k}, {k})")
+        skip = int(padding_idx) % k
+    full = np.array(idx, dtype=np.int64, order="C", copy=True)
+    if state.recorder is not None:
+        state.recorder.converted(indices, full)
+    flat = full.reshape(-1)
+    m = flat.size
+    y = np.empty(idx.shape + (n,), w.dtype)
+    op = lib.PAT_OP_EMBEDDING
+    run(op, "embedding", w.dtype, y, s0=w._data, s1=flat, m=m, k=k, n=n, alpha=float(skip))
+    return record(op, y, (w, flat), m=m, k=k, n=n, alpha=float(skip))
+
+
 # ---------------------------------------------------------------------------------------
 # the spec: a fixed generator state, so the example is a pure function of x
 
@@ -180,3 +223,8 @@ register(OpSpec("pick", pick, "nn", inputs=("x", "labels"), flops=lambda c: 0,
                                   lambda x: np.where(_PICK_LABELS == -100, 0.0,
                                                      x[np.arange(4), _PICK_LABELS % 5]),
                                   lambda r: [r.standard_normal((4, 5))]),)))
+
+_EMB_INDEX = np.array([[2, 0], [2, 1]])
+register(OpSpec("embedding", embedding, "nn", inputs=("weight", "indices"), flops=lambda c: 0,
+                examples=(Example(lambda w: embedding(_EMB_INDEX, w), lambda w: w[_EMB_INDEX],
+                                  lambda r: [r.standard_normal((3, 4))]),)))
