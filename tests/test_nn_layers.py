@@ -253,13 +253,17 @@ def test_layernorm_batchnorm_bilinear_activations_match_torch():
     assert nn.Flatten()(z).shape == tuple(torch.nn.Flatten()(torch.tensor(z)).shape)
     assert nn.Unflatten(1, (2, 6))(nn.Flatten()(z)).shape == (2, 2, 6)
     # activations, with a point at 0
-    v = np.concatenate([r.standard_normal(7), [0.0]])
+    v = np.concatenate([r.standard_normal(7), [0.0, -1.0, 1.0, 6.0, -0.5, 0.5]])
     pairs = [(nn.LeakyReLU(0.1), torch.nn.LeakyReLU(0.1)), (nn.SiLU(), torch.nn.SiLU()),
              (nn.LogSigmoid(), torch.nn.LogSigmoid()), (nn.Softsign(), torch.nn.Softsign()),
              (nn.Tanhshrink(), torch.nn.Tanhshrink()), (nn.Softmax(0), torch.nn.Softmax(0)),
              (nn.LogSoftmax(0), torch.nn.LogSoftmax(0)), (nn.Tanh(), torch.nn.Tanh()),
-             (nn.Sigmoid(), torch.nn.Sigmoid())]
-    w = r.standard_normal(8)
+             (nn.Sigmoid(), torch.nn.Sigmoid()), (nn.Hardtanh(), torch.nn.Hardtanh()),
+             (nn.Hardtanh(-0.5, 0.5), torch.nn.Hardtanh(-0.5, 0.5)),
+             (nn.ReLU6(), torch.nn.ReLU6()), (nn.ELU(), torch.nn.ELU()),
+             (nn.ELU(0.3), torch.nn.ELU(0.3)), (nn.SELU(), torch.nn.SELU()),
+             (nn.CELU(2.0), torch.nn.CELU(2.0))]
+    w = r.standard_normal(len(v))
     for ours, theirs in pairs:
         pv, tv = _pair(v)
         _close(ours(pv).numpy(), theirs(tv))

@@ -23,7 +23,20 @@ state in the state_dict.
 from __future__ import annotations
 
 from . import functional, init, utils
-from .activation import LeakyReLU, LogSigmoid, LogSoftmax, SiLU, Softmax, Softsign, Tanhshrink
+from .activation import (
+    CELU,
+    ELU,
+    SELU,
+    Hardtanh,
+    LeakyReLU,
+    LogSigmoid,
+    LogSoftmax,
+    ReLU6,
+    SiLU,
+    Softmax,
+    Softsign,
+    Tanhshrink,
+)
 from .container import ModuleDict, ModuleList, Sequential
 from .layers import (
     MLP,
@@ -54,13 +67,11 @@ from .module import IncompatibleKeys, Module, Parameter, RemovableHandle
 from .normalization import BatchNorm1d, Dropout, LayerNorm
 
 __all__ = [
-    "Module", "Parameter", "RemovableHandle", "IncompatibleKeys",
-    "Sequential", "ModuleList", "ModuleDict",
-    "Linear", "Identity", "Flatten", "Unflatten", "Bilinear", "Embedding", "MLP",
-    "Dropout", "LayerNorm", "BatchNorm1d",
-    "ReLU", "Tanh", "Sigmoid", "LeakyReLU", "SiLU", "LogSigmoid", "Softsign", "Tanhshrink",
-    "Softmax", "LogSoftmax",
-    "MSELoss", "CrossEntropyLoss", "NLLLoss", "BCELoss", "BCEWithLogitsLoss", "L1Loss",
-    "SmoothL1Loss", "HuberLoss", "KLDivLoss", "CosineEmbeddingLoss", "MarginRankingLoss",
-    "functional", "init", "utils",
+    "Module", "Parameter", "RemovableHandle", "IncompatibleKeys", "Sequential", "ModuleList",
+    "ModuleDict", "Linear", "Identity", "Flatten", "Unflatten", "Bilinear", "Embedding",
+    "MLP", "Dropout", "LayerNorm", "BatchNorm1d", "ReLU", "Tanh", "Sigmoid", "LeakyReLU",
+    "Hardtanh", "ReLU6", "ELU", "SELU", "CELU", "SiLU", "LogSigmoid", "Softsign",
+    "Tanhshrink", "Softmax", "LogSoftmax", "MSELoss", "CrossEntropyLoss", "NLLLoss",
+    "BCELoss", "BCEWithLogitsLoss", "L1Loss", "SmoothL1Loss", "HuberLoss", "KLDivLoss",
+    "CosineEmbeddingLoss", "MarginRankingLoss", "functional", "init", "utils",
 ]

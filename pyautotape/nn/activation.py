@@ -14,8 +14,10 @@ from ..tensor import Tensor
 from . import functional as F
 from .module import Module
 
-__all__ = ["LeakyReLU", "SiLU", "LogSigmoid", "Softsign", "Tanhshrink", "Softmax",
-           "LogSoftmax"]
+__all__ = [
+    "LeakyReLU", "Hardtanh", "ReLU6", "ELU", "SELU", "CELU", "SiLU", "LogSigmoid", "Softsign",
+    "Tanhshrink", "Softmax", "LogSoftmax",
+]
 
 
 class LeakyReLU(Module):
@@ -35,6 +37,90 @@ class LeakyReLU(Module):
 
     def extra_repr(self) -> str:
         return f"negative_slope={self.negative_slope}"
+
+
+class Hardtanh(Module):
+    """Clamp into ``[min_val, max_val]``.
+
+    >>> import pyautotape as pat
+    >>> pat.nn.Hardtanh()(pat.tensor([3.0])).numpy()
+    array([1.], dtype=float32)
+    """
+
+    def __init__(self, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False) -> None:
+        super().__init__()
+        self.min_val, self.max_val = min_val, max_val
+
+    def forward(self, x: Any) -> Tensor:
+        return F.hardtanh(x, self.min_val, self.max_val)
+
+    def extra_repr(self) -> str:
+        return f"min_val={self.min_val}, max_val={self.max_val}"
+
+
+class ReLU6(Hardtanh):
+    """Clamp into ``[0, 6]``.
+
+    >>> import pyautotape as pat
+    >>> pat.nn.ReLU6()(pat.tensor([9.0])).numpy()
+    array([6.], dtype=float32)
+    """
+
+    def __init__(self, inplace: bool = False) -> None:
+        super().__init__(0.0, 6.0)
+
+
+class ELU(Module):
+    """``x`` where positive, ``alpha (exp(x) - 1)`` elsewhere.
+
+    >>> import pyautotape as pat
+    >>> pat.nn.ELU(alpha=2.0)(pat.tensor([0.0])).numpy()
+    array([0.], dtype=float32)
+    """
+
+    def __init__(self, alpha: float = 1.0, inplace: bool = False) -> None:
+        super().__init__()
+        self.alpha = alpha
+
+    def forward(self, x: Any) -> Tensor:
+        return F.elu(x, self.alpha)
+
+    def extra_repr(self) -> str:
+        return f"alpha={self.alpha}"
+
+
+class SELU(Module):
+    """Scaled ELU with the self-normalising constants.
+
+    >>> import pyautotape as pat
+    >>> pat.nn.SELU()(pat.tensor([0.0])).numpy()
+    array([0.], dtype=float32)
+    """
+
+    def __init__(self, inplace: bool = False) -> None:
+        super().__init__()
+
+    def forward(self, x: Any) -> Tensor:
+        return F.selu(x)
+
+
+class CELU(Module):
+    """``max(0, x) + min(0, alpha (exp(x / alpha) - 1))``.
+
+    >>> import pyautotape as pat
+    >>> pat.nn.CELU()(pat.tensor([1.0])).numpy()
+    array([1.], dtype=float32)
+    """
+
+    def __init__(self, alpha: float = 1.0, inplace: bool = False) -> None:
+        super().__init__()
+        self.alpha = alpha
+
+    def forward(self, x: Any) -> Tensor:
+        return F.celu(x, self.alpha)
+
+    def extra_repr(self) -> str:
+        return f"alpha={self.alpha}"
 
 
 class SiLU(Module):

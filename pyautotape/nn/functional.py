@@ -27,9 +27,9 @@ from ._losses import __all__ as _losses
 from ._losses import _softplus_neg
 
 __all__ = [
-    "linear", "relu", "leaky_relu", "tanh", "sigmoid", "silu", "logsigmoid", "softsign",
-    "tanhshrink", "softmax", "log_softmax", "dropout", "layer_norm", "batch_norm", "embedding",
-    *_losses,
+    "linear", "relu", "leaky_relu", "hardtanh", "relu6", "elu", "selu", "celu", "tanh",
+    "sigmoid", "silu", "logsigmoid", "softsign", "tanhshrink", "softmax", "log_softmax",
+    "dropout", "layer_norm", "batch_norm", "embedding", *_losses,
 ]
 
 
@@ -61,6 +61,76 @@ def leaky_relu(input: Any, negative_slope: float = 0.01, inplace: bool = False) 
     array([-0.1], dtype=float32)
     """
     return ops.leaky_relu(input, negative_slope)
+
+
+def hardtanh(input: Any, min_val: float = -1.0, max_val: float = 1.0,
+             inplace: bool = False) -> Tensor:
+    """``x`` clamped into ``[min_val, max_val]``; its derivative is 1 strictly inside and
+    0 at and beyond the bounds, as PyTorch's
+    (``min_val + relu(x - min_val) - relu(x - max_val)`` with those subgradients).
+
+    >>> import pyautotape as pat
+    >>> pat.nn.functional.hardtanh(pat.tensor([-2.0, 0.5, 2.0])).numpy()
+    array([-1. ,  0.5,  1. ], dtype=float32)
+    """
+    if not min_val < max_val:
+        raise ValueError(f"hardtanh: min_val {min_val} must be below max_val {max_val}")
+    x = tensor_arg(input, "hardtanh")
+    inner = ops.relu(x - min_val, subgradient=0.0) - ops.relu(x - max_val, subgradient=1.0)
+    return inner if min_val == 0.0 else inner + min_val
+
+
+def relu6(input: Any, inplace: bool = False) -> Tensor:
+    """``min(max(x, 0), 6)`` (:func:`hardtanh` on [0, 6]).
+
+    >>> import pyautotape as pat
+    >>> pat.nn.functional.relu6(pat.tensor([-1.0, 7.0])).numpy()
+    array([0., 6.], dtype=float32)
+    """
+    return hardtanh(input, 0.0, 6.0)
+
+
+def _elu(x: Tensor, alpha: float, inv: float) -> Tensor:
+    # relu(x) + alpha (exp(inv min(x, 0)) - 1): the derivative at 0 is alpha * inv, the
+    # negative branch's, as PyTorch's (min(x, 0) = -relu(-x) with subgradient 1)
+    neg = -ops.relu(-x, subgradient=1.0)
+    return ops.relu(x, subgradient=0.0) + (ops.exp(neg * inv) - 1.0) * alpha
+
+
+def elu(input: Any, alpha: float = 1.0, inplace: bool = False) -> Tensor:
+    """``x`` where positive, ``alpha (exp(x) - 1)`` elsewhere.
+
+    >>> import pyautotape as pat
+    >>> round(pat.nn.functional.elu(pat.tensor([-1.0])).item(), 4)
+    -0.6321
+    """
+    return _elu(tensor_arg(input, "elu"), float(alpha), 1.0)
+
+
+_SELU_ALPHA = 1.6732632423543772848170429916717
+_SELU_SCALE = 1.0507009873554804934193349852946
+
+
+def selu(input: Any, inplace: bool = False) -> Tensor:
+    """``scale * elu(x, alpha)`` with the self-normalising constants.
+
+    >>> import pyautotape as pat
+    >>> pat.nn.functional.selu(pat.tensor([0.0])).numpy()
+    array([0.], dtype=float32)
+    """
+    return _elu(tensor_arg(input, "selu"), _SELU_ALPHA, 1.0) * _SELU_SCALE
+
+
+def celu(input: Any, alpha: float = 1.0, inplace: bool = False) -> Tensor:
+    """``max(0, x) + min(0, alpha (exp(x / alpha) - 1))``.
+
+    >>> import pyautotape as pat
+    >>> pat.nn.functional.celu(pat.tensor([2.0])).numpy()
+    array([2.], dtype=float32)
+    """
+    if alpha == 0:
+        raise ValueError("celu: alpha must not be 0")
+    return _elu(tensor_arg(input, "celu"), float(alpha), 1.0 / float(alpha))
 
 
 def tanh(input: Any) -> Tensor:
