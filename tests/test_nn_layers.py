@@ -222,6 +222,7 @@ def test_layernorm_batchnorm_bilinear_activations_match_torch():
         bn = nn.BatchNorm1d(4, momentum=0.3, dtype=np.float64)
         tbn = torch.nn.BatchNorm1d(4, momentum=0.3, dtype=torch.float64)
         assert list(bn.state_dict()) == list(tbn.state_dict())
+        bn.load_state_dict({k: v.numpy() for k, v in tbn.state_dict().items()})  # int64 count
         for _ in range(3):
             xb = r.standard_normal(shape)
             px, tx = _pair(xb)

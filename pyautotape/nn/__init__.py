@@ -37,7 +37,7 @@ from .activation import (
     Softsign,
     Tanhshrink,
 )
-from .container import ModuleDict, ModuleList, Sequential
+from .container import ModuleDict, ModuleList, ParameterDict, ParameterList, Sequential
 from .layers import (
     MLP,
     Bilinear,
@@ -68,7 +68,7 @@ from .normalization import BatchNorm1d, Dropout, LayerNorm
 
 __all__ = [
     "Module", "Parameter", "RemovableHandle", "IncompatibleKeys", "Sequential", "ModuleList",
-    "ModuleDict", "Linear", "Identity", "Flatten", "Unflatten", "Bilinear", "Embedding",
+    "ModuleDict", "ParameterList", "ParameterDict", "Linear", "Identity", "Flatten", "Unflatten", "Bilinear", "Embedding",
     "MLP", "Dropout", "LayerNorm", "BatchNorm1d", "ReLU", "Tanh", "Sigmoid", "LeakyReLU",
     "Hardtanh", "ReLU6", "ELU", "SELU", "CELU", "SiLU", "LogSigmoid", "Softsign",
     "Tanhshrink", "Softmax", "LogSoftmax", "MSELoss", "CrossEntropyLoss", "NLLLoss",

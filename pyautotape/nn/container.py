@@ -1,4 +1,5 @@
-"""Containers: Sequential (positional or OrderedDict), ModuleList, ModuleDict."""
+"""Containers: Sequential (positional or OrderedDict), ModuleList, ModuleDict, ParameterList,
+ParameterDict."""
 
 from __future__ import annotations
 
@@ -7,9 +8,9 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from ..tensor import Tensor
-from .module import Module
+from .module import Module, Parameter
 
-__all__ = ["Sequential", "ModuleList", "ModuleDict"]
+__all__ = ["Sequential", "ModuleList", "ModuleDict", "ParameterList", "ParameterDict"]
 
 
 def _module(m: Any, where: str) -> Module:
@@ -208,3 +209,103 @@ class ModuleDict(Module):
         for pair in pairs:
             key, module = pair
             self[key] = module
+
+
+def _param(p: Any, where: str) -> Tensor:
+    if isinstance(p, Tensor):
+        return p if isinstance(p, Parameter) else Parameter(p)
+    raise TypeError(f"{where} is a {type(p).__name__}, not a Parameter or Tensor")
+
+
+class ParameterList(Module):
+    """A list of parameters, registered as ``0``, ``1``, ... (tensors become Parameters).
+
+    >>> import pyautotape as pat
+    >>> ps = pat.nn.ParameterList([pat.tensor([1.0]), pat.tensor([2.0, 3.0])])
+    >>> [n for n, _ in ps.named_parameters()], len(ps)
+    (['0', '1'], 2)
+    """
+
+    def __init__(self, values: Iterable[Any] | None = None) -> None:
+        super().__init__()
+        self._items: list[Tensor] = []
+        for i, v in enumerate(values or ()):
+            self._items.append(_param(v, f"ParameterList: item {i}"))
+
+    def _members(self) -> Iterator[tuple[str, Module | Tensor]]:
+        for i, p in enumerate(self._items):
+            yield str(i), p
+
+    def __getitem__(self, index: int) -> Tensor:
+        return self._items[index]
+
+    def __setitem__(self, index: int, value: Any) -> None:
+        self._items[index] = _param(value, "ParameterList[...] = value")
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __iter__(self) -> Iterator[Tensor]:
+        return iter(list(self._items))
+
+    def append(self, value: Any) -> ParameterList:
+        """Add a parameter at the end; returns self."""
+        self._items.append(_param(value, "ParameterList.append: the argument"))
+        return self
+
+    def extend(self, values: Iterable[Any]) -> ParameterList:
+        """Add the parameters at the end; returns self."""
+        for v in values:
+            self.append(v)
+        return self
+
+
+class ParameterDict(Module):
+    """An ordered dict of parameters with str keys.
+
+    >>> import pyautotape as pat
+    >>> pd = pat.nn.ParameterDict({"scale": pat.tensor([1.0])})
+    >>> list(pd.state_dict()), "scale" in pd
+    (['scale'], True)
+    """
+
+    def __init__(self, values: Mapping[str, Any] | None = None) -> None:
+        super().__init__()
+        self._items: OrderedDict[str, Tensor] = OrderedDict()
+        for k, v in (values or {}).items():
+            self[k] = v
+
+    def _members(self) -> Iterator[tuple[str, Module | Tensor]]:
+        yield from self._items.items()
+
+    def __getitem__(self, key: str) -> Tensor:
+        return self._items[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        if not isinstance(key, str):
+            raise TypeError(f"ParameterDict: keys must be str, got {type(key).__name__}")
+        self._items[key] = _param(value, f"ParameterDict[{key!r}]")
+
+    def __delitem__(self, key: str) -> None:
+        del self._items[key]
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._items))
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._items
+
+    def keys(self) -> list[str]:
+        """The keys, in insertion order."""
+        return list(self._items)
+
+    def values(self) -> list[Tensor]:
+        """The parameters, in insertion order."""
+        return list(self._items.values())
+
+    def items(self) -> list[tuple[str, Tensor]]:
+        """``(key, parameter)`` pairs, in insertion order."""
+        return list(self._items.items())

@@ -525,6 +525,8 @@ class Module:
                     f"load_state_dict: '{name}' has shape {value.shape} in the state dict "
                     f"but {t.shape} in the module"
                 )
+            if value.dtype.kind in "iub" and name.endswith("num_batches_tracked"):
+                value = value.astype(t.dtype)  # PyTorch keeps this counter as int64
             if value.dtype != t.dtype:
                 raise DTypeError(
                     f"load_state_dict: '{name}' has dtype {value.dtype} in the state dict "
