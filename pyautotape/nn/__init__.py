@@ -68,7 +68,8 @@ from .normalization import BatchNorm1d, Dropout, LayerNorm
 
 __all__ = [
     "Module", "Parameter", "RemovableHandle", "IncompatibleKeys", "Sequential", "ModuleList",
-    "ModuleDict", "ParameterList", "ParameterDict", "Linear", "Identity", "Flatten", "Unflatten", "Bilinear", "Embedding",
+    "ModuleDict", "ParameterList", "ParameterDict", "Linear", "Identity", "Flatten",
+    "Unflatten", "Bilinear", "Embedding",
     "MLP", "Dropout", "LayerNorm", "BatchNorm1d", "ReLU", "Tanh", "Sigmoid", "LeakyReLU",
     "Hardtanh", "ReLU6", "ELU", "SELU", "CELU", "SiLU", "LogSigmoid", "Softsign",
     "Tanhshrink", "Softmax", "LogSoftmax", "MSELoss", "CrossEntropyLoss", "NLLLoss",
