@@ -343,3 +343,25 @@ def test_embedding_replays_with_new_indices():
     assert fn.stats["replays"] == 3
     for a, b in zip(eager, replayed, strict=True):
         assert a.tobytes() == b.tobytes()
+
+
+@pytest.mark.parametrize("norm", ["batch", "none"])
+def test_a_compiled_step_records_again_after_eval(norm):
+    model = _model(norm)
+
+    def forward(x):
+        return model(x)
+
+    fn = pat.compile(forward)
+    x = np.random.default_rng(0).standard_normal((8, 5))
+    fn(x)
+    fn(x)
+    model.eval()
+    with pat.no_grad():
+        expect = model(x).numpy()
+    got = fn(x).numpy()
+    assert fn.stats["retapes"] == 1, fn.stats
+    assert got.tobytes() == expect.tobytes()
+    model.train()
+    fn(x)
+    assert fn.stats["retapes"] == 2

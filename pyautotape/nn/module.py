@@ -462,7 +462,25 @@ class Module:
         """
         for mod in self.modules():
             mod.training = bool(mode)
+            flag = mod.__dict__.get("_mode_flag")
+            if flag is not None:  # what a compiled step's guard reads (see _guard_mode)
+                flag[0] = float(bool(mode))
         return self
+
+    def _guard_mode(self) -> None:
+        """For a layer whose forward depends on train/eval (Dropout, BatchNorm1d): under
+        ``pat.compile`` a guard on the mode, so a recorded step replays only in the mode
+        it was recorded in (switching to eval() records again)."""
+        from .. import _state
+
+        rec = _state.state.recorder
+        if rec is None:
+            return
+        flag = self.__dict__.get("_mode_flag")
+        if flag is None:
+            flag = self.__dict__["_mode_flag"] = np.array([float(self.training)])
+        flag[0] = float(self.training)
+        rec.compare(flag, float(self.training), "==", np.array([True]))
 
     def eval(self) -> Module:
         """``train(False)``."""

@@ -91,6 +91,7 @@ class BatchNorm1d(Module):
             self.running_mean = self.running_var = self.num_batches_tracked = None
 
     def forward(self, x: Any) -> Tensor:
+        self._guard_mode()
         use_batch = self.training or not self.track_running_stats
         if self.training and self.track_running_stats:
             F._update(self.num_batches_tracked, 1.0, self.num_batches_tracked * 0.0 + 1.0, 1.0)
@@ -129,6 +130,7 @@ class Dropout(Module):
         self.inplace = inplace
 
     def forward(self, x: Any) -> Tensor:
+        self._guard_mode()
         return F.dropout(x, self.p, self.training)
 
     def extra_repr(self) -> str:
