@@ -264,3 +264,20 @@ def test_stacked_linear_against_torch():
     (y * torch.tensor(g)).sum().backward()
     for mine, ref in ((tx, qx), (tw, qw), (tb, qb)):
         np.testing.assert_allclose(mine.grad.numpy(), ref.grad.numpy(), rtol=1e-12, atol=1e-12)
+
+
+def test_containers_and_dropout_members():
+    pat.manual_seed(0)
+    nets = [pat.nn.Sequential(pat.nn.Linear(3, 8), pat.nn.ReLU(), pat.nn.Dropout(0.5),
+                              pat.nn.Linear(8, 2)) for _ in range(3)]
+    ens = pat.nn.Ensemble(nets)
+    x = np.random.default_rng(0).standard_normal((4, 3)).astype(np.float32)
+    assert ens(x).shape == (3, 4, 2)  # training: dropout masks per member and row
+    ens.eval()
+    out = ens(x).numpy()
+    for i, m in enumerate(ens.unstack()):
+        assert not m.training
+        assert np.array_equal(out[i], m(x).numpy())
+    with pytest.raises(TypeError, match="LayerNorm"):
+        pat.nn.Ensemble([pat.nn.Sequential(pat.nn.Linear(3, 4), pat.nn.LayerNorm(4))
+                         for _ in range(2)])

@@ -25,6 +25,7 @@ from ..tensor import Tensor, tensor
 from .layers import Linear
 from .loss import MSELoss
 from .module import Module
+from .parameter import Parameter
 
 __all__ = ["Ensemble"]
 
@@ -71,10 +72,18 @@ def _copy_tree(root: Module, tensor_for: Callable[[Tensor], Tensor], stacked: bo
             return copies[id(v)]
         if isinstance(v, Tensor):
             if id(v) not in done:
-                done[id(v)] = tensor_for(v)
+                new = tensor_for(v)
+                if isinstance(v, Parameter):
+                    new = Parameter(new, requires_grad=new.requires_grad)
+                done[id(v)] = new
             return done[id(v)]
-        if isinstance(v, (list, tuple)) and any(isinstance(i, (Module, Tensor)) for i in v):
+        if type(v) in (list, tuple):
             return type(v)(swap(i) for i in v)
+        if isinstance(v, dict):  # Sequential's items, ModuleDict, hook tables: own copies
+            c = copy.copy(v)
+            for key in c:
+                c[key] = swap(c[key])
+            return c
         return v
 
     for m in mods:
