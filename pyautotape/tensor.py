@@ -281,6 +281,8 @@ def tensor(data: Any, requires_grad: bool = False, dtype: Any = None) -> Tensor:
     """
     if isinstance(data, Tensor):
         data = data._data
+    if dtype is not None and np.dtype(dtype) in EXACT_DTYPES:
+        return _exact_tensor(data, np.dtype(dtype), requires_grad, "tensor")
     if isinstance(data, np.ndarray) and data.dtype.kind in "iub" and dtype is None:
         if requires_grad:
             raise DTypeError(
@@ -298,12 +300,84 @@ def tensor(data: Any, requires_grad: bool = False, dtype: Any = None) -> Tensor:
     return t
 
 
+class _Size(int):
+    """``Tensor.size``: an int (the element count, as NumPy's) that, called, answers as
+    PyTorch's ``size()``.
+
+    >>> import pyautotape as pat
+    >>> t = pat.zeros(2, 3)
+    >>> t.size, t.size(), t.size(-1)
+    (6, (2, 3), 3)
+    """
+
+    _shape: tuple[int, ...]
+
+    def __call__(self, dim: int | None = None) -> Any:
+        if dim is None:
+            return self._shape
+        if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)):
+            raise TypeError(f"size: dim must be an int, got {dim!r}")
+        if not -len(self._shape) <= dim < len(self._shape):
+            raise IndexError(
+                f"size: dim {dim} is out of range for a {len(self._shape)}-d tensor"
+            )
+        return self._shape[dim]
+
+
+# integer and bool tensors: labels, indices, masks; never differentiable
+EXACT_DTYPES = frozenset(np.dtype(d) for d in (np.int64, np.int32, np.bool_))
+
+
+def exact_guard(inputs: Any, out: np.ndarray | None = None) -> None:
+    """While pat.compile records, a value computed in Python from ``inputs`` (arrays) is a
+    constant of the recording. Float inputs get a guard (a replay retraces when they
+    change). Integer/bool inputs are sound only when they derive from guarded values
+    (comparisons are guarded, and what is computed from them); any other makes the step
+    run eagerly. ``out`` is then marked as derived from guarded values."""
+    rec = _state.recorder
+    if rec is None:
+        return
+    ok = rec.__dict__.setdefault("_exact_ok", set())
+    for a in inputs:
+        if a.dtype.kind == "f":
+            rec.read(a)
+        elif id(a) not in ok:
+            rec.opaque("an integer or bool tensor not made by a comparison inside the step "
+                       "(pass labels as integer ndarrays to run it compiled)")
+            return
+    if out is not None:
+        ok.add(id(out))
+        rec.keep.append(out)
+
+
+def _exact_tensor(data: Any, dt: np.dtype, requires_grad: bool, opname: str) -> Tensor:
+    if requires_grad:
+        raise DTypeError(
+            f"{opname}: requires_grad=True needs a float dtype, got {dt}: only float32 and "
+            "float64 tensors have gradients; pass dtype=pat.float32"
+        )
+    if isinstance(data, (str, bytes)):
+        raise DTypeError(f"{opname}: data is a {type(data).__name__}; pass numbers")
+    try:
+        arr = np.array(data, dtype=dt, order="C", copy=True)
+    except (ValueError, TypeError) as exc:
+        raise DTypeError(f"{opname}: cannot make a {dt} tensor of this data ({exc})") from None
+    rec = _state.recorder
+    if rec is not None:  # from an argument: its values change; from a literal: a constant
+        if id(data) in rec.inputs:
+            rec.opaque(f"{opname}: an integer or bool tensor made from an argument")
+        else:
+            exact_guard((), arr)
+    return _wrap(arr)
+
+
 # ---------------------------------------------------------------------------------------
 # Tensor
 
 
 class Tensor:
-    """An n-dimensional float32/float64 array that records the ops applied to it.
+    """An n-dimensional float32/float64 array that records the ops applied to it (or an
+    int64/int32/bool one, for labels, indices and masks, which never requires grad).
 
     Build one with :func:`pyautotape.tensor`. ``.data`` is the live ndarray; ``.grad``
     receives gradients from :meth:`backward`.
@@ -353,8 +427,12 @@ class Tensor:
         return self._data.ndim
 
     @property
-    def size(self) -> int:
-        return self._data.size
+    def size(self) -> _Size:
+        """The element count as NumPy's ``.size`` (an int); called, as PyTorch's:
+        ``t.size()`` is the shape and ``t.size(d)`` one dimension."""
+        s = int.__new__(_Size, self._data.size)
+        s._shape = self._data.shape
+        return s
 
     @property
     def dtype(self) -> np.dtype:
@@ -389,10 +467,14 @@ class Tensor:
             _state.recorder.read(self._data)
         return self._data.copy()
 
-    def item(self) -> float:
-        """The value of a one-element tensor as a Python float."""
+    def item(self) -> Any:
+        """The value of a one-element tensor as a Python float (int or bool for an integer
+        or bool tensor)."""
         if self._data.size != 1:
             raise ShapeError(f"item: tensor of shape {self.shape} has {self.size} elements, not 1")
+        if self._data.dtype in EXACT_DTYPES:
+            exact_guard((self._data,))
+            return self._data.reshape(()).item()
         value = float(self._data.reshape(()))
         if _state.recorder is not None:
             return _state.recorder.scalar(self._data, value)
@@ -412,6 +494,11 @@ class Tensor:
 
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
         """Set ``requires_grad`` on a leaf, in place; returns self."""
+        if requires_grad and self._data.dtype in EXACT_DTYPES:
+            raise DTypeError(
+                f"requires_grad_: a {self._data.dtype} tensor cannot require grad (only "
+                "float32/float64 can); cast it first, e.g. t.float()"
+            )
         if not self.is_leaf and not requires_grad:
             raise TapeError(
                 "requires_grad_: only leaf tensors can stop requiring grad; use detach()"
@@ -437,7 +524,10 @@ class Tensor:
             )
         value = bool(self._data.reshape(()))
         if _state.recorder is not None:
-            _state.recorder.compare(self._data, 0, "!=", np.array(value))
+            if self._data.dtype in EXACT_DTYPES:
+                exact_guard((self._data,))
+            else:
+                _state.recorder.compare(self._data, 0, "!=", np.array(value))
         return value
 
     def __float__(self) -> float:
@@ -449,33 +539,35 @@ class Tensor:
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         return self._data.astype(dtype) if dtype is not None else self._data.copy()
 
-    # -- comparisons: bool ndarrays, guarded while pat.compile records --------------------
-    def _compare(self, other: Any, how: str, result: np.ndarray) -> np.ndarray:
+    # -- comparisons: bool tensors (never differentiable), guarded while pat.compile records
+    def _compare(self, other: Any, how: str, result: np.ndarray) -> Tensor:
+        result = np.ascontiguousarray(result)
         if _state.recorder is not None:
             _state.recorder.compare(self._data, other, how, result)
-        return result
+            exact_guard((), result)  # the guard holds it: a constant of the recording
+        return _wrap(result)
 
-    def __lt__(self, other: Any) -> np.ndarray:
+    def __lt__(self, other: Any) -> Tensor:
         o = other._data if isinstance(other, Tensor) else other
         return self._compare(o, "<", self._data < o)
 
-    def __le__(self, other: Any) -> np.ndarray:
+    def __le__(self, other: Any) -> Tensor:
         o = other._data if isinstance(other, Tensor) else other
         return self._compare(o, "<=", self._data <= o)
 
-    def __gt__(self, other: Any) -> np.ndarray:
+    def __gt__(self, other: Any) -> Tensor:
         o = other._data if isinstance(other, Tensor) else other
         return self._compare(o, ">", self._data > o)
 
-    def __ge__(self, other: Any) -> np.ndarray:
+    def __ge__(self, other: Any) -> Tensor:
         o = other._data if isinstance(other, Tensor) else other
         return self._compare(o, ">=", self._data >= o)
 
-    def __eq__(self, other: Any) -> np.ndarray:  # type: ignore[override]
+    def __eq__(self, other: Any) -> Tensor:  # type: ignore[override]
         o = other._data if isinstance(other, Tensor) else other
         return self._compare(o, "==", self._data == o)
 
-    def __ne__(self, other: Any) -> np.ndarray:  # type: ignore[override]
+    def __ne__(self, other: Any) -> Tensor:  # type: ignore[override]
         o = other._data if isinstance(other, Tensor) else other
         return self._compare(o, "!=", self._data != o)
 

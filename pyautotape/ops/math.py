@@ -17,10 +17,18 @@ from typing import Any
 
 import numpy as np
 
-from .._state import state as _state
-from ..tensor import Tensor
+from ..tensor import Tensor, exact_guard
 from .core import broadcast, operands
-from .elementwise import _binary, _binary_spec, _unary, add, mul, sub
+from .elementwise import (
+    _binary,
+    _binary_spec,
+    _exact_operands,
+    _unary,
+    add,
+    exact_binary,
+    mul,
+    sub,
+)
 from .spec import register, unary
 
 # ---------------------------------------------------------------------------------------
@@ -331,11 +339,10 @@ def floor_divide(a: Any, b: Any) -> Tensor:
     >>> pat.floor_divide(pat.tensor([7.0, -7.0]), 2).numpy()
     array([ 3., -4.], dtype=float32)
     """
+    if _exact_operands(a, b):
+        return exact_binary("floor_divide", a, b)
     (ta, tb), dt = operands("floor_divide", a, b)
-    rec = _state.recorder
-    if rec is not None:  # a value computed outside the tape: replay retraces when it changes
-        rec.read(ta._data)
-        rec.read(tb._data)
+    exact_guard((ta._data, tb._data))  # computed outside the tape: replay retraces on change
     broadcast("floor_divide", ta.shape, tb.shape)
     with np.errstate(divide="ignore", invalid="ignore"):
         y = np.floor_divide(ta._data, tb._data).astype(dt, copy=False)
