@@ -185,3 +185,20 @@ def test_tensor_protocol_methods():
     u = pat.tensor([1.0, 2.0])
     assert u.dot(u).item() == 5.0 and u.outer(u).shape == (2, 2)
     assert u.addmm(pat.eye(2), pat.eye(2)).numpy().tolist() == [[2.0, 2.0], [1.0, 3.0]]
+
+
+def test_integer_tensor_labels_eager_and_compiled():
+    r = np.random.default_rng(1)
+    logits = r.standard_normal((4, 3))
+    w = pat.tensor(np.ones(3), requires_grad=True)
+    ref = [pat.cross_entropy(pat.tensor(logits) * w, y).item()
+           for y in (np.array([0, 2, 1, 1]), np.array([2, 2, 0, 1]))]
+
+    @pat.compile
+    def step(y):  # labels from an argument: a tensor made of it cannot be replayed
+        return pat.cross_entropy(pat.tensor(logits) * w, pat.tensor(y, dtype=pat.int64))
+
+    got = [step(np.array(y)).item() for y in ([0, 2, 1, 1], [2, 2, 0, 1], [0, 2, 1, 1])]
+    assert got == [ref[0], ref[1], ref[0]]
+    with pytest.raises(pat.DTypeError, match="cross_entropy: labels are a float32 tensor"):
+        pat.cross_entropy(pat.tensor(logits), pat.tensor([0.0, 1.0, 1.0, 1.0]))
