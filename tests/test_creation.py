@@ -7,10 +7,9 @@ import pytest
 
 import pyautotape as pat
 
-torch = pytest.importorskip("torch")
-
 
 def test_creation_shapes_dtypes_and_values_match_torch():
+    torch = pytest.importorskip("torch")
     cases = [
         (lambda m: m.zeros(2, 3), None), (lambda m: m.zeros((2, 3)), None),
         (lambda m: m.ones(4, dtype=m.float64), None), (lambda m: m.full((2, 2), 7.5), None),
@@ -102,6 +101,7 @@ def test_comparisons_are_bool_tensors_usable_in_arithmetic():
 
 
 def test_integer_tensors_keep_integers_and_promote_as_torch():
+    torch = pytest.importorskip("torch")
     i = pat.tensor([1, 2, 3], dtype=pat.int64)
     ti = torch.tensor([1, 2, 3])
     f64 = pat.tensor([0.5, 0.5, 0.5], dtype=pat.float64)
@@ -155,6 +155,7 @@ def test_integer_labels_as_tensors_and_masks_under_compile():
 
 
 def test_tensor_protocol_methods():
+    torch = pytest.importorskip("torch")
     r = np.random.default_rng(0)
     a = r.standard_normal((2, 3))
     x, t = pat.tensor(a, requires_grad=True), torch.tensor(a, requires_grad=True)

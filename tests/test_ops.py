@@ -258,7 +258,7 @@ def test_mean_of_empty_is_nan_and_sum_is_zero():
     assert e.grad.shape == (0, 3)
 
 
-def test_comparisons_return_bool_arrays():
+def test_comparisons_return_bool_tensors():
     x = pat.tensor([1.0, -1.0])
-    assert (x > 0).dtype == np.bool_
+    assert isinstance(x > 0, pat.Tensor) and (x > 0).dtype == np.bool_
     np.testing.assert_array_equal(x == pat.tensor([1.0, 0.0]), [True, False])
