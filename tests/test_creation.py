@@ -203,3 +203,18 @@ def test_integer_tensor_labels_eager_and_compiled():
     assert got == [ref[0], ref[1], ref[0]]
     with pytest.raises(pat.DTypeError, match="cross_entropy: labels are a float32 tensor"):
         pat.cross_entropy(pat.tensor(logits), pat.tensor([0.0, 1.0, 1.0, 1.0]))
+
+
+def test_a_guard_on_a_comparison_with_a_scalar_replays_and_flips():
+    # the guard walks [outcome, array, scalar]: the scalar has stride 0 (it was read with
+    # the array's stride, past its one element, before)
+    w = pat.tensor(np.ones(4), requires_grad=True)
+
+    @pat.compile
+    def step(x):
+        m = pat.tensor(x) > 0.5
+        return (w * m).sum()
+
+    xs = [[1.0, 0.0, 2.0, 0.0], [3.0, 0.1, 2.0, 0.2], [0.0, 1.0, 0.0, 0.0]]
+    assert [step(np.array(x)).item() for x in xs] == [2.0, 2.0, 1.0]
+    assert step.stats["replays"] >= 1 and step.stats["retapes"] == 1
