@@ -19,7 +19,6 @@ instead; a sweep refuses a record whose saved arrays changed version.
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 import numpy as np
@@ -27,6 +26,14 @@ import numpy as np
 from ._ffi import F32, F64
 from ._state import state as _state
 from .errors import DTypeError, ShapeError, TapeError
+from .grad_mode import (
+    enable_grad,
+    inference_mode,
+    is_grad_enabled,
+    is_inference_mode_enabled,
+    no_grad,
+    set_grad_enabled,
+)
 
 __all__ = [
     "Tensor",
@@ -35,6 +42,8 @@ __all__ = [
     "enable_grad",
     "is_grad_enabled",
     "set_grad_enabled",
+    "inference_mode",
+    "is_inference_mode_enabled",
     "get_default_dtype",
     "set_default_dtype",
     "last_sweep_stats",
@@ -61,88 +70,7 @@ def last_sweep_stats() -> dict[str, int]:
 
 
 # ---------------------------------------------------------------------------------------
-# grad mode (per thread) and the default dtype
-
-
-def is_grad_enabled() -> bool:
-    """Whether ops run in this thread are recorded on the tape.
-
-    >>> import pyautotape as pat
-    >>> pat.is_grad_enabled()
-    True
-    >>> with pat.no_grad():
-    ...     pat.is_grad_enabled()
-    False
-    """
-    return _state.grad_enabled
-
-
-def set_grad_enabled(mode: bool) -> None:
-    """Turn recording on or off for this thread.
-
-    >>> import pyautotape as pat
-    >>> pat.set_grad_enabled(False)
-    >>> (pat.tensor([1.0], requires_grad=True) * 2).requires_grad
-    False
-    >>> pat.set_grad_enabled(True)
-    """
-    _state.grad_enabled = bool(mode)
-
-
-class _GradMode:
-    """Context manager and decorator that sets grad mode for the current thread."""
-
-    _mode = True
-
-    def __enter__(self) -> None:
-        self._prev = _state.grad_enabled
-        _state.grad_enabled = self._mode
-
-    def __exit__(self, *exc: object) -> None:
-        _state.grad_enabled = self._prev
-
-    def __call__(self, fn):  # decorator use: @pat.no_grad()
-        mode = self._mode
-
-        @functools.wraps(fn)
-        def wrapper(*args, **kwargs):
-            prev = _state.grad_enabled
-            _state.grad_enabled = mode
-            try:
-                return fn(*args, **kwargs)
-            finally:
-                _state.grad_enabled = prev
-
-        return wrapper
-
-
-class no_grad(_GradMode):
-    """Run ops without recording them (this thread only).
-
-    >>> import pyautotape as pat
-    >>> w = pat.tensor([1.0, 2.0], requires_grad=True)
-    >>> with pat.no_grad():
-    ...     y = w * 2
-    >>> y.requires_grad
-    False
-    """
-
-    _mode = False
-
-
-class enable_grad(_GradMode):
-    """Record ops again inside a ``no_grad`` block (this thread only).
-
-    >>> import pyautotape as pat
-    >>> w = pat.tensor([1.0], requires_grad=True)
-    >>> with pat.no_grad():
-    ...     with pat.enable_grad():
-    ...         y = w * 2
-    >>> y.requires_grad
-    True
-    """
-
-    _mode = True
+# the default dtype (grad mode lives in grad_mode.py; its names are re-exported here)
 
 
 def get_default_dtype() -> np.dtype:
