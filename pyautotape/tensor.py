@@ -259,7 +259,16 @@ class Tensor:
     # -- properties ---------------------------------------------------------------------
     @property
     def data(self) -> np.ndarray:
-        """The value as a live ndarray (read-only while a recorded op needs it for backward)."""
+        """The value as a live ndarray (read-only while a recorded op needs it for backward).
+
+        While pat.compile records, the live array escapes what a replay can guard (later
+        reads and writes through it are not seen): the recording runs eagerly on every
+        call instead (``strict=True``: RetapeRequired)."""
+        if _state.recorder is not None:
+            _state.recorder.refuse(
+                "Tensor.data was read while recording (use ops, t.detach(), or t.numpy() "
+                "for a guarded copy)"
+            )
         return self._data
 
     @data.setter
@@ -348,6 +357,8 @@ class Tensor:
         return self
 
     def __repr__(self) -> str:
+        if _state.recorder is not None:
+            _state.recorder.read(self._data)
         body = np.array2string(self._data, separator=", ", prefix="tensor(")
         extra = ", requires_grad=True" if self.requires_grad else ""
         return f"tensor({body}, dtype={self.dtype}{extra})"
@@ -369,12 +380,20 @@ class Tensor:
         return value
 
     def __float__(self) -> float:
-        return self.item()
+        if self._data.size != 1:
+            raise TypeError(
+                f"float: only a one-element tensor converts to a float, got shape {self.shape}"
+            )
+        if _state.recorder is not None:
+            _state.recorder.read(self._data)  # the value becomes a constant: guard it
+        return float(self._data.reshape(()))
 
     def __int__(self) -> int:
-        return int(self.item())
+        return int(self.__float__())
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        if _state.recorder is not None:
+            _state.recorder.read(self._data)  # np.asarray(t): a guarded copy
         return self._data.astype(dtype) if dtype is not None else self._data.copy()
 
     # -- comparisons: bool ndarrays, guarded while pat.compile records --------------------

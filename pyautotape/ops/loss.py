@@ -69,6 +69,8 @@ def _labels(labels: Any, n: int, classes: int) -> np.ndarray:
             "cross_entropy: labels must be an integer ndarray of class indices, not a "
             "Tensor; pass e.g. y.astype(np.int64)"
         )
+    if state.recorder is not None:  # an argument of a compiled function: its buffer
+        labels = state.recorder.host(labels)
     lab = np.asarray(labels)
     if lab.dtype.kind not in "iu":
         raise DTypeError(

@@ -9,6 +9,7 @@ sweeps and optimizer calls; and running it.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable
 from typing import Any
 
@@ -35,6 +36,89 @@ STEP_DTYPE = _ffi.c_struct_dtype("pat_step", [
 ])
 
 
+def _owner(a: np.ndarray) -> int:
+    b = a.base
+    return id(a if b is None else b)
+
+
+def _captured(events: list[tuple], leaf_data: list[np.ndarray]) -> frozenset[int]:
+    """Owners of the memory the recording reads that it did not make (parameters,
+    optimizer state, captured constants): a later call whose argument shares it runs
+    eagerly."""
+    out = {_owner(d) for d in leaf_data}
+    made = {id(ev[2]) for ev in events if ev[0] == "input"}
+    for ev in events:
+        if ev[0] == "fwd":
+            made.add(id(ev[3]))
+            for s in ev[5:8]:
+                if s is not None and id(s) not in made:
+                    out.add(_owner(s))
+        elif ev[0] == "optim":
+            out |= {_owner(d) for d in ev[3] if d is not None}
+    return frozenset(out)
+
+
+def _zeroness(group: dict) -> tuple:
+    """What of a group's hyperparameters changes the recorded program rather than a
+    number in it: non-numbers (nesterov), and which numbers are zero (momentum 0 has no
+    buffer; a replay patches the learning rate, and other numbers that stay on the same
+    side of zero)."""
+    out = []
+    for k, v in group.items():
+        if k in ("params", "lr"):  # the learning rate is always only a number
+            continue
+        vals = v if isinstance(v, tuple) else (v,)
+        for x in vals:
+            if isinstance(x, bool) or not isinstance(x, (int, float)):
+                out.append((k, x))
+            else:
+                out.append((k, x == 0))
+    return tuple(out)
+
+
+class OptCheck:
+    """What a replay checks of one recorded optimizer call before it runs: the same
+    parameter groups holding the same parameters, the same state buffers (replaced by
+    ``load_state_dict``), and the hyperparameters -- validated by the optimizer's own
+    ``_check`` as eager ``step()`` does, patched into the call when only numbers changed
+    (on the same side of zero), else a new recording."""
+
+    __slots__ = ("opt", "group", "state", "groups", "params", "bufs", "full", "static",
+                 "hyper", "i")
+
+    def __init__(self, opt: Any, group: dict, state: Any, hyper: tuple, i: int) -> None:
+        self.opt, self.group, self.state, self.hyper, self.i = opt, group, state, hyper, i
+        self.groups = list(opt.param_groups)
+        self.params = list(group["params"])
+        self.bufs = [list(b) for b in state.buffers.values()]
+        self.full = tuple(group.get(k) for k in opt.defaults)
+        self.static = _zeroness(group)
+
+    def check(self, opts: Any) -> None:
+        opt, group, state = self.opt, self.group, self.state
+        gs = opt.param_groups
+        if len(gs) != len(self.groups) or not all(map(operator.is_, gs, self.groups)):
+            raise Retape("the optimizer's parameter groups changed (add_param_group)")
+        ps = group["params"]
+        if len(ps) != len(self.params) or not all(map(operator.is_, ps, self.params)):
+            raise Retape("an optimizer's parameters were replaced or added")
+        for now, then in zip(state.buffers.values(), self.bufs, strict=True):
+            if not all(map(operator.is_, now, then)):
+                raise Retape("the optimizer's state was replaced (load_state_dict)")
+        full = tuple(group.get(k) for k in opt.defaults)
+        if full != self.full:
+            if full != state.checked:  # validate exactly as eager step() does
+                opt._check(group)
+                state.checked = tuple(group.get(k) for k in opt.defaults)
+                full = state.checked
+            if _zeroness(group) != self.static:
+                raise Retape("an optimizer hyperparameter changed the update's form")
+            now = opt._hyper(group)
+            for j, h in enumerate(now):
+                opts[self.i].hyper[j] = h
+            self.full = full
+
+
 class Plan:
     """One recorded signature, packed for pat_replay."""
 
@@ -58,6 +142,10 @@ class Plan:
         self._pack(rec.events)
         self.result_template = self._template(result)
         self.checks = list(zip(self.leaves, self.leaf_data, self.grad_start, strict=True))
+        self.opt_checks = [OptCheck(*probe, hyper, i) for probe, hyper, i in self.opt_groups]
+        self.captured = _captured(rec.events, self.leaf_data)
+        self.settings: tuple = ()
+        self.tensor_args: list = []
         self.ends = list(zip(self.leaves, self.grad_wrappers, strict=True))
 
     # -- packing --------------------------------------------------------------------------
@@ -233,11 +321,8 @@ class Plan:
                     raise Retape("a parameter's .grad changed between calls")
             elif g is not None:
                 raise Retape("a parameter's .grad was cleared between calls")
-        for refresh, hyper, i in self.opt_groups:
-            now = refresh()
-            if now != hyper:
-                for j, h in enumerate(now):
-                    self.opts[i].hyper[j] = h
+        for oc in self.opt_checks:
+            oc.check(self.opts)
         for pos, buf, cbuf in self.inputs:
             src = arrays[pos]
             if src.dtype == buf.dtype and src.flags.c_contiguous:
@@ -261,6 +346,30 @@ class Plan:
             if p._guard is not None:
                 p._guard.version += 1
         return self._build(self.result_template)
+
+    def grads_in(self, objs: list[Any]) -> None:
+        """Tensor arguments that require grad and have one: eager accumulates into it, so
+        the private leaf starts from a copy of it."""
+        for pos, _, gbuf in self.tensor_args:
+            if gbuf is not None:
+                np.copyto(gbuf, objs[pos]._grad._data)
+
+    def grads_out(self, objs: list[Any]) -> None:
+        """Hand the private leaves' gradients to the caller's Tensor arguments (in place
+        when the caller's .grad is there, as eager accumulation is), and reset the private
+        leaves to their state at the start of a call."""
+        for pos, t, gbuf in self.tensor_args:
+            caller = objs[pos]
+            g = t._grad
+            if g is None:
+                caller._grad = None
+            else:
+                cur = caller._grad
+                if cur is not None and cur._data.flags.writeable and cur._guard is None:
+                    np.copyto(cur._data, g._data)
+                else:
+                    caller._grad = _wrap(g._data.copy())
+            t._grad = None if gbuf is None else _wrap(gbuf)
 
     # -- reporting ------------------------------------------------------------------------
     def memory_report(self) -> dict[str, int]:
