@@ -160,10 +160,11 @@ class Compiled:
             # building and hashing the cache key
             objs = [a for a in args if type(a) in _ARRAYS]
             arrays = [a if type(a) is np.ndarray else a._data for a in objs]
-            if _aliases(objs) is None:
+            alias = _aliases(objs)
+            if alias == last.key[-1]:
                 key, plan = last.key, last
             else:
-                key, plan = (*last.key[:-1], _aliases(objs)), None
+                key, plan = (*last.key[:-1], alias), None
         else:
             key, arrays, objs = _signature(args, kwargs)
             plan = None
@@ -288,7 +289,10 @@ class Compiled:
         plan = Plan(rec, result)
         plan.key = key
         plan.settings = settings
-        plan.call_sig = None if kwargs else tuple(_arg_sig(a) for a in args)
+        plain = not kwargs and not any(
+            isinstance(a, _ARRAYS) and type(a) not in _ARRAYS for a in args
+        )  # subclasses (np.memmap) take the general path
+        plan.call_sig = tuple(_arg_sig(a) for a in args) if plain else None
         plan.tensor_args = tensor_args
         self.plans[key] = plan
         self.plans.move_to_end(key)

@@ -142,6 +142,10 @@ class Plan:
         self._pack(rec.events)
         self.result_template = self._template(result)
         self.checks = list(zip(self.leaves, self.leaf_data, self.grad_start, strict=True))
+        leaf_ids = {id(p) for p in self.leaves}
+        self.data_checks = [(t, d) for k, (t, d) in rec.tensors.items() if k not in leaf_ids]
+        self.const_checks = list(rec.consts.values())
+        self.host_guards = rec.host_guards
         self.opt_checks = [OptCheck(*probe, hyper, i) for probe, hyper, i in self.opt_groups]
         self.captured = _captured(rec.events, self.leaf_data)
         self.settings: tuple = ()
@@ -321,6 +325,12 @@ class Plan:
                     raise Retape("a parameter's .grad changed between calls")
             elif g is not None:
                 raise Retape("a parameter's .grad was cleared between calls")
+        for a, dt, shape, snap in self.const_checks:
+            if a.dtype != dt or a.shape != shape or a.tobytes() != snap:
+                raise Retape("an array the step captured changed")
+        for t, d in self.data_checks:
+            if t._data is not d:
+                raise Retape("the .data of a tensor the step reads was replaced")
         for oc in self.opt_checks:
             oc.check(self.opts)
         for pos, buf, cbuf in self.inputs:
@@ -329,6 +339,9 @@ class Plan:
                 ffi.memmove(cbuf, src, buf.nbytes)
             else:
                 np.copyto(buf, src, casting="unsafe")
+        for buf, snap in self.host_guards:
+            if buf.tobytes() != snap:
+                raise Retape("a guard failed")
         if _state.anomaly & _anomaly.CHECK:  # pat.detect_anomaly: the checked program
             rc = _anomaly.replay(self)
         else:

@@ -160,6 +160,10 @@ class Recorder:
         self.strict = strict
         self.arg_owners: set[int] = set()  # owners of the caller's argument arrays
         self.bound: set[int] = set()  # ids of the input buffers
+        self.made: set[int] = set()  # ids of arrays the step made (outputs, inputs)
+        self.tensors: dict[int, tuple[Tensor, np.ndarray]] = {}  # see sources()
+        self.host_guards: list[tuple[np.ndarray, bytes]] = []  # see read()
+        self.consts: dict[int, tuple] = {}  # captured ndarrays copied into the recording
         self.events: list[tuple] = []
         self.keep: list[Any] = []  # everything an event refers to stays alive (stable ids)
         self.leaves: dict[int, Tensor] = {}
@@ -172,7 +176,16 @@ class Recorder:
         self.sweep_sites: list[Any] = []  # call sites of each sweep's records
 
     # -- hooks called by the core (tensor.py, record.py, engine.py, ops/) and optim/ -------
+    def sources(self, sources: Any) -> None:
+        """The source tensors of an op: a leaf made outside the step (a parameter, a frozen
+        weight, a captured constant) is checked on replay for a replaced ``.data``."""
+        for t in sources:
+            if (t is not None and type(t) is not np.ndarray and t._node is None
+                    and id(t) not in self.tensors and id(t._data) not in self.made):
+                self.tensors[id(t)] = (t, t._data)
+
     def forward(self, op, dtype, y, aux, s0, s1, s2, it, m, k, n, alpha) -> None:
+        self.made.add(id(y))
         owners = self.arg_owners
         if owners:
             for s in (s0, s1, s2):
@@ -186,12 +199,16 @@ class Recorder:
         pos = self.inputs.get(id(src))
         if pos is not None:
             self.bind(pos, out)
+        elif isinstance(src, np.ndarray) and id(src) not in self.made:
+            # an array fn captured: a constant of the recording, checked on replay
+            self.consts[id(src)] = (src, src.dtype, src.shape, src.tobytes())
 
     def bind(self, pos: int, out: np.ndarray) -> None:
         """Argument ``pos`` is copied into ``out`` on every replay. The writable pointer is
         taken now, while ``out`` is fresh: later a record may lock it read-only."""
         self.events.append(("input", pos, out, ffi.from_buffer(out, require_writable=True)))
         self.bound.add(id(out))
+        self.made.add(id(out))
         self.keep.append(out)
 
     def cleared(self, leaf: Tensor) -> None:
@@ -264,7 +281,12 @@ class Recorder:
             self.guard_after_effect = True
 
     def read(self, arr: np.ndarray) -> None:
-        self.compare(arr, arr.copy(), "==", np.ones(arr.shape, np.bool_))
+        if arr.dtype.kind == "f":
+            self.compare(arr, arr.copy(), "==", np.ones(arr.shape, np.bool_))
+        elif id(arr) in self.bound:  # an integer argument: checked in Python before replay
+            self.host_guards.append((arr, arr.tobytes()))
+        else:
+            self.refuse(f"a {arr.dtype} array's values were read while recording")
 
     def scalar(self, arr: np.ndarray, value: float) -> TracedFloat:
         f = TracedFloat()

@@ -123,7 +123,7 @@ class TracedArray:
         raise _refuse("iteration", self._pos)
 
     def __getattr__(self, name: str) -> Any:
-        if hasattr(np.ndarray, name):
+        if hasattr(np.ndarray, name) and not name.startswith("__"):
             raise _refuse(f".{name}", self._pos)
         raise AttributeError(f"'TracedArray' object has no attribute '{name}'")
 
