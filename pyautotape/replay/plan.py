@@ -125,7 +125,11 @@ class Plan:
     def __init__(self, rec: Recorder, result: Any) -> None:
         self.leaves = list(rec.leaves.values())
         self.leaf_data = [p._data for p in self.leaves]
-        self.grad_start = [rec.grad_at_start[id(p)] for p in self.leaves]
+        # a leaf fn makes itself (x = pat.tensor(img, requires_grad=True) for a saliency
+        # map) is new on every eager call: whatever .grad the recorded one holds between
+        # calls does not matter (its gradient buffer is zeroed by the program)
+        self.grad_start = [ANY if id(p._data) in rec.made else rec.grad_at_start[id(p)]
+                           for p in self.leaves]
         self.grad_end = [p._grad._data if p._grad is not None else None for p in self.leaves]
         self.grad_wrappers = [_wrap(g) if g is not None else None for g in self.grad_end]
         self.replayable = rec.why_opaque is None and not rec.guard_after_effect

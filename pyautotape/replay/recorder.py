@@ -196,6 +196,7 @@ class Recorder:
         self.fwd_sites.append(_anomaly.callsite())
 
     def converted(self, src: Any, out: np.ndarray) -> None:
+        self.made.add(id(out))  # a tensor fn makes (a leaf of its own, see Plan)
         pos = self.inputs.get(id(src))
         if pos is not None:
             self.bind(pos, out)

@@ -1,5 +1,5 @@
 """What a compiled function's arguments are while pat.compile records: float arrays become
-:class:`TracedArg` Tensors (so ``x / 16.0`` or ``np.exp(x)`` is recorded, not frozen), other
+:class:`TracedArg` Tensors (so ``x / 16.0`` or ``np.sqrt(x)`` is recorded, not frozen), other
 arrays (integer labels, masks) :class:`TracedArray` wrappers that pyautotape's ops read and
 NumPy work on refuses, with a message saying how to move that work out of the function.
 
@@ -25,11 +25,12 @@ _MOVE_OUT = (
     "the compiled function and pass the result as an argument"
 )
 
-# NumPy ufuncs a TracedArg turns into the pyautotape op of the same math (recorded)
+# NumPy ufuncs a TracedArg turns into the pyautotape op of the same math (recorded): only
+# those whose result is correctly rounded, so NumPy's and pyautotape's bits agree;
+# np.exp and friends are refused (call pat.exp: NumPy's implementation may differ by an ulp)
 _UFUNCS = {
     "add": "add", "subtract": "sub", "multiply": "mul", "divide": "div",
-    "true_divide": "div", "power": "pow", "maximum": "maximum", "minimum": "minimum",
-    "negative": "neg", "exp": "exp", "log": "log", "sqrt": "sqrt", "tanh": "tanh",
+    "true_divide": "div", "negative": "neg", "sqrt": "sqrt",
 }
 _COMPARE = {"less": "__lt__", "less_equal": "__le__", "greater": "__gt__",
             "greater_equal": "__ge__", "equal": "__eq__", "not_equal": "__ne__"}
@@ -43,8 +44,9 @@ def _refuse(what: str, pos: int | None) -> TypeError:
 class TracedArg(Tensor):
     """A float array argument of a compiled function, as the recording sees it: a Tensor
     over the replay's input buffer. Tensor arithmetic and ops on it are recorded; NumPy
-    ufuncs with a pyautotape op of the same name (``np.exp``, ``np.add``, ...) run that
-    op; ``astype`` to its own dtype is recorded; any other NumPy work raises TypeError."""
+    ufuncs with a correctly rounded pyautotape op of the same math run that op
+    (``np.add``, ``np.sqrt``, ...); ``astype`` to its own dtype is recorded; any other
+    NumPy work raises TypeError."""
 
     __slots__ = ("_pos",)
 
