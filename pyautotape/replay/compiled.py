@@ -323,17 +323,19 @@ def compile(fn: Callable[..., Any] | None = None, *, strict: bool = False, cache
     calls copy the new arrays in and run forward, backward and update in one C call, with
     the same kernels in the same order as eager mode (bitwise equal results).
 
-    What is a constant of the recording: Python numbers and arrays that ``fn`` captures
-    from its closure, and NumPy work ``fn`` does on its arguments before handing them to
-    pyautotape (pass them to ``pat.tensor`` or an op directly). Parameters are buffers,
-    not copies: in-place changes to ``p.data`` between calls are seen. Replacing
-    ``p.data``, or the optimizer's hyperparameters other than the learning rate... are
-    checked: a change records again. Results are returned as copies.
+    Array arguments reach ``fn`` as traced values while it records: float arrays and
+    Tensors as Tensors (``x / 16.0`` is recorded), other arrays as wrappers that
+    pyautotape's ops read and NumPy refuses (see :mod:`pyautotape.replay.traced`).
+    Parameters are buffers, not copies: in-place changes to ``p.data`` between calls are
+    seen. A replaced ``.data`` of a tensor the step reads, a changed captured array, and
+    optimizer changes (hyperparameters validated as eager ``step()`` does, parameters,
+    groups, ``load_state_dict``) are checked: a change records again.
 
-    Guards: ``bool(t)``, comparisons of tensors, ``t.numpy()`` and conditions or arithmetic
-    on ``t.item()`` record what Python saw; on replay a different outcome records again
-    (``strict=True``: raises :class:`pat.RetapeRequired`). A new signature records a new
-    tape; ``cache_size`` recordings are kept (least recently used first out).
+    Guards: ``bool(t)``, ``float(t)``, comparisons of tensors, ``t.numpy()``,
+    ``np.asarray(t)`` and every use of ``t.item()`` record what Python saw; on replay a
+    different outcome records again (``strict=True``: raises :class:`pat.RetapeRequired`).
+    A new signature records a new tape; ``cache_size`` recordings are kept (least recently
+    used first out).
 
     >>> import numpy as np, pyautotape as pat
     >>> w = pat.tensor(np.zeros(3), requires_grad=True)
