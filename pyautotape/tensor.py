@@ -209,6 +209,8 @@ def tensor(data: Any, requires_grad: bool = False, dtype: Any = None) -> Tensor:
     """
     if isinstance(data, Tensor):
         data = data._data
+    elif _state.recorder is not None:  # an integer argument of a compiled function
+        data = _state.recorder.host(data)
     if isinstance(data, np.ndarray) and data.dtype.kind in "iub" and dtype is None:
         if requires_grad:
             raise DTypeError(

@@ -428,3 +428,12 @@ def test_saliency_step_with_its_own_leaf_replays():
         for p in model.parameters():
             p.grad = None
     assert f.stats["records"] == 1 and f.stats["replays"] == 4
+
+
+def test_item_used_in_tensor_arithmetic_and_integer_argument_to_tensor():
+    f = pat.compile(lambda x, k: x * x.sum().item() + pat.tensor(k, dtype=x.dtype))
+    for v in (1.0, 2.0):
+        x, k = np.full(2, v), np.array([1, 2])
+        want = np.full(2, v) * (2 * v) + k
+        assert f(x, k).numpy().tobytes() == want.tobytes()
+    assert f(np.full(2, 2.0), np.array([3, 4])).numpy().tolist() == [11.0, 12.0]

@@ -19,6 +19,7 @@ Python numbers are weak (NumPy 2 rules): ``2 * x`` and ``x ** 2`` keep ``x``'s d
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Sequence
 from typing import Any
 
@@ -42,6 +43,8 @@ def const(x: Any, dtype: np.dtype, opname: str, argname: str) -> Tensor:
     """A non-differentiable Tensor from a Python number, list or ndarray."""
     if _is_scalar(x):
         arr = np.array(x, dtype=dtype)
+    elif isinstance(x, numbers.Real) and not isinstance(x, np.bool_):  # a traced .item()
+        arr = np.array(float(x), dtype=dtype)
     elif isinstance(x, np.ndarray):
         if x.dtype.kind != "f" or x.dtype.itemsize not in (4, 8):
             raise DTypeError(

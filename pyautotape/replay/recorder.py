@@ -302,6 +302,14 @@ class Recorder:
         buf = getattr(x, "_buf", None)
         return buf if buf is not None and type(x).__name__ == "TracedArray" else x
 
+    def written(self, arr: np.ndarray, what: str) -> None:
+        """The hook for a write into a tensor's buffer that is not a kernel call through
+        ``ops.core.run`` (which the replay repeats): an in-place update done by NumPy
+        cannot be replayed, so the step runs eagerly (strict: an error). An in-place op
+        that runs its kernel through ``run`` with the tensor's buffer as output needs no
+        call here."""
+        self.refuse(f"{what} wrote a tensor in place outside a recorded kernel")
+
     def refuse(self, why: str) -> None:
         """A read the replay cannot guard: under ``strict=True`` an error now, otherwise
         the recording is opaque (every later call runs eagerly, which is exact)."""
