@@ -437,3 +437,18 @@ def test_item_used_in_tensor_arithmetic_and_integer_argument_to_tensor():
         want = np.full(2, v) * (2 * v) + k
         assert f(x, k).numpy().tobytes() == want.tobytes()
     assert f(np.full(2, 2.0), np.array([3, 4])).numpy().tolist() == [11.0, 12.0]
+
+
+def test_fn_writing_its_argument_in_place_runs_eagerly_and_writes_the_caller():
+    def fn(x):
+        d = x._data if isinstance(x, pat.Tensor) else x  # the eager calls get the array
+        d[...] = d * 2.0  # an in-place write the replay could not repeat
+        return pat.tensor(d) * 1.0
+
+    f = pat.compile(fn)
+    for v in (1.0, 2.0):
+        a = np.full(2, v)
+        assert f(a).numpy().tolist() == [2 * v, 2 * v]
+        assert a.tolist() == [2 * v, 2 * v]
+    with pytest.raises(pat.RetapeRequired, match="in place"):
+        pat.compile(fn, strict=True)(np.ones(2))

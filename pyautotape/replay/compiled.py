@@ -20,7 +20,7 @@ from .. import tensor as _tensor
 from .._state import state as _state
 from ..errors import RetapeRequired, TapeError
 from ..ops import elementwise as _elementwise
-from ..tensor import Tensor, _wrap
+from ..tensor import Tensor, _wrap, _writable
 from .plan import Plan
 from .recorder import Aliased, Recorder, Retape
 from .traced import TracedArray, traced_arg
@@ -220,6 +220,7 @@ class Compiled:
         made: dict[int, Any] = {}  # id(caller's object) -> what fn gets (aliases share it)
         tensor_args: list[tuple[int, Tensor, Any]] = []  # (position, private, its grad)
         owners: set[int] = set()
+        written: list[tuple[Any, np.ndarray, bytes]] = []  # (caller's, private, before)
         pos = 0
 
         def private(value: Any) -> Any:
@@ -249,6 +250,7 @@ class Compiled:
                     buf = np.array(value, order="C", copy=True)
                     t = TracedArray(buf, p)
             owners.add(_owner(arr))
+            written.append((value, buf, buf.tobytes()))
             ids[id(buf)] = p
             inputs.append((p, buf))
             made[id(value)] = t
@@ -286,6 +288,18 @@ class Compiled:
         finally:
             _state.recorder = None
             restore_sites()
+        changed = [(v, b) for v, b, before in written if b.tobytes() != before]
+        for value, buf in changed:  # fn wrote an argument in place: eager writes the caller's
+            dst = value._data if isinstance(value, Tensor) else value
+            if isinstance(value, Tensor) and value._guard is not None:
+                with _writable(value) as d:
+                    np.copyto(d, buf, casting="unsafe")
+            elif dst.flags.writeable:
+                np.copyto(dst, buf, casting="unsafe")
+            else:
+                raise TypeError("compile: fn wrote an argument in place, but the caller's "
+                                "array is read-only")
+            rec.refuse("fn wrote one of its array arguments in place")
         plan = Plan(rec, result)
         plan.key = key
         plan.settings = settings
