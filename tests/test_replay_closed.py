@@ -452,3 +452,35 @@ def test_fn_writing_its_argument_in_place_runs_eagerly_and_writes_the_caller():
         assert a.tolist() == [2 * v, 2 * v]
     with pytest.raises(pat.RetapeRequired, match="in place"):
         pat.compile(fn, strict=True)(np.ones(2))
+
+
+def test_read_after_backward_runs_eagerly_and_strict_refuses():
+    w = pat.tensor(np.ones(2), requires_grad=True)
+
+    def fn(x):
+        loss = (w * x).sum()
+        loss.backward()
+        scale = 2.0 if w.grad.sum().item() > 3.0 else 1.0  # read after backward
+        w.grad = None
+        return loss * scale
+
+    f = pat.compile(fn)
+    for v in (1.0, 2.0, 1.0):
+        assert f(np.full(2, v)).item() == fn(pat.tensor(np.full(2, v))).item()
+        w.grad = None
+    assert f.stats["eager"] == 2
+    with pytest.raises(pat.RetapeRequired, match="after backward"):
+        pat.compile(fn, strict=True)(np.ones(2))
+
+
+def test_parameter_passed_as_argument_to_its_optimizer_is_an_error():
+    w = pat.tensor(np.ones(2), requires_grad=True)
+    opt = pat.optim.SGD([w], lr=0.1)
+
+    def fn(p):
+        (p * p).sum().backward()
+        opt.step()
+        opt.zero_grad()
+
+    with pytest.raises(pat.TapeError, match="capture the parameter"):
+        pat.compile(fn)(w)

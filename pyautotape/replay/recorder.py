@@ -19,7 +19,7 @@ import numpy as np
 from .. import anomaly as _anomaly
 from .._ffi import ffi
 from .._state import state as _state
-from ..errors import RetapeRequired
+from ..errors import RetapeRequired, TapeError
 from ..tensor import Tensor
 
 _CMP = {"<": 0, "<=": 1, ">": 2, ">=": 3, "==": 4, "!=": 5}
@@ -246,6 +246,14 @@ class Recorder:
     ) -> None:
         """An optimizer update; ``refresh`` is ``(optimizer, group, group state)``: a
         replay checks them (see plan.OptCheck) before it runs."""
+        owners = self.arg_owners
+        if owners and any(_owner(p._data) in owners for p in params):
+            raise TapeError(
+                "compile: an argument of the compiled function is (or shares memory with) a "
+                "parameter this optimizer updates; fn saw a private copy, so the update "
+                "just made may differ from eager's: capture the parameter instead of "
+                "passing it"
+            )
         for p, g in zip(params, grads, strict=True):
             if g is not None:
                 self._leaf(p, p._grad._data if p._grad is not None else None)
@@ -280,6 +288,12 @@ class Recorder:
         self.keep.append((o, expect))
         if self.side_effect:
             self.guard_after_effect = True
+            if self.strict:
+                raise RetapeRequired(
+                    "compile: a value was read in Python after backward() or an optimizer "
+                    "step; a replay cannot guard it there, and strict=True forbids running "
+                    "eagerly instead: read it before backward(), or return it"
+                )
 
     def read(self, arr: np.ndarray) -> None:
         if arr.dtype.kind == "f":
