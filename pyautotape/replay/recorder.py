@@ -215,12 +215,24 @@ class Recorder:
     def cleared(self, leaf: Tensor) -> None:
         """fn set ``leaf.grad = None`` before using it: its gradient at the start of a
         call does not matter (zero_grad before backward, the PyTorch order)."""
+        self._leaf_check(leaf)
         self._leaf(leaf, ANY)
 
     def _leaf(self, leaf: Tensor, grad_now: Any) -> None:
+        self._leaf_check(leaf)
         if id(leaf) not in self.leaves:
             self.leaves[id(leaf)] = leaf
             self.grad_at_start[id(leaf)] = grad_now
+
+    def _leaf_check(self, leaf: Tensor) -> None:
+        owners = self.arg_owners
+        if owners and _owner(leaf._data) in owners and id(leaf._data) not in self.bound:
+            raise TapeError(
+                "compile: an argument of the compiled function is (or shares memory with) a "
+                "tensor whose gradient fn uses (a parameter); fn saw a private copy, so "
+                "gradients and updates would differ from eager's: capture the parameter "
+                "instead of passing it"
+            )
 
     def sweep(self, tape, itab, vals, grads, leaf_slots, roots, root_slots, sites) -> None:
         self.sweep_sites.append(sites)
@@ -246,14 +258,8 @@ class Recorder:
     ) -> None:
         """An optimizer update; ``refresh`` is ``(optimizer, group, group state)``: a
         replay checks them (see plan.OptCheck) before it runs."""
-        owners = self.arg_owners
-        if owners and any(_owner(p._data) in owners for p in params):
-            raise TapeError(
-                "compile: an argument of the compiled function is (or shares memory with) a "
-                "parameter this optimizer updates; fn saw a private copy, so the update "
-                "just made may differ from eager's: capture the parameter instead of "
-                "passing it"
-            )
+        for p in params:
+            self._leaf_check(p)
         for p, g in zip(params, grads, strict=True):
             if g is not None:
                 self._leaf(p, p._grad._data if p._grad is not None else None)
