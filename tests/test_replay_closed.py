@@ -484,3 +484,17 @@ def test_parameter_passed_as_argument_to_its_optimizer_is_an_error():
 
     with pytest.raises(pat.TapeError, match="capture the parameter"):
         pat.compile(fn)(w)
+
+
+def test_mask_argument_and_captured_mask_of_where():
+    f = pat.compile(lambda x, m: pat.where(m, x, x * 0.0))
+    x = np.arange(3.0)
+    for m in ([True, False, True], [False, True, True], [True, True, False]):
+        m = np.array(m)
+        assert f(x, m).numpy().tolist() == np.where(m, x, 0.0).tolist()
+    assert f.stats["replays"] == 2
+    cap = np.array([True, False, True])
+    g = pat.compile(lambda x: pat.where(cap, x, x * 0.0))
+    assert g(x).numpy().tolist() == [0.0, 0.0, 2.0]
+    cap[:] = [False, True, False]
+    assert g(x).numpy().tolist() == [0.0, 1.0, 0.0]
