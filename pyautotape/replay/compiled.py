@@ -84,7 +84,7 @@ def _aliases(objs: list[Any]) -> tuple | None:
     """None when the array arguments are distinct objects, else for each the position of
     the first argument that is the same object (a part of the signature)."""
     n = len(objs)
-    if n < 2 or len({id(o) for o in objs}) == n:
+    if n < 2 or (objs[0] is not objs[1] if n == 2 else len({id(o) for o in objs}) == n):
         return None
     first: dict[int, int] = {}
     return tuple(first.setdefault(id(o), i) for i, o in enumerate(objs))
@@ -184,10 +184,12 @@ class Compiled:
                 plan = None  # recorded under other global settings: record again
             if plan is not None:
                 captured = plan.captured
-                if captured and any(_owner(a) in captured for a in arrays):
-                    # an argument shares memory with a tensor fn uses: only eager is exact
-                    self.stats["eager"] += 1
-                    return self.fn(*args, **kwargs)
+                for a in arrays:
+                    b = a.base
+                    if id(a if b is None else b) in captured:
+                        # an argument shares memory with a tensor fn uses: eager is exact
+                        self.stats["eager"] += 1
+                        return self.fn(*args, **kwargs)
                 if plan is not self.last:
                     self.plans.move_to_end(key)
                     self.last = plan

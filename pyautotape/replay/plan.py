@@ -84,39 +84,49 @@ class OptCheck:
     (on the same side of zero), else a new recording."""
 
     __slots__ = ("opt", "group", "state", "groups", "params", "bufs", "full", "static",
-                 "hyper", "i")
+                 "hyper", "i", "get")
 
     def __init__(self, opt: Any, group: dict, state: Any, hyper: tuple, i: int) -> None:
         self.opt, self.group, self.state, self.hyper, self.i = opt, group, state, hyper, i
         self.groups = list(opt.param_groups)
         self.params = list(group["params"])
-        self.bufs = [list(b) for b in state.buffers.values()]
-        self.full = tuple(group.get(k) for k in opt.defaults)
+        self.bufs = [(name, list(b)) for name, b in state.buffers.items()]
+        keys = tuple(opt.defaults)
+        self.get = operator.itemgetter(*keys) if len(keys) > 1 else (
+            lambda g, k=keys[0]: (g[k],))
+        self.full = self.get(group)
         self.static = _zeroness(group)
 
     def check(self, opts: Any) -> None:
-        opt, group, state = self.opt, self.group, self.state
-        gs = opt.param_groups
+        gs = self.opt.param_groups
         if len(gs) != len(self.groups) or not all(map(operator.is_, gs, self.groups)):
             raise Retape("the optimizer's parameter groups changed (add_param_group)")
+        group = self.group
         ps = group["params"]
         if len(ps) != len(self.params) or not all(map(operator.is_, ps, self.params)):
             raise Retape("an optimizer's parameters were replaced or added")
-        for now, then in zip(state.buffers.values(), self.bufs, strict=True):
-            if not all(map(operator.is_, now, then)):
+        buffers = self.state.buffers
+        for name, then in self.bufs:
+            if not all(map(operator.is_, buffers[name], then)):
                 raise Retape("the optimizer's state was replaced (load_state_dict)")
-        full = tuple(group.get(k) for k in opt.defaults)
+        try:
+            full = self.get(group)
+        except KeyError:
+            raise Retape("a hyperparameter was removed from a parameter group") from None
         if full != self.full:
-            if full != state.checked:  # validate exactly as eager step() does
-                opt._check(group)
-                state.checked = tuple(group.get(k) for k in opt.defaults)
-                full = state.checked
-            if _zeroness(group) != self.static:
-                raise Retape("an optimizer hyperparameter changed the update's form")
-            now = opt._hyper(group)
-            for j, h in enumerate(now):
-                opts[self.i].hyper[j] = h
-            self.full = full
+            self._changed(opts)
+
+    def _changed(self, opts: Any) -> None:
+        opt, group, state = self.opt, self.group, self.state
+        full = self.get(group)
+        if full != state.checked:  # validate exactly as eager step() does
+            opt._check(group)
+            state.checked = tuple(group.get(k) for k in opt.defaults)
+        if _zeroness(group) != self.static:
+            raise Retape("an optimizer hyperparameter changed the update's form")
+        for j, h in enumerate(opt._hyper(group)):
+            opts[self.i].hyper[j] = h
+        self.full = self.get(group)
 
 
 class Plan:
