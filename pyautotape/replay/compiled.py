@@ -159,8 +159,11 @@ class Compiled:
             # the common case: the same signature as the previous call, checked without
             # building and hashing the cache key
             objs = [a for a in args if type(a) in _ARRAYS]
-            arrays = [a if type(a) is np.ndarray else a._data for a in objs]
-            alias = _aliases(objs)
+            arrays = objs if last.all_nd else [
+                a if type(a) is np.ndarray else a._data for a in objs
+            ]
+            n = len(objs)
+            alias = None if n < 2 or (n == 2 and objs[0] is not objs[1]) else _aliases(objs)
             if alias == last.key[-1]:
                 key, plan = last.key, last
             else:
@@ -309,6 +312,7 @@ class Compiled:
             isinstance(a, _ARRAYS) and type(a) not in _ARRAYS for a in args
         )  # subclasses (np.memmap) take the general path
         plan.call_sig = tuple(_arg_sig(a) for a in args) if plain else None
+        plan.all_nd = all(type(a) is not Tensor for a in args)
         plan.tensor_args = tensor_args
         self.plans[key] = plan
         self.plans.move_to_end(key)

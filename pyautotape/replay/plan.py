@@ -83,38 +83,44 @@ class OptCheck:
     ``_check`` as eager ``step()`` does, patched into the call when only numbers changed
     (on the same side of zero), else a new recording."""
 
-    __slots__ = ("opt", "group", "state", "groups", "params", "bufs", "full", "static",
-                 "hyper", "i", "get")
+    __slots__ = ("opt", "group", "state", "full", "static", "hyper", "i", "get", "check")
 
     def __init__(self, opt: Any, group: dict, state: Any, hyper: tuple, i: int) -> None:
         self.opt, self.group, self.state, self.hyper, self.i = opt, group, state, hyper, i
-        self.groups = list(opt.param_groups)
-        self.params = list(group["params"])
-        self.bufs = [(name, list(b)) for name, b in state.buffers.items()]
         keys = tuple(opt.defaults)
-        self.get = operator.itemgetter(*keys) if len(keys) > 1 else (
+        get = self.get = operator.itemgetter(*keys) if len(keys) > 1 else (
             lambda g, k=keys[0]: (g[k],))
-        self.full = self.get(group)
+        self.full = get(group)
         self.static = _zeroness(group)
+        # the per-call check, a closure over what it compares (no attribute lookups)
+        groups = opt.param_groups
+        n_groups, gi = len(groups), next(j for j, g in enumerate(groups) if g is group)
+        params = list(group["params"])
+        n_params = len(params)
+        buffers = state.buffers
+        bufs = [(name, list(b)) for name, b in buffers.items()]
+        is_ = operator.is_
+        changed = self._changed
+        me = self
 
-    def check(self, opts: Any) -> None:
-        gs = self.opt.param_groups
-        if len(gs) != len(self.groups) or not all(map(operator.is_, gs, self.groups)):
-            raise Retape("the optimizer's parameter groups changed (add_param_group)")
-        group = self.group
-        ps = group["params"]
-        if len(ps) != len(self.params) or not all(map(operator.is_, ps, self.params)):
-            raise Retape("an optimizer's parameters were replaced or added")
-        buffers = self.state.buffers
-        for name, then in self.bufs:
-            if not all(map(operator.is_, buffers[name], then)):
-                raise Retape("the optimizer's state was replaced (load_state_dict)")
-        try:
-            full = self.get(group)
-        except KeyError:
-            raise Retape("a hyperparameter was removed from a parameter group") from None
-        if full != self.full:
-            self._changed(opts)
+        def check(opts: Any) -> None:
+            gs = opt.param_groups
+            if len(gs) != n_groups or gs[gi] is not group or opt._state[gi] is not state:
+                raise Retape("the optimizer's parameter groups changed (add_param_group)")
+            ps = group["params"]
+            if len(ps) != n_params or not all(map(is_, ps, params)):
+                raise Retape("an optimizer's parameters were replaced or added")
+            for name, then in bufs:
+                if not all(map(is_, buffers[name], then)):
+                    raise Retape("the optimizer's state was replaced (load_state_dict)")
+            try:
+                full = get(group)
+            except KeyError:
+                raise Retape("a hyperparameter was removed from a parameter group") from None
+            if full != me.full:
+                changed(opts)
+
+        self.check = check
 
     def _changed(self, opts: Any) -> None:
         opt, group, state = self.opt, self.group, self.state
@@ -160,7 +166,7 @@ class Plan:
         self.data_checks = [(t, d) for k, (t, d) in rec.tensors.items() if k not in leaf_ids]
         self.const_checks = list(rec.consts.values())
         self.host_guards = rec.host_guards
-        self.opt_checks = [OptCheck(*probe, hyper, i) for probe, hyper, i in self.opt_groups]
+        self.opt_checks = [OptCheck(*probe, hyper, i).check for probe, hyper, i in self.opt_groups]
         self.captured = _captured(rec.events, self.leaf_data)
         self.settings: tuple = ()
         self.tensor_args: list = []
@@ -345,8 +351,10 @@ class Plan:
         for t, d in self.data_checks:
             if t._data is not d:
                 raise Retape("the .data of a tensor the step reads was replaced")
-        for oc in self.opt_checks:
-            oc.check(self.opts)
+        if self.opt_checks:
+            opts = self.opts
+            for check in self.opt_checks:
+                check(opts)
         for pos, buf, cbuf in self.inputs:
             src = arrays[pos]
             if src.dtype == buf.dtype and src.flags.c_contiguous:
