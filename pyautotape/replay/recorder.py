@@ -197,6 +197,7 @@ class Recorder:
 
     def converted(self, src: Any, out: np.ndarray) -> None:
         self.made.add(id(out))  # a tensor fn makes (a leaf of its own, see Plan)
+        src = self.host(src)
         pos = self.inputs.get(id(src))
         if pos is not None:
             self.bind(pos, out)
