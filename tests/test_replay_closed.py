@@ -77,11 +77,16 @@ def test_numpy_work_on_arguments_raises_saying_how_to_move_it_out(work):
         f(np.ones(3), np.arange(3))
 
 
-def test_astype_to_its_own_dtype_is_recorded():
+def test_astype_of_an_argument_is_recorded():
     f = pat.compile(lambda x: x.astype(np.float64) * 3.0)
     for v in (1.0, 2.0):
         assert f(np.full(2, v)).numpy().tolist() == [3 * v, 3 * v]
     assert f.stats["replays"] == 1
+    g = pat.compile(lambda x: x.astype(np.float32) * 3.0)
+    for v in (0.1, 0.2, 0.3):
+        x = np.full(2, v)
+        assert g(x).numpy().tobytes() == (x.astype(np.float32) * np.float32(3.0)).tobytes()
+    assert g.stats["replays"] == 2
 
 
 def test_integer_argument_read_as_values_guards():

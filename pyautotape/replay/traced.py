@@ -68,11 +68,17 @@ class TracedArg(Tensor):
         raise _refuse(f"np.{func.__name__}", self._pos)
 
     def astype(self, dtype: Any, copy: bool = True) -> Tensor:
-        """``astype`` to the argument's own dtype: a recorded copy. Casting to another
-        dtype inside the function is refused (cast before the call)."""
-        if np.dtype(dtype) == self._data.dtype:
+        """``astype`` to the argument's own dtype: a recorded copy; to the other float
+        dtype: the argument converted as it is copied in (``pat.tensor(x, dtype=...)``,
+        no gradient). Other casts inside the function are refused (cast before the call)."""
+        dt = np.dtype(dtype)
+        if dt == self._data.dtype:
             return self * 1.0 if copy else self  # x * 1.0 is x bitwise, and recorded
-        raise _refuse(f"astype({np.dtype(dtype)}) of a {self._data.dtype} array", self._pos)
+        if dt in (np.float32, np.float64) and not self.requires_grad:
+            from ..tensor import tensor
+
+            return tensor(self._data, dtype=dt)  # bound: the replay converts each call
+        raise _refuse(f"astype({dt}) of a {self._data.dtype} array", self._pos)
 
     def tolist(self) -> list:
         raise _refuse("tolist()", self._pos)
