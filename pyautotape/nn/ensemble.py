@@ -233,9 +233,11 @@ class Ensemble(Module):
                 f"Ensemble.losses: output must be the ensemble's ({self.k}, ...) output, got "
                 f"{getattr(output, 'shape', type(output).__name__)}"
             )
-        labels = isinstance(target, np.ndarray) and target.dtype.kind in "iu"
-        per = isinstance(target, (Tensor, np.ndarray)) and (
-            target.ndim == output.ndim - (1 if labels else 0))
+        # arrays, Tensors, and what pat.compile hands a function for its array arguments
+        kind = getattr(getattr(target, "dtype", None), "kind", None)
+        labels = kind is not None and kind in "iu"
+        ndim = getattr(target, "ndim", None)
+        per = ndim is not None and ndim == output.ndim - (1 if labels else 0)
         if type(criterion) is MSELoss and criterion.reduction in ("mean", "sum"):
             tshape = getattr(target, "shape", None)
             if tshape not in (output.shape, output.shape[1:]):
