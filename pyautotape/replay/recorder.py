@@ -170,9 +170,10 @@ class Recorder:
         self.side_effect = True
 
     def optimizer(
-        self, adam: bool, dtype, params, datas, grads, bufs, sizes, counts, hyper, flag, refresh
+        self, kind: int, dtype, params, datas, grads, bufs, sizes, counts, hyper, flag, refresh
     ) -> None:
-        """An optimizer update; ``refresh()`` returns the group's hyperparameters now (a
+        """An optimizer update by kernel ``kind`` (a pat_optim_kind, whose state tables are
+        ``bufs`` in the kernel's order); ``refresh()`` returns the group's hyperparameters now (a
         changed learning rate is patched into the replay, not re-recorded)."""
         for p, g in zip(params, grads, strict=True):
             if g is not None:
@@ -180,7 +181,7 @@ class Recorder:
         self.events.append(
             (
                 "optim",
-                adam,
+                kind,
                 dtype,
                 list(datas),
                 list(grads),
