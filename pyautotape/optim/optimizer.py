@@ -51,6 +51,11 @@ class _GroupState:
         return cptr
 
 
+# Entries that learning-rate schedulers add to parameter groups (optim/lr_scheduler/), kept
+# in groups and state dicts as PyTorch keeps them.
+_SCHEDULE_KEYS = frozenset({"initial_lr", "max_lr", "min_lr", "max_momentum", "base_momentum"})
+
+
 def _number(value: Any, name: str, where: str) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{where}: {name} must be a number, got {type(value).__name__}")
@@ -130,7 +135,7 @@ class Optimizer:
         where = type(self).__name__
         if not isinstance(group, Mapping) or "params" not in group:
             raise TypeError(f"{where}: a parameter group is a dict with a 'params' entry")
-        unknown = set(group) - set(self.defaults) - {"params"}
+        unknown = set(group) - set(self.defaults) - {"params"} - _SCHEDULE_KEYS
         if unknown:
             raise ValueError(
                 f"{where}: unknown hyperparameters {sorted(unknown)} in a parameter group; "
@@ -365,7 +370,7 @@ class Optimizer:
                     f"{len(group['params'])} in this optimizer"
                 )
             hyper = {k: v for k, v in saved.items() if k != "params"}
-            unknown = set(hyper) - set(self.defaults)
+            unknown = set(hyper) - set(self.defaults) - _SCHEDULE_KEYS
             if unknown:
                 raise ValueError(f"{where}: unknown hyperparameters {sorted(unknown)}")
             hyper = {**{k: group[k] for k in self.defaults}, **hyper}

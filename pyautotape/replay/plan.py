@@ -234,11 +234,12 @@ class Plan:
                     raise Retape("a parameter's .grad changed between calls")
             elif g is not None:
                 raise Retape("a parameter's .grad was cleared between calls")
-        for refresh, hyper, i in self.opt_groups:
+        for k, (refresh, hyper, i) in enumerate(self.opt_groups):
             now = refresh()
-            if now != hyper:
+            if now != hyper:  # compared with what the C call holds now, not the recording
                 for j, h in enumerate(now):
                     self.opts[i].hyper[j] = h
+                self.opt_groups[k] = (refresh, now, i)
         for pos, buf, cbuf in self.inputs:
             src = arrays[pos]
             if src.dtype == buf.dtype and src.flags.c_contiguous:
