@@ -65,7 +65,12 @@ def _rows(x: Any) -> Any:
 class TensorDataset(Dataset):
     """Samples are ``tuple(t[i] for t in tensors)``; all share their first dimension.
     Arrays (or anything ``np.asarray`` takes) and pyautotape Tensors are accepted; a
-    Tensor's rows are Tensors (no gradient), an array's rows arrays."""
+    Tensor's rows are Tensors (no gradient), an array's rows arrays.
+
+    >>> ds = TensorDataset(np.zeros((3, 2)), np.array([7, 8, 9]))
+    >>> len(ds), ds[1][1]
+    (3, np.int64(8))
+    """
 
     def __init__(self, *tensors: Any) -> None:
         if not tensors:
@@ -91,7 +96,12 @@ class TensorDataset(Dataset):
 
 
 class Subset(Dataset):
-    """The samples of ``dataset`` at ``indices``, in that order."""
+    """The samples of ``dataset`` at ``indices``, in that order.
+
+    >>> s = Subset([10, 11, 12, 13], [3, 0])
+    >>> len(s), s[0], s[1]
+    (2, 13, 10)
+    """
 
     def __init__(self, dataset: Any, indices: Sequence[int]) -> None:
         self.dataset = dataset
@@ -107,7 +117,12 @@ class Subset(Dataset):
 
 
 class ConcatDataset(Dataset):
-    """The samples of several data sets one after another."""
+    """The samples of several data sets one after another.
+
+    >>> c = ConcatDataset([[1, 2], [3]])
+    >>> len(c), c[2], c[-1]
+    (3, 3, 3)
+    """
 
     def __init__(self, datasets: Iterable[Any]) -> None:
         self.datasets = list(datasets)
@@ -169,7 +184,13 @@ def random_split(dataset: Any, lengths: Sequence[int | float],
 
 
 class Sampler:
-    """Base class of index samplers: ``__iter__`` yields dataset indices."""
+    """Base class of index samplers: ``__iter__`` yields dataset indices.
+
+    >>> class Evens(Sampler):
+    ...     def __iter__(self): return iter([0, 2, 4])
+    >>> list(Evens())
+    [0, 2, 4]
+    """
 
     def __iter__(self) -> Iterator[Any]:
         raise NotImplementedError
@@ -179,7 +200,11 @@ class Sampler:
 
 
 class SequentialSampler(Sampler):
-    """0, 1, ..., len(data_source) - 1."""
+    """0, 1, ..., len(data_source) - 1.
+
+    >>> list(SequentialSampler("abc"))
+    [0, 1, 2]
+    """
 
     def __init__(self, data_source: Any) -> None:
         self.data_source = data_source
@@ -193,7 +218,11 @@ class SequentialSampler(Sampler):
 
 class RandomSampler(Sampler):
     """A new random permutation each epoch (or ``num_samples`` draws with
-    ``replacement=True``)."""
+    ``replacement=True``).
+
+    >>> sorted(RandomSampler(range(4), generator=0))
+    [0, 1, 2, 3]
+    """
 
     def __init__(self, data_source: Any, replacement: bool = False,
                  num_samples: int | None = None, generator: Any = None) -> None:
@@ -224,7 +253,11 @@ class RandomSampler(Sampler):
 
 
 class SubsetRandomSampler(Sampler):
-    """The given indices in a new random order each epoch."""
+    """The given indices in a new random order each epoch.
+
+    >>> sorted(SubsetRandomSampler([5, 7, 9], generator=0))
+    [5, 7, 9]
+    """
 
     def __init__(self, indices: Sequence[int], generator: Any = None) -> None:
         self.indices = indices
@@ -313,8 +346,10 @@ def _array_form(args: tuple, kwargs: dict) -> bool:
     """``DataLoader(X, y, batch_size, ...)``: two sample arrays, not a dataset."""
     if "y" in kwargs or "X" in kwargs:
         return True
-    if len(args) < 2 or not isinstance(args[0], (np.ndarray, list)):
+    if len(args) < 2:
         return False
+    if "batch_size" in kwargs:  # DataLoader(X, y, batch_size=...), whatever y is
+        return True
     return not (args[1] is None or isinstance(args[1], numbers.Integral))
 
 
