@@ -195,3 +195,35 @@ def test_kernels_reject_bad_tables():
                               0.9, 0.9, 0, 0, 0, 0) == lib.PAT_ENULL
     assert lib.pat_adagrad_step(lib.PAT_F64, -1, null, null, null, i64, i64, 0.1, 0, 0, 0,
                                 0) == lib.PAT_EBADARG
+
+
+@pytest.mark.parametrize("name,change", [
+    ("Adam", {"maximize": True}),
+    ("Adam", {"amsgrad": True}),
+    ("SGD", {"nesterov": True}),
+    ("RMSprop", {"centered": True}),
+    ("RMSprop", {"momentum": 0.5}),
+    ("NAdam", {"decoupled_weight_decay": True}),
+])
+def test_changing_a_flag_between_compiled_calls_re_records(name, change):
+    w0, b0, x, y = _data(4)
+    base = {"momentum": 0.9} if name == "SGD" else {}
+    runs = []
+    for compiled in (False, True):
+        w, b = pat.tensor(w0, requires_grad=True), pat.tensor(b0, requires_grad=True)
+        opt = getattr(pat.optim, name)([w, b], **base)
+
+        def step(w=w, b=b, opt=opt):
+            opt.zero_grad()
+            _loss_pat(w, b, pat.tensor(x), pat.tensor(y)).backward()
+            opt.step()
+
+        fn = pat.compile(step) if compiled else step
+        for i in range(6):
+            if i == 3:
+                opt.param_groups[0].update(change)
+            fn()
+        if compiled:
+            assert fn.stats["retapes"] == 1, fn.stats
+        runs.append(w.numpy().copy())
+    assert np.array_equal(runs[0], runs[1])

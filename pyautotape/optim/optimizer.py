@@ -262,11 +262,32 @@ class Optimizer:
             if rec is not None:
                 rec.optimizer(self._kind, params[0].dtype, params, datas, grads,
                               [state.buffers[name] for name in self._buffers], sizes,
-                              state.counts, hyper, flag, lambda: self._hyper(group))
+                              state.counts, hyper, flag, self._refresher(group))
         finally:
             for w in reversed(entered):
                 w.__exit__(None, None, None)
         _ffi.check(rc, f"{type(self).__name__}.step")
+
+    def _structure(self, group: dict[str, Any]) -> tuple[Any, ...]:
+        """What a replayed step cannot patch: the boolean hyperparameters (kernel flags)
+        and the state buffers the group's hyperparameters need."""
+        flags = tuple(group[k] for k, v in self.defaults.items() if isinstance(v, bool))
+        return flags, self._needed(group)
+
+    def _refresher(self, group: dict[str, Any]) -> Any:
+        """For pat.compile: the group's hyperparameters now, or Retape when a flag or the
+        set of state buffers changed since the recording."""
+        from ..replay.recorder import Retape
+
+        key = self._structure(group)
+
+        def refresh() -> tuple[float, ...]:
+            if self._structure(group) != key:
+                raise Retape(f"{type(self).__name__}: a flag or state buffer of a parameter "
+                             "group changed")
+            return self._hyper(group)
+
+        return refresh
 
     # -- gradients -----------------------------------------------------------------------
     def zero_grad(self, set_to_none: bool = True) -> None:

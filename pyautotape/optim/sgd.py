@@ -66,11 +66,14 @@ class SGD(Optimizer):
             raise ValueError("Nesterov momentum requires a momentum and zero dampening")
 
     def _update(self, group: dict[str, Any], state: _GroupState, grads: list[Any]) -> None:
-        self._call(group, state, grads, lib.pat_sgd_step, group["momentum"] != 0,
+        self._call(group, state, grads, lib.pat_sgd_step, True,
                    flags(group, nesterov=lib.PAT_OPT_NESTEROV))
 
     def _hyper(self, group: dict[str, Any]) -> tuple[float, ...]:
         return (group["lr"], group["momentum"], group["dampening"], group["weight_decay"])
+
+    def _needed(self, group: dict[str, Any]) -> tuple[str, ...]:
+        return self._buffers if group["momentum"] != 0 else ()
 
     def _fresh_count(self, count: int) -> int:
         return 0  # a new momentum buffer starts as the gradient
