@@ -230,3 +230,22 @@ def test_replay_sees_an_lr_that_returns_to_the_recorded_value():
         values.append(values[-1] * (1 - 2 * lr))
         assert w.numpy()[0] == pytest.approx(values[-1], abs=1e-15)
     assert step.stats["records"] == 1
+
+
+def test_an_invalid_lr_set_between_compiled_calls_is_refused():
+    w = pat.tensor(np.ones(2), requires_grad=True)
+    opt = pat.optim.Adam([w], lr=0.1)
+
+    @pat.compile
+    def step():
+        opt.zero_grad()
+        (w * w).sum().backward()
+        opt.step()
+
+    step()
+    step()
+    before = w.numpy().copy()
+    opt.param_groups[0]["lr"] = -1.0
+    with pytest.raises(ValueError, match="Invalid learning rate"):
+        step()
+    assert np.array_equal(w.numpy(), before)

@@ -280,8 +280,13 @@ class Optimizer:
         from ..replay.recorder import Retape
 
         key = self._structure(group)
+        checked = [tuple(group.get(k) for k in self.defaults)]
 
         def refresh() -> tuple[float, ...]:
+            now = tuple(group.get(k) for k in self.defaults)
+            if now != checked[0]:  # what a schedule or the user set: validated as step() does
+                self._check({k: group[k] for k in self.defaults})
+                checked[0] = now
             if self._structure(group) != key:
                 raise Retape(f"{type(self).__name__}: a flag or state buffer of a parameter "
                              "group changed")
