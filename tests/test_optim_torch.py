@@ -8,7 +8,10 @@ import pytest
 
 import pyautotape as pat
 
-torch = pytest.importorskip("torch")
+
+def _torch():
+    return pytest.importorskip("torch")
+
 
 CASES = [
     ("SGD", {"lr": 0.05}),
@@ -53,6 +56,7 @@ def _data(seed=0):
 
 @pytest.fixture
 def f64_default():
+    torch = _torch()
     old = torch.get_default_dtype()
     torch.set_default_dtype(torch.float64)  # torch keeps NAdam's mu_product in this dtype
     yield
@@ -61,6 +65,7 @@ def f64_default():
 
 @pytest.mark.parametrize("name,kw", CASES, ids=[f"{n}-{i}" for i, (n, _) in enumerate(CASES)])
 def test_trajectory_matches_torch(name, kw, f64_default):
+    torch = _torch()
     w0, b0, x, y = _data()
     w, b = pat.tensor(w0, requires_grad=True), pat.tensor(b0, requires_grad=True)
     tw, tb = torch.tensor(w0, requires_grad=True), torch.tensor(b0, requires_grad=True)
@@ -119,6 +124,7 @@ def test_replay_equals_eager(name, kw):
 
 @pytest.mark.parametrize("name", ["RMSprop", "Adagrad", "Adadelta", "Adamax", "NAdam", "RAdam"])
 def test_float32_close_to_torch(name):
+    torch = _torch()
     w0, b0, x, y = (a.astype(np.float32) for a in _data(2))
     w, b = pat.tensor(w0, requires_grad=True), pat.tensor(b0, requires_grad=True)
     tw, tb = torch.tensor(w0, requires_grad=True), torch.tensor(b0, requires_grad=True)
@@ -151,6 +157,7 @@ BAD = [
 
 @pytest.mark.parametrize("name,kw,msg", BAD)
 def test_validation_like_torch(name, kw, msg):
+    torch = _torch()
     w = pat.tensor(np.ones(2), requires_grad=True)
     with pytest.raises(ValueError, match=msg):
         getattr(pat.optim, name)([w], **kw)
