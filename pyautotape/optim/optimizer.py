@@ -200,7 +200,7 @@ class Optimizer:
                 if g is None:
                     grads.append(None)
                     continue
-                ga = g.data
+                ga = g._data
                 if ga.shape != p.shape or ga.dtype != p.dtype:
                     raise ShapeError(
                         f"{where}: parameter {i} is {p.shape} {p.dtype} but its gradient is "
@@ -262,37 +262,11 @@ class Optimizer:
             if rec is not None:
                 rec.optimizer(self._kind, params[0].dtype, params, datas, grads,
                               [state.buffers[name] for name in self._buffers], sizes,
-                              state.counts, hyper, flag, self._refresher(group))
+                              state.counts, hyper, flag, (self, group, state))
         finally:
             for w in reversed(entered):
                 w.__exit__(None, None, None)
         _ffi.check(rc, f"{type(self).__name__}.step")
-
-    def _structure(self, group: dict[str, Any]) -> tuple[Any, ...]:
-        """What a replayed step cannot patch: the boolean hyperparameters (kernel flags)
-        and the state buffers the group's hyperparameters need."""
-        flags = tuple(group[k] for k, v in self.defaults.items() if isinstance(v, bool))
-        return flags, self._needed(group)
-
-    def _refresher(self, group: dict[str, Any]) -> Any:
-        """For pat.compile: the group's hyperparameters now, or Retape when a flag or the
-        set of state buffers changed since the recording."""
-        from ..replay.recorder import Retape
-
-        key = self._structure(group)
-        checked = [tuple(group.get(k) for k in self.defaults)]
-
-        def refresh() -> tuple[float, ...]:
-            now = tuple(group.get(k) for k in self.defaults)
-            if now != checked[0]:  # what a schedule or the user set: validated as step() does
-                self._check({k: group[k] for k in self.defaults})
-                checked[0] = now
-            if self._structure(group) != key:
-                raise Retape(f"{type(self).__name__}: a flag or state buffer of a parameter "
-                             "group changed")
-            return self._hyper(group)
-
-        return refresh
 
     # -- gradients -----------------------------------------------------------------------
     def zero_grad(self, set_to_none: bool = True) -> None:
