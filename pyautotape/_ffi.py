@@ -19,6 +19,25 @@ from ._srchash import source_hash
 from ._state import raise_callback_error
 from .errors import RetapeRequired, ShapeError
 
+
+def _missing_extension(exc: ImportError) -> str:
+    """What to do when the extension does not load: in a source checkout without one (which
+    shadows a ``pip install .`` made elsewhere when Python runs from the checkout's root),
+    build it there; anywhere else, reinstall."""
+    package = pathlib.Path(__file__).resolve().parent
+    if (package.parent / "csrc" / "pat_api.h").is_file() and not any(package.glob("_pat*.so")):
+        return (
+            f"pyautotape's C extension is not built in the source checkout {package}, which "
+            "Python imported because the current directory comes first on sys.path (it "
+            "shadows a copy installed with `pip install .`); build it in place with "
+            f"`pip install -e .` in {package.parent}, or run from another directory"
+        )
+    return (
+        "pyautotape's C extension is missing or cannot load "
+        f"({exc}); build it with `pip install -e .` (or `pip install .`)"
+    )
+
+
 try:
     # Importing scipy_openblas32 loads libscipy_openblas with RTLD_GLOBAL, so the extension
     # finds it even where its rpath ($ORIGIN/../scipy_openblas32/lib) does not lead there,
@@ -27,10 +46,7 @@ try:
 
     from ._pat import ffi, lib
 except ImportError as exc:  # pragma: no cover - depends on the installation
-    raise ImportError(
-        "pyautotape's C extension is missing or cannot load "
-        f"({exc}); build it with `pip install -e .` (or `pip install .`)"
-    ) from exc
+    raise ImportError(_missing_extension(exc)) from exc
 
 # The ABI version lives in csrc/pat_api.h only; this is what the loaded extension says.
 ABI_VERSION = lib.pat_abi_version()
