@@ -58,7 +58,8 @@ TIMING = (r"^wall time ", r"^speed ")
 
 
 def _course(name: str) -> str:
-    return f"{sys.executable} {COURSE}{name} --png-dir {{tmp}}"
+    """The output of a course script at its full settings (the course_outputs fixture)."""
+    return f"course:{name[1:3]}"
 
 
 # (page, first line of the block) -> (check, argument)
@@ -101,6 +102,7 @@ BLOCKS: dict[tuple[str, str], tuple[str, object]] = {
 
 # inline command -> the test that runs it ("file::function"), or a named check
 INLINE: dict[str, str] = {
+    "python -m pyautotape": "tests/test_cli.py::test_train_end_to_end",
     "python -m pyautotape train": "tests/test_cli.py::test_train_end_to_end",
     "python -m pyautotape gradcheck": "tests/test_cli.py::test_gradcheck_subcommand",
     "python -m pyautotape info": "tests/test_cli.py::test_info_subcommand",
@@ -191,7 +193,7 @@ def _exec(prelude: str, body: str, tmp_path, capsys) -> str:
 
 
 @pytest.mark.parametrize("page, first, lang, body", ALL, ids=[f"{p}:{f[:40]}" for p, f, _, _ in ALL])
-def test_block(page, first, lang, body, tmp_path, capsys):
+def test_block(page, first, lang, body, tmp_path, capsys, request):
     rule = _rule(page, body)
     assert rule is not None, "no rule: see test_every_block_has_a_check_and_every_check_a_block"
     kind, arg = BLOCKS[rule]
@@ -207,6 +209,8 @@ def test_block(page, first, lang, body, tmp_path, capsys):
             i = next(i for i, b in enumerate(ALL) if b[0] == page and b[1] == first)
             prev = ALL[i - 1]
             out = _exec(BLOCKS[_rule(prev[0], prev[3])][1][0], prev[3], tmp_path, capsys)
+        elif command.startswith("course:"):
+            out = request.getfixturevalue("course_outputs")[command[7:]]
         else:
             out = _run(command, str(tmp_path))
         assert_quoted(quoted, out)
@@ -323,3 +327,61 @@ def test_no_internal_trackers_or_people_in_the_docs():
     for page in [*PAGES, ROOT / "bench" / "RESULTS.md"]:
         hits = [line for line in page.read_text().splitlines() if words.search(line)]
         assert not hits, f"{page.relative_to(ROOT)}: {hits}"
+
+
+# -- the course pages' tables: every figure is one the page's script prints --------------
+
+_NUMBER = r"(?<![\w.])-?\d[\d,]*(?:\.\d+)?(?:e[-+]?\d+)?"
+_TIMING = re.compile(r"\btime\b|\bms\b|\bs\b|/s\b", re.I)
+
+
+def _numbers(text: str) -> list[float]:
+    return [float(t.replace(",", "")) for t in re.findall(_NUMBER, text)]
+
+
+@pytest.fixture(scope="module")
+def course_outputs(tmp_path_factory):
+    """Every course script run once at its full settings (two at a time)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    out = tmp_path_factory.mktemp("course_full")
+    scripts = sorted((ROOT / COURSE).glob("c[0-9][0-9]_*.py"))
+
+    def run(path):
+        proc = subprocess.run([sys.executable, str(path), "--png-dir", str(out)], cwd=out,
+                              capture_output=True, text=True, timeout=600,
+                              env=dict(os.environ, MPLBACKEND="Agg"))
+        assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+        return path.name[1:3], proc.stdout
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        return dict(pool.map(run, scripts))
+
+
+def _tables(page: pathlib.Path):
+    """(header cells, row cells) of every markdown table row of a page."""
+    header = None
+    for line in page.read_text().splitlines():
+        if not line.startswith("|"):
+            header = None
+            continue
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if header is None:
+            header = cells
+        elif not all(set(c) <= set("-: ") for c in cells):
+            yield header, cells
+
+
+@pytest.mark.parametrize("page", sorted(p.name for p in (ROOT / "docs").glob("[0-9][0-9]-*.md")))
+def test_course_table_figures_are_printed_by_the_script(page, course_outputs):
+    """Within the rounding of two or three significant figures; timings (a column of time,
+    ms or s) are not compared: they belong in bench/."""
+    printed = _numbers(course_outputs[page[:2]])
+    for header, cells in _tables(ROOT / "docs" / page):
+        for column, cell in zip(header, cells, strict=False):
+            if _TIMING.search(column) or _TIMING.search(cell):
+                continue
+            for value in _numbers(cell.replace("−", "-")):
+                assert any(abs(value - p) <= 0.051 * abs(p) + 1e-300 for p in printed), (
+                    f"docs/{page}: {value:g} ({column}: {cell}) is not in the output of its "
+                    "script")
