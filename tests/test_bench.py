@@ -28,7 +28,8 @@ def test_pytest_bench_collects_every_benchmark_file_once():
 
 def test_the_main_suite_collects_no_benchmark():
     proc = pytest_run("--collect-only", "-q")
-    assert proc.returncode == 0 and "bench/" not in proc.stdout
+    assert proc.returncode == 0 and "tests/test_bench.py::" in proc.stdout
+    assert not [line for line in proc.stdout.splitlines() if line.startswith("bench/")]
 
 
 def test_autosave_then_compare_and_the_thread_count_is_recorded(tmp_path):
