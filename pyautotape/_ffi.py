@@ -11,6 +11,7 @@ for the whole C call. :func:`check` turns a C status code into a Python exceptio
 from __future__ import annotations
 
 import pathlib
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -107,8 +108,9 @@ def c_struct_dtype(cname: str, fields: list[tuple]) -> np.dtype:
     24
     """
     dt = np.dtype(fields)
-    for name in dt.names:
-        if dt.fields[name][1] != ffi.offsetof(cname, name):  # pragma: no cover
+    offsets: Mapping[str, tuple[Any, ...]] = dt.fields or {}
+    for name in dt.names or ():
+        if offsets[name][1] != ffi.offsetof(cname, name):  # pragma: no cover
             raise ImportError(
                 f"{cname}.{name} layout differs from C; rebuild with pip install -e ."
             )
@@ -135,6 +137,13 @@ if ITER_WORDS * 8 != ffi.sizeof("pat_iter"):  # pragma: no cover
     raise ImportError("pat_iter size differs from C; rebuild with pip install -e .")
 
 NULL = ffi.NULL
+
+
+def filled(a: np.ndarray | None) -> np.ndarray:
+    """A buffer a sweep filled (a live slot always has one); None would be a Python bug."""
+    if a is None:
+        raise RuntimeError("internal: a live slot has no buffer after the sweep")
+    return a
 
 
 def ptr(a: np.ndarray, dtype: np.dtype | None = None, writable: bool = False) -> Any:

@@ -228,7 +228,7 @@ def file_problem(path: str, target: str | None, task: str, dtype: np.dtype,
     Xtr, Xte = ((Xtr - mean) / std).astype(dtype), ((Xte - mean) / std).astype(dtype)
     name = os.path.basename(path)
     n = f"{len(Xtr)} train / {len(Xte)} test samples, {table.X.shape[1]} features"
-    if table.task == "classification":
+    if table.classes is not None:  # a classification
         info["classes"] = table.classes
         return Problem(f"{name}: {n}, {len(table.classes)} classes of {table.target!r}",
                        table.task, Xtr, Xte, ytr, yte, len(table.classes), info)

@@ -80,3 +80,21 @@ def test_the_wheel_is_abi3_and_ships_everything(tmp_path):
     assert meta["License-Expression"] == "MIT" and meta["Version"] == pat.__version__
     assert _runpath(tmp_path / "pyautotape" / "_pat.abi3.so") == [
         "$ORIGIN/../scipy_openblas32/lib"]
+
+
+def test_tensor_declares_for_type_checkers_what_install_sets():
+    import ast
+
+    from pyautotape.ops import methods
+    from pyautotape.ops.spec import SPECS
+
+    tree = ast.parse((ROOT / "pyautotape" / "tensor.py").read_text())
+    (cls,) = [n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "Tensor"]
+    (block,) = [n for n in cls.body if isinstance(n, ast.If)
+                and ast.unparse(n.test) == "TYPE_CHECKING"]
+    declared = {n.name for n in block.body if isinstance(n, ast.FunctionDef)}
+    installed = set(methods.METHODS) | {s.name for s in SPECS.values() if s.method}
+    assert declared == installed, (
+        f"declare {sorted(installed - declared)} / drop {sorted(declared - installed)} in "
+        "Tensor's `if TYPE_CHECKING:` block (pyautotape/tensor.py)")
+

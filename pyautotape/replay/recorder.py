@@ -34,6 +34,9 @@ class TracedFloat(float):
     it came from, so a compiled function may return it (replay hands back the new value),
     and that turns a condition or arithmetic on it into a guard."""
 
+    _rec: Recorder
+    _arr: np.ndarray
+
     __slots__ = ("_rec", "_arr")
 
     def _exact(self) -> None:
