@@ -92,9 +92,11 @@ def test_tensor_declares_for_type_checkers_what_install_sets():
     (cls,) = [n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "Tensor"]
     (block,) = [n for n in cls.body if isinstance(n, ast.If)
                 and ast.unparse(n.test) == "TYPE_CHECKING"]
-    declared = {n.name for n in block.body if isinstance(n, ast.FunctionDef)}
+    declared = {n.name for n in block.body if isinstance(n, ast.FunctionDef)} - {"__getattr__"}
     installed = set(methods.METHODS) | {s.name for s in SPECS.values() if s.method}
-    assert declared == installed, (
-        f"declare {sorted(installed - declared)} / drop {sorted(declared - installed)} in "
-        "Tensor's `if TYPE_CHECKING:` block (pyautotape/tensor.py)")
+    assert declared <= installed, (
+        f"drop {sorted(declared - installed)} from Tensor's `if TYPE_CHECKING:` block")
+    operators = {n for n in installed if n.startswith("__")}
+    assert operators <= declared, (  # mypy finds no operator through __getattr__
+        f"declare {sorted(operators - declared)} in Tensor's `if TYPE_CHECKING:` block")
 

@@ -184,7 +184,7 @@ class Optimizer:
                 if g is None:
                     grads.append(None)
                     continue
-                ga = g.data
+                ga = g._data
                 if ga.shape != p.shape or ga.dtype != p.dtype:
                     raise ShapeError(
                         f"{where}: parameter {i} is {p.shape} {p.dtype} but its gradient is "
@@ -246,7 +246,7 @@ class Optimizer:
             if rec is not None:
                 rec.optimizer(kernel is lib.pat_adam_step, params[0].dtype, params, datas, grads,
                               [state.buffers[name] for name in self._buffers], sizes,
-                              state.counts, hyper, flag, lambda: self._hyper(group))
+                              state.counts, hyper, flag, (self, group, state))
         finally:
             for w in reversed(entered):
                 w.__exit__(None, None, None)
