@@ -146,9 +146,16 @@ def test_every_block_has_a_check_and_every_check_a_block():
     assert not stale, f"BLOCKS names blocks the docs no longer have: {stale}"
 
 
+def _env() -> dict[str, str]:
+    """This checkout's package first, whatever the current folder (the scripts run in a
+    scratch one)."""
+    path = os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])
+    return dict(os.environ, MPLBACKEND="Agg", PYTHONPATH=path)
+
+
 @functools.cache
 def _run(command: str, tmp: str) -> str:
-    env = dict(os.environ, MPLBACKEND="Agg")
+    env = _env()
     proc = subprocess.run(command.format(tmp=tmp), shell=True, cwd=ROOT, capture_output=True,
                           text=True, timeout=300, env=env)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -350,7 +357,7 @@ def course_outputs(tmp_path_factory):
     def run(path):
         proc = subprocess.run([sys.executable, str(path), "--png-dir", str(out)], cwd=out,
                               capture_output=True, text=True, timeout=600,
-                              env=dict(os.environ, MPLBACKEND="Agg"))
+                              env=_env())
         assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
         return path.name[1:3], proc.stdout
 
