@@ -8,11 +8,18 @@ machine is idle, and makes steps many times slower whenever the other core is bu
 (OpenBLAS threads spin while they wait; one run measured 88 ms instead of 1.4 ms for the
 mnist step's GEMMs). One thread is the safe default for small networks; call
 ``pat.set_num_threads(2)`` (or set the variable) for wide layers on an idle machine.
+
+``pat.set_num_threads(n)`` and an explicit ``PYAUTOTAPE_NUM_THREADS`` limit every BLAS
+library loaded in the process, NumPy's own OpenBLAS included, through threadpoolctl; the
+built-in default of one thread applies to pyautotape's OpenBLAS only, so importing
+pyautotape leaves NumPy's threads alone.
 """
 
 from __future__ import annotations
 
 import os
+
+from threadpoolctl import ThreadpoolController
 
 from ._ffi import ffi, lib
 
@@ -20,7 +27,8 @@ __all__ = ["set_num_threads", "get_num_threads", "blas_config"]
 
 
 def set_num_threads(n: int) -> None:
-    """Set the number of OpenBLAS threads used by matmul and linear.
+    """Set the number of OpenBLAS threads used by matmul and linear, and limit every other
+    BLAS library loaded in the process (NumPy's) to ``n`` threads too (threadpoolctl).
 
     >>> import pyautotape as pat
     >>> pat.set_num_threads(1); pat.get_num_threads()
@@ -28,7 +36,14 @@ def set_num_threads(n: int) -> None:
     """
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"set_num_threads: n must be a positive int, got {n!r}")
+    _limit_all_blas(n)
+
+
+def _limit_all_blas(n: int) -> None:
+    """pyautotape's OpenBLAS through its own C entry, then every BLAS threadpoolctl finds
+    loaded now (a fresh scan: a library imported since the last call is covered)."""
     lib.pat_blas_set_num_threads(n)
+    ThreadpoolController().limit(limits=n, user_api="blas")
 
 
 def get_num_threads() -> int:
@@ -53,7 +68,10 @@ def _default_threads() -> None:
         n = int(env) if env else 1
     except ValueError:
         n = 1
-    lib.pat_blas_set_num_threads(max(n, 1))
+    if os.environ.get("PYAUTOTAPE_NUM_THREADS"):
+        _limit_all_blas(max(n, 1))  # the front door: NumPy's BLAS too
+    else:
+        lib.pat_blas_set_num_threads(max(n, 1))
 
 
 _default_threads()

@@ -1,7 +1,7 @@
 """examples/sweep_ray.py on a local Ray instance: a 4-trial sweep of a few epochs, each
 trial an Ensemble of 2 seeds, reporting per-epoch metrics and pat.save checkpoints.
-Skipped only when ray is not installed; CI installs it and sets PYAUTOTAPE_REQUIRE_RAY=1,
-under which a missing ray fails instead."""
+Skipped only when ray is not installed; CI installs it and sets PYAUTOTAPE_REQUIRE_OPTIONAL=1,
+under which that skip fails instead (tests/conftest.py)."""
 
 import importlib.util
 import os
@@ -9,12 +9,8 @@ import pathlib
 
 import pytest
 
-if os.environ.get("PYAUTOTAPE_REQUIRE_RAY") == "1":  # CI (.ci/run): a skip is a failure
-    import ray
-    from ray import tune
-else:
-    ray = pytest.importorskip("ray")
-    tune = pytest.importorskip("ray.tune")
+ray = pytest.importorskip("ray")
+tune = pytest.importorskip("ray.tune")
 
 import pyautotape as pat  # noqa: E402
 

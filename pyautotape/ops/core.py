@@ -156,10 +156,10 @@ def pack_iter(shape: Sequence[int], strides: Sequence[Sequence[int]], opname: st
         )
     words = np.zeros(ITER_WORDS, dtype=np.int64)
     words[0] = len(merged)
-    for d, row in enumerate(merged):
-        words[1 + d] = row[0]
+    for axis, row in enumerate(merged):
+        words[1 + axis] = row[0]
         for o in range(nops):
-            words[1 + lib.PAT_MAXDIM + o * lib.PAT_MAXDIM + d] = row[1 + o]
+            words[1 + lib.PAT_MAXDIM + o * lib.PAT_MAXDIM + axis] = row[1 + o]
     words.flags.writeable = False
     if len(_iter_cache) > 4096:
         _iter_cache.clear()
