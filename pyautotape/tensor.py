@@ -441,7 +441,11 @@ class Tensor:
         return value
 
     def __float__(self) -> float:
-        return self.item()
+        value = self.item()
+        if type(value) is not float:  # under pat.compile: a plain float leaves the trace,
+            value._exact()  # so replay must see the same value (else it records again)
+            value = float.__float__(value)
+        return value
 
     def __int__(self) -> int:
         return int(self.item())
