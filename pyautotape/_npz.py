@@ -7,6 +7,17 @@ naming the file by the caller).
 What is accepted: a zip archive (``STORED`` or ``DEFLATED`` entries, none encrypted)
 whose members are ``name.npy`` files of format 1.0, 2.0 or 3.0 holding arrays of a dtype
 without Python objects, each member exactly as long as its header says.
+
+>>> import os, tempfile, numpy as np
+>>> path = os.path.join(tempfile.mkdtemp(), "a.npz")
+>>> np.savez(path, w=np.arange(3.0))
+>>> read_npz(path, 1 << 20)
+{'w': array([0., 1., 2.])}
+>>> try:
+...     read_npz(path, 8)
+... except Bad as e:
+...     print(str(e)[:28])
+the arrays exceed max_bytes=
 """
 
 from __future__ import annotations
