@@ -35,6 +35,10 @@ def _arg_sig(value: Any) -> tuple:
     return (None, value)
 
 
+def _plain(value: Any) -> Any:
+    return np.asarray(value) if isinstance(value, np.ndarray) else value
+
+
 def _same_call(sig: tuple | None, args: tuple) -> bool:
     """Whether positional ``args`` have exactly the signature ``sig`` of a recording."""
     if sig is None or len(sig) != len(args):
@@ -108,6 +112,11 @@ class Compiled:
             key, plan = last.key, last
             arrays = [a if type(a) is np.ndarray else a._data for a in args if type(a) in _ARRAYS]
         else:
+            if any(isinstance(a, np.ndarray) and type(a) is not np.ndarray
+                   for a in (*args, *kwargs.values())):
+                # an ndarray subclass (np.memmap, ...) is its plain ndarray view
+                args = tuple(_plain(a) for a in args)
+                kwargs = {k: _plain(v) for k, v in kwargs.items()}
             key, arrays = _signature(args, kwargs)
             plan = None
         with self._lock:
