@@ -33,8 +33,7 @@ def _swaps(x, rng):
     yield pat.tensor(rng.standard_normal((*x.shape, 5, 7)), requires_grad=True)
     yield pat.tensor(rng.standard_normal((3, 1, 11)), requires_grad=True)
     yield pat.tensor(np.float64(0.5), requires_grad=True)
-    for bad in ("x", None, object(), np.array(["a", "b"]), [[1.0], [2.0, 3.0]]):
-        yield bad
+    yield from ("x", None, object(), np.array(["a", "b"]), [[1.0], [2.0, 3.0]])
 
 
 def _cases():
