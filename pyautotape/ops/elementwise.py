@@ -80,6 +80,7 @@ def _binary(name: str, a: Any, b: Any, alpha: float = 0.0) -> Tensor:
     # a number becomes a 0-d constant array of the tensor's dtype (weak scalars).
     ta = a if type(a) is Tensor else None
     tb = b if type(b) is Tensor else None
+    ad = None
     try:
         if ta is not None and tb is not None and ta._data.dtype == tb._data.dtype:
             ad, bd = ta._data, tb._data
@@ -87,9 +88,9 @@ def _binary(name: str, a: Any, b: Any, alpha: float = 0.0) -> Tensor:
             ad, bd = ta._data, np.array(b, ta._data.dtype)
         elif tb is not None and type(a) in _PY_NUMBERS:
             ad, bd = np.array(a, tb._data.dtype), tb._data
-        else:
-            raise OverflowError  # the general path below
-    except OverflowError:  # also an int beyond float range: operands() explains it
+    except OverflowError:  # an int beyond float range: operands() explains it
+        ad = None
+    if ad is None:
         (ta, tb), _ = operands(name, a, b)
         ad, bd = ta._data, tb._data
     dt = ad.dtype

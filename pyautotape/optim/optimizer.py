@@ -325,16 +325,22 @@ class Optimizer:
         from ..replay.recorder import Retape
 
         version = state.version
+        layout = list(self.param_groups)
+        seen = [tuple(group.get(k) for k in self.defaults)]
 
         def refresh() -> tuple[float, ...]:
-            if state.version != version or not state.current(group["params"]) or not any(
-                g is group for g in self.param_groups
+            groups = self.param_groups
+            if (
+                state.version != version
+                or not state.current(group["params"])
+                or len(groups) != len(layout)
+                or not all(map(operator.is_, groups, layout))
             ):
-                raise Retape("the optimizer's parameters or state changed")
+                raise Retape("the optimizer's parameter groups or state changed")
             now = tuple(group.get(k) for k in self.defaults)
-            if now != state.checked:
+            if now != seen[0]:  # this recording's own record: an eager step may differ
                 self._check(group)
-                state.checked = tuple(group.get(k) for k in self.defaults)
+                seen[0] = tuple(group.get(k) for k in self.defaults)
                 self._probing = True
                 try:
                     self._update(group, state, grads)
