@@ -218,3 +218,67 @@ _TMP = tempfile.mkdtemp(prefix="pat-state-fuzz-")
 @given(config=st.sampled_from(CONFIGS), actions=ACTIONS)
 def test_random_optimizer_mutations(compiled, config, actions):
     _run(config, actions, compiled)
+
+
+MODULE_ACTIONS = st.lists(
+    st.tuples(st.sampled_from(["load", "partial", "bad_shape", "bad_dtype", "bad_value",
+                               "unexpected", "missing", "rebind", "train"]),
+              st.integers(0, 2**31)),
+    min_size=1, max_size=12,
+)
+
+
+@settings(max_examples=FUZZ, deadline=None)
+@given(actions=MODULE_ACTIONS)
+def test_random_module_loads(actions):
+    """Module.load_state_dict, valid and not, interleaved with rebinding a parameter and
+    an optimizer step: the module always equals a dict model of what should have landed."""
+    net = pat.nn.Sequential(pat.nn.Linear(3, 4), pat.nn.Linear(4, 2))
+    opt = pat.optim.SGD(net.parameters(), lr=0.1)
+    model = {k: v.copy() for k, v in net.state_dict().items()}
+    keys = list(model)
+    for kind, seed in actions:
+        r = np.random.default_rng(seed)
+        new = {k: r.standard_normal(v.shape).astype(v.dtype) for k, v in model.items()}
+        victim = keys[int(r.integers(len(keys)))]
+        if kind == "load":
+            net.load_state_dict(new)
+            model = new
+        elif kind == "partial":
+            del new[victim]
+            net.load_state_dict(new, strict=False)
+            model.update(new)
+        elif kind in ("bad_shape", "bad_dtype", "bad_value", "unexpected", "missing"):
+            if kind == "bad_shape":
+                new[victim] = np.ones(new[victim].size + 1, new[victim].dtype)
+            elif kind == "bad_dtype":
+                new[victim] = new[victim].astype(np.float64)
+            elif kind == "bad_value":
+                new[victim] = [object()]
+            elif kind == "unexpected":
+                new["extra.weight"] = np.ones(2)
+            else:
+                del new[victim]
+            with pytest.raises((ValueError, TypeError)):
+                net.load_state_dict(new)
+        elif kind == "rebind":  # a new tensor in the module and in the optimizer
+            mod_name, attr = victim.rsplit(".", 1)
+            layer = net[int(mod_name)]
+            old = getattr(layer, attr)
+            t = pat.tensor(new[victim], requires_grad=True)
+            setattr(layer, attr, t)
+            ps = opt.param_groups[0]["params"]
+            ps[[i for i, p in enumerate(ps) if p is old][0]] = t
+            model[victim] = new[victim]
+        elif kind == "train":
+            opt.zero_grad()
+            x = pat.tensor(r.standard_normal((5, 3)).astype(np.float32))
+            (net(x) ** 2).mean().backward()
+            grads = {k: p.grad.numpy() for k, p in zip(keys, net.parameters(), strict=True)}
+            opt.step()
+            model = {k: (model[k] - np.float32(0.1) * grads[k]).astype(np.float32)
+                     for k in keys}
+        got = net.state_dict()
+        for k in keys:
+            np.testing.assert_allclose(got[k], model[k], rtol=1e-6, atol=1e-6,
+                                       err_msg=f"{k} after {kind}")

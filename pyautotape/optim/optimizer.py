@@ -32,7 +32,13 @@ class Optimizer:
 
     Subclasses name their hyperparameter ``defaults``, their per-parameter state
     ``_buffers``, check hyperparameters in ``_check`` and update one group in
-    ``_update``.
+    ``_update`` (through ``_call``, which makes the C call).
+
+    ``param_groups`` may be edited in place: before each step (and ``state_dict``,
+    ``load_state_dict``, ``add_param_group``) each group's list is checked against the
+    one its state was built for, and a changed list (a tensor replaced, appended or
+    removed, another size or dtype) rebuilds the state: tensors the group held keep
+    theirs, new ones start fresh, an invalid list raises before anything is updated.
 
     >>> import pyautotape as pat
     >>> lin = pat.nn.Linear(3, 2)
