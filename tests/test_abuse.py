@@ -530,3 +530,33 @@ def test_float_of_a_tensor_under_compile_warns_nothing_and_stays_exact():
         assert f(x) == 6.0
         assert type(f(x)) is float
         assert f(x * 2) == 12.0  # the value escaped into Python: a new value re-records
+
+
+def test_a_users_own_list_stays_the_groups_list():
+    a, b = _param(3), _param(2, seed=1)
+    opt = pat.optim.SGD([a], lr=0.1)
+    mine = [a]
+    opt.param_groups[0]["params"] = mine
+    _grad(a)
+    opt.step()
+    assert opt.param_groups[0]["params"] is mine
+    mine.append(b)  # PyTorch semantics: the group is this list
+    _grad(b)
+    before = b.numpy()
+    opt.step()
+    assert not np.array_equal(b.numpy(), before)
+
+
+def test_every_list_mutation_is_seen():
+    a, b, c = _param(3), _param(2, seed=1), _param(4, seed=2)
+    opt = pat.optim.Adam([a, b], lr=0.1)
+    ps = opt.param_groups[0]["params"]
+    for mutate in (lambda: ps.insert(0, c), lambda: ps.reverse(), lambda: ps.sort(key=id),
+                   lambda: ps.remove(c), lambda: ps.__setitem__(slice(0, 2), [b, a]),
+                   lambda: ps.extend([c]), lambda: ps.pop(), lambda: ps.__iadd__([c]),
+                   lambda: ps.__delitem__(-1)):
+        mutate()
+        for p in ps:
+            _grad(p)
+        opt.step()
+        assert sorted(opt.state[p]["exp_avg"].size for p in ps) == sorted(p.size for p in ps)

@@ -14,6 +14,8 @@ from .. import _ffi
 from .._ffi import ffi
 from ..tensor import Tensor
 
+_META = operator.attrgetter("_data.shape", "_data.dtype")
+
 
 @dataclasses.dataclass
 class _GroupState:
@@ -35,10 +37,16 @@ class _GroupState:
     shapes: list[tuple[int, ...]] = dataclasses.field(default_factory=list)
     dtype: Any = None
     version: int = 0
+    meta: list[tuple[Any, Any]] = dataclasses.field(default_factory=list)
+    plist: Any = None  # the group's list object this state was checked against
+    pversion: int = -1  # its version then (a ParamList), -1 for any other list
     tables: dict[str, tuple[list[np.ndarray | None], np.ndarray, Any]] = dataclasses.field(
         default_factory=dict
     )
     checked: tuple[Any, ...] | None = None
+
+    def __post_init__(self) -> None:
+        self.meta = [(s, self.dtype) for s in self.shapes]
 
     def table(self, key: str, arrays: list[np.ndarray | None]) -> Any:
         """A ``void **`` to a table of the arrays' addresses; the table (and the arrays)
@@ -55,14 +63,45 @@ class _GroupState:
 
     def current(self, params: Any) -> bool:
         """Whether ``params`` (a group's "params" entry now) is still the list of tensors,
-        shapes and dtype this state was built for: the cheap check before each step."""
+        shapes and dtype this state was built for: O(1) for the optimizer's own
+        :class:`ParamList` unchanged since (its version stamp), else one C-level pass over
+        the list (identities, then each tensor's buffer shape and dtype)."""
+        if params is self.plist and self.pversion >= 0 and params.version == self.pversion:
+            return True
         return (
-            type(params) is list
+            isinstance(params, list)
             and len(params) == len(self.params)
             and all(map(operator.is_, params, self.params))
-            and all(p._data.shape == s and p._data.dtype == self.dtype
-                    for p, s in zip(params, self.shapes, strict=True))
+            and list(map(_META, params)) == self.meta
         )
+
+
+class ParamList(list):
+    """A group's ``"params"`` list: a plain list whose every mutation bumps ``version``,
+    so the optimizer's check before each step is O(1) while nothing changed."""
+
+    __slots__ = ("version",)
+
+    def __init__(self, items: Any = ()) -> None:
+        super().__init__(items)
+        self.version = 0
+
+
+def _bumping(name: str) -> Any:
+    method = getattr(list, name)
+
+    def mutate(self: ParamList, *args: Any, **kwargs: Any) -> Any:
+        self.version += 1
+        out = method(self, *args, **kwargs)
+        return self if out is self else out
+
+    mutate.__name__ = name
+    return mutate
+
+
+for _name in ("__setitem__", "__delitem__", "__iadd__", "__imul__", "append", "extend",
+              "insert", "pop", "remove", "clear", "sort", "reverse"):
+    setattr(ParamList, _name, _bumping(_name))
 
 
 _MAX_STEP = 2**62  # a step counter far beyond any run, far from int64's overflow

@@ -15,7 +15,7 @@ from .._ffi import DTYPE_CODE, ffi, lib
 from .._state import state as _state
 from ..errors import DTypeError, ShapeError
 from ..tensor import Tensor, _writable, clear_grad
-from ._group import _GroupState, _index, _step
+from ._group import ParamList, _GroupState, _index, _step
 
 __all__ = ["Optimizer"]
 
@@ -117,7 +117,10 @@ class Optimizer:
         params = self._checked_params(group["params"], where, exclude)
         hyper = {**self.defaults, **{k: v for k, v in group.items() if k != "params"}}
         self._check(hyper)
-        return {"params": params, **hyper}, self._fresh_state(params)
+        plist = ParamList(params)
+        state = self._fresh_state(params)
+        state.plist, state.pversion = plist, plist.version
+        return {"params": plist, **hyper}, state
 
     def _checked_params(self, raw: Any, where: str, group: dict[str, Any] | None
                         ) -> list[Tensor]:
@@ -195,9 +198,17 @@ class Optimizer:
             self._sync_groups(where)
         for group, st in zip(self.param_groups, self._state, strict=True):
             if not st.current(group["params"]):
-                new = self._fresh_state(self._checked_params(group["params"], where, group), st)
-                group["params"] = new.params[:]
-                st.__dict__.update(new.__dict__)  # in place: recordings hold this object
+                self._resync(group, st, where)
+
+    def _resync(self, group: dict[str, Any], st: _GroupState, where: str) -> None:
+        """Rebuild one group's state for its list as it is now (validated first)."""
+        raw = group["params"]
+        new = self._fresh_state(self._checked_params(raw, where, group), st)
+        if type(raw) is not list and type(raw) is not ParamList:  # a tuple, a generator
+            raw = group["params"] = ParamList(new.params)
+        new.plist = raw  # a user's own list stays the group's list, checked each step
+        new.pversion = raw.version if type(raw) is ParamList else -1
+        st.__dict__.update(new.__dict__)  # in place: recordings hold this object
 
     def _sync_groups(self, where: str) -> None:
         groups = list(self.param_groups)
@@ -241,26 +252,40 @@ class Optimizer:
             if hyper != state.checked:  # validate what a schedule or the user changed
                 self._check(group)
                 state.checked = tuple(group.get(k) for k in self.defaults)
-            grads: list[np.ndarray | None] = []
-            for i, p in enumerate(group["params"]):
-                g = p.grad
-                if g is None:
-                    grads.append(None)
-                    continue
-                ga = g.data
-                if ga.shape != p.shape or ga.dtype != p.dtype:
-                    raise ShapeError(
-                        f"{where}: parameter {i} is {p.shape} {p.dtype} but its gradient is "
-                        f"{ga.shape} {ga.dtype}"
-                    )
-                pd = p._data  # our own gradients never alias; only a user's view can
-                if ga is pd or (ga.base is not None and np.may_share_memory(ga, pd)):
-                    raise ValueError(
-                        f"{where}: parameter {i}'s gradient shares memory with the parameter"
-                    )
-                grads.append(ga)
-            if any(g is not None for g in grads):
+            grads = self._grads(group, state, where)
+            if grads is None:  # a tensor's buffer was swapped behind the list's back
+                self._resync(group, state, where)
+                grads = self._grads(group, state, where)
+            if grads is not None and any(g is not None for g in grads):
                 self._update(group, state, grads)
+
+    def _grads(self, group: dict[str, Any], state: _GroupState, where: str
+               ) -> list[np.ndarray | None] | None:
+        """The group's gradient arrays (None where a parameter has none), checked; None
+        when a parameter's buffer no longer has the shape and dtype the state holds."""
+        grads: list[np.ndarray | None] = []
+        shapes, dtype = state.shapes, state.dtype
+        for i, p in enumerate(group["params"]):
+            g = p.grad
+            if g is None:
+                grads.append(None)
+                continue
+            pd = p._data
+            if pd.shape != shapes[i] or pd.dtype != dtype:
+                return None
+            ga = g.data
+            if ga.shape != pd.shape or ga.dtype != pd.dtype:
+                raise ShapeError(
+                    f"{where}: parameter {i} is {p.shape} {p.dtype} but its gradient is "
+                    f"{ga.shape} {ga.dtype}"
+                )
+            # our own gradients never alias; only a user's view can
+            if ga is pd or (ga.base is not None and np.may_share_memory(ga, pd)):
+                raise ValueError(
+                    f"{where}: parameter {i}'s gradient shares memory with the parameter"
+                )
+            grads.append(ga)
+        return grads
 
     def _hyper(self, group: dict[str, Any]) -> tuple[float, ...]:
         """The group's floating-point hyperparameters, in the C kernel's order."""
