@@ -6,8 +6,8 @@ reads, methods.py the Tensor operators. ``SPECS`` (name -> OpSpec) and ``REGISTR
 (name -> opcode) are in ``csrc/ops.def`` order, and checked at import against C.
 
 >>> import pyautotape as pat
->>> list(pat.ops.REGISTRY)[:3], pat.ops.REGISTRY["custom"] == len(pat.ops.REGISTRY) - 1
-(['add', 'sub', 'mul'], True)
+>>> list(pat.ops.REGISTRY)[:3], pat.ops.REGISTRY["add"]
+(['add', 'sub', 'mul'], 0)
 """
 
 from __future__ import annotations
@@ -21,6 +21,9 @@ from .elementwise import *  # noqa: F403
 from .elementwise import __all__ as _elementwise
 from .loss import *  # noqa: F403
 from .loss import __all__ as _loss
+from .nn import *  # noqa: F403
+from .nn import __all__ as _nn
+from .nn import embedding, pick  # noqa: F401
 from .reduce import *  # noqa: F403
 from .reduce import __all__ as _reduce
 from .shape import *  # noqa: F403
@@ -34,4 +37,4 @@ OP_NAMES = _ffi.OP_NAMES
 _methods.install()
 
 # the public ops (pat.add, ...); index is x[i], reached as pat.ops.index
-__all__ = [n for n in (*_elementwise, *_reduce, *_shape, *_dense, *_loss) if n != "index"]
+__all__ = [n for n in (*_elementwise, *_reduce, *_shape, *_dense, *_loss, *_nn) if n != "index"]
