@@ -552,7 +552,8 @@ def test_every_list_mutation_is_seen():
     opt = pat.optim.Adam([a, b], lr=0.1)
     ps = opt.param_groups[0]["params"]
     for mutate in (lambda: ps.insert(0, c), lambda: ps.reverse(), lambda: ps.sort(key=id),
-                   lambda: ps.remove(c), lambda: ps.__setitem__(slice(0, 2), [b, a]),
+                   lambda: ps.__delitem__([i for i, p in enumerate(ps) if p is c][0]),
+                   lambda: ps.__setitem__(slice(0, 2), [b, a]),
                    lambda: ps.extend([c]), lambda: ps.pop(), lambda: ps.__iadd__([c]),
                    lambda: ps.__delitem__(-1)):
         mutate()
