@@ -319,3 +319,29 @@ def test_crafted_headers_never_allocate_a_lie(tmp_path_factory, shape, descr, ex
         assert "h.npz" in str(exc)
     else:
         assert out.shape == tuple(shape) and out.nbytes == len(data) == size
+
+
+def test_damaged_deflate_streams_are_value_errors(tmp_path):
+    """zlib.error and CRC failures inside deflated entries (np.savez_compressed)."""
+    import json
+
+    meta = json.dumps({"format": "pyautotape-checkpoint", "version": 1,
+                       "tree": {"t": "array", "entry": "w"}})
+    good = tmp_path / "z.npz"
+    np.savez_compressed(good, __pyautotape__=np.array(meta), w=np.arange(4000.0))
+    assert pat.load(good).shape == (4000,)
+    raw = good.read_bytes()
+    start = raw.find(b"w.npy") + 30
+    seen = set()
+    for k in range(40):
+        bad = bytearray(raw)
+        pos = start + (k * 37) % (len(raw) // 2)
+        bad[pos] ^= 0xFF
+        path = tmp_path / "zbad.npz"
+        path.write_bytes(bytes(bad))
+        try:
+            pat.load(path)
+        except ValueError as exc:
+            assert "zbad.npz" in str(exc)
+            seen.add(str(exc).split(":")[-2][-12:])
+    assert seen  # some damage was found and reported
