@@ -561,3 +561,16 @@ def test_every_list_mutation_is_seen():
             _grad(p)
         opt.step()
         assert sorted(opt.state[p]["exp_avg"].size for p in ps) == sorted(p.size for p in ps)
+
+
+def test_huge_int_hyperparameter_and_junk_in_zero_grad():
+    a = _param(2)
+    opt = pat.optim.SGD([a], lr=0.1)
+    opt.param_groups[0]["lr"] = 10**400
+    _grad(a)
+    with pytest.raises(ValueError, match="SGD: lr is an int of 401 digits"):
+        opt.step()
+    opt.param_groups[0]["lr"] = 0.1
+    opt.param_groups[0]["params"].append(3)
+    with pytest.raises(TypeError, match="zero_grad: parameter 1 is a int"):
+        opt.zero_grad()

@@ -24,7 +24,13 @@ __all__ = ["Optimizer"]
 def _number(value: Any, name: str, where: str) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{where}: {name} must be a number, got {type(value).__name__}")
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError:
+        raise ValueError(
+            f"{where}: {name} is an int of {len(str(abs(int(value))))} digits, beyond float "
+            "range; pass a float"
+        ) from None
 
 
 class Optimizer:
@@ -394,6 +400,7 @@ class Optimizer:
         >>> w.sum().backward(); opt.zero_grad(); w.grad is None
         True
         """
+        self._sync(f"{type(self).__name__}.zero_grad")
         for group in self.param_groups:
             for p in group["params"]:
                 clear_grad(p, set_to_none)
