@@ -574,3 +574,14 @@ def test_huge_int_hyperparameter_and_junk_in_zero_grad():
     opt.param_groups[0]["params"].append(3)
     with pytest.raises(TypeError, match="zero_grad: parameter 1 is a int"):
         opt.zero_grad()
+
+
+def test_a_non_float_parameter_is_refused_before_the_c_call():
+    a = _param(2)
+    opt = pat.optim.SGD([a], lr=0.1)
+    odd = pat.tensor(np.ones(2))
+    odd._data = np.ones(2, np.int64)  # whatever tensor kinds exist, C takes floats only
+    opt.param_groups[0]["params"][0] = odd
+    odd._grad = pat.tensor(np.ones(2))
+    with pytest.raises(DTypeError, match="float32 or float64 tensors only"):
+        opt.step()

@@ -156,6 +156,11 @@ class Optimizer:
                     "or another); pass each tensor once"
                 )
             seen.add(id(p))
+            if p.dtype not in DTYPE_CODE:
+                raise DTypeError(
+                    f"{where}: parameter {i} has dtype {p.dtype}; an optimizer updates "
+                    "float32 or float64 tensors only"
+                )
             if p.dtype != params[0].dtype:
                 name = type(self).__name__
                 raise DTypeError(
