@@ -19,14 +19,22 @@ instead; a sweep refuses a record whose saved arrays changed version.
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 import numpy as np
 
+from ._exact import EXACT_DTYPES, _Size, exact_guard
 from ._ffi import F32, F64
 from ._state import state as _state
 from .errors import DTypeError, ShapeError, TapeError
+from .grad_mode import (
+    enable_grad,
+    inference_mode,
+    is_grad_enabled,
+    is_inference_mode_enabled,
+    no_grad,
+    set_grad_enabled,
+)
 
 __all__ = [
     "Tensor",
@@ -35,6 +43,8 @@ __all__ = [
     "enable_grad",
     "is_grad_enabled",
     "set_grad_enabled",
+    "inference_mode",
+    "is_inference_mode_enabled",
     "get_default_dtype",
     "set_default_dtype",
     "last_sweep_stats",
@@ -61,88 +71,7 @@ def last_sweep_stats() -> dict[str, int]:
 
 
 # ---------------------------------------------------------------------------------------
-# grad mode (per thread) and the default dtype
-
-
-def is_grad_enabled() -> bool:
-    """Whether ops run in this thread are recorded on the tape.
-
-    >>> import pyautotape as pat
-    >>> pat.is_grad_enabled()
-    True
-    >>> with pat.no_grad():
-    ...     pat.is_grad_enabled()
-    False
-    """
-    return _state.grad_enabled
-
-
-def set_grad_enabled(mode: bool) -> None:
-    """Turn recording on or off for this thread.
-
-    >>> import pyautotape as pat
-    >>> pat.set_grad_enabled(False)
-    >>> (pat.tensor([1.0], requires_grad=True) * 2).requires_grad
-    False
-    >>> pat.set_grad_enabled(True)
-    """
-    _state.grad_enabled = bool(mode)
-
-
-class _GradMode:
-    """Context manager and decorator that sets grad mode for the current thread."""
-
-    _mode = True
-
-    def __enter__(self) -> None:
-        self._prev = _state.grad_enabled
-        _state.grad_enabled = self._mode
-
-    def __exit__(self, *exc: object) -> None:
-        _state.grad_enabled = self._prev
-
-    def __call__(self, fn):  # decorator use: @pat.no_grad()
-        mode = self._mode
-
-        @functools.wraps(fn)
-        def wrapper(*args, **kwargs):
-            prev = _state.grad_enabled
-            _state.grad_enabled = mode
-            try:
-                return fn(*args, **kwargs)
-            finally:
-                _state.grad_enabled = prev
-
-        return wrapper
-
-
-class no_grad(_GradMode):
-    """Run ops without recording them (this thread only).
-
-    >>> import pyautotape as pat
-    >>> w = pat.tensor([1.0, 2.0], requires_grad=True)
-    >>> with pat.no_grad():
-    ...     y = w * 2
-    >>> y.requires_grad
-    False
-    """
-
-    _mode = False
-
-
-class enable_grad(_GradMode):
-    """Record ops again inside a ``no_grad`` block (this thread only).
-
-    >>> import pyautotape as pat
-    >>> w = pat.tensor([1.0], requires_grad=True)
-    >>> with pat.no_grad():
-    ...     with pat.enable_grad():
-    ...         y = w * 2
-    >>> y.requires_grad
-    True
-    """
-
-    _mode = True
+# the default dtype (grad mode lives in grad_mode.py; its names are re-exported here)
 
 
 def get_default_dtype() -> np.dtype:
@@ -281,6 +210,10 @@ def tensor(data: Any, requires_grad: bool = False, dtype: Any = None) -> Tensor:
     """
     if isinstance(data, Tensor):
         data = data._data
+    elif _state.recorder is not None:  # an integer argument of a compiled function
+        data = _state.recorder.host(data)
+    if dtype is not None and np.dtype(dtype) in EXACT_DTYPES:
+        return _exact_tensor(data, np.dtype(dtype), requires_grad, "tensor")
     if isinstance(data, np.ndarray) and data.dtype.kind in "iub" and dtype is None:
         if requires_grad:
             raise DTypeError(
@@ -298,12 +231,34 @@ def tensor(data: Any, requires_grad: bool = False, dtype: Any = None) -> Tensor:
     return t
 
 
+def _exact_tensor(data: Any, dt: np.dtype, requires_grad: bool, opname: str) -> Tensor:
+    if requires_grad:
+        raise DTypeError(
+            f"{opname}: requires_grad=True needs a float dtype, got {dt}: only float32 and "
+            "float64 tensors have gradients; pass dtype=pat.float32"
+        )
+    if isinstance(data, (str, bytes)):
+        raise DTypeError(f"{opname}: data is a {type(data).__name__}; pass numbers")
+    try:
+        arr = np.array(data, dtype=dt, order="C", copy=True)
+    except (ValueError, TypeError) as exc:
+        raise DTypeError(f"{opname}: cannot make a {dt} tensor of this data ({exc})") from None
+    rec = _state.recorder
+    if rec is not None:  # from an argument: its values change; from a literal: a constant
+        if id(data) in rec.inputs:
+            rec.opaque(f"{opname}: an integer or bool tensor made from an argument")
+        else:
+            exact_guard((), arr)
+    return _wrap(arr)
+
+
 # ---------------------------------------------------------------------------------------
 # Tensor
 
 
 class Tensor:
-    """An n-dimensional float32/float64 array that records the ops applied to it.
+    """An n-dimensional float32/float64 array that records the ops applied to it (or an
+    int64/int32/bool one, for labels, indices and masks, which never requires grad).
 
     Build one with :func:`pyautotape.tensor`. ``.data`` is the live ndarray; ``.grad``
     receives gradients from :meth:`backward`.
@@ -331,7 +286,16 @@ class Tensor:
     # -- properties ---------------------------------------------------------------------
     @property
     def data(self) -> np.ndarray:
-        """The value as a live ndarray (read-only while a recorded op needs it for backward)."""
+        """The value as a live ndarray (read-only while a recorded op needs it for backward).
+
+        While pat.compile records, the live array escapes what a replay can guard (later
+        reads and writes through it are not seen): the recording runs eagerly on every
+        call instead (``strict=True``: RetapeRequired)."""
+        if _state.recorder is not None:
+            _state.recorder.refuse(
+                "Tensor.data was read while recording (use ops, t.detach(), or t.numpy() "
+                "for a guarded copy)"
+            )
         return self._data
 
     @data.setter
@@ -353,8 +317,12 @@ class Tensor:
         return self._data.ndim
 
     @property
-    def size(self) -> int:
-        return self._data.size
+    def size(self) -> _Size:
+        """The element count as NumPy's ``.size`` (an int); called, as PyTorch's:
+        ``t.size()`` is the shape and ``t.size(d)`` one dimension."""
+        s = int.__new__(_Size, self._data.size)
+        s._shape = self._data.shape
+        return s
 
     @property
     def dtype(self) -> np.dtype:
@@ -389,10 +357,14 @@ class Tensor:
             _state.recorder.read(self._data)
         return self._data.copy()
 
-    def item(self) -> float:
-        """The value of a one-element tensor as a Python float."""
+    def item(self) -> Any:
+        """The value of a one-element tensor as a Python float (int or bool for an integer
+        or bool tensor)."""
         if self._data.size != 1:
             raise ShapeError(f"item: tensor of shape {self.shape} has {self.size} elements, not 1")
+        if self._data.dtype in EXACT_DTYPES:
+            exact_guard((self._data,))
+            return self._data.reshape(()).item()
         value = float(self._data.reshape(()))
         if _state.recorder is not None:
             return _state.recorder.scalar(self._data, value)
@@ -412,6 +384,11 @@ class Tensor:
 
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
         """Set ``requires_grad`` on a leaf, in place; returns self."""
+        if requires_grad and self._data.dtype in EXACT_DTYPES:
+            raise DTypeError(
+                f"requires_grad_: a {self._data.dtype} tensor cannot require grad (only "
+                "float32/float64 can); cast it first, e.g. t.float()"
+            )
         if not self.is_leaf and not requires_grad:
             raise TapeError(
                 "requires_grad_: only leaf tensors can stop requiring grad; use detach()"
@@ -420,6 +397,8 @@ class Tensor:
         return self
 
     def __repr__(self) -> str:
+        if _state.recorder is not None:
+            _state.recorder.read(self._data)
         body = np.array2string(self._data, separator=", ", prefix="tensor(")
         extra = ", requires_grad=True" if self.requires_grad else ""
         return f"tensor({body}, dtype={self.dtype}{extra})"
@@ -437,49 +416,58 @@ class Tensor:
             )
         value = bool(self._data.reshape(()))
         if _state.recorder is not None:
-            _state.recorder.compare(self._data, 0, "!=", np.array(value))
+            if self._data.dtype in EXACT_DTYPES:
+                exact_guard((self._data,))
+            else:
+                _state.recorder.compare(self._data, 0, "!=", np.array(value))
         return value
 
     def __float__(self) -> float:
-        value = self.item()
-        if type(value) is not float:  # under pat.compile: a plain float leaves the trace,
-            value._exact()  # so replay must see the same value (else it records again)
-            value = float.__float__(value)
-        return value
+        if self._data.size != 1:
+            raise TypeError(
+                f"float: only a one-element tensor converts to a float, got shape {self.shape}"
+            )
+        if _state.recorder is not None:
+            _state.recorder.read(self._data)  # the value becomes a constant: guard it
+        return float(self._data.reshape(()))
 
     def __int__(self) -> int:
-        return int(self.item())
+        return int(self.__float__())
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        if _state.recorder is not None:
+            _state.recorder.read(self._data)  # np.asarray(t): a guarded copy
         return self._data.astype(dtype) if dtype is not None else self._data.copy()
 
-    # -- comparisons: bool ndarrays, guarded while pat.compile records --------------------
-    def _compare(self, other: Any, how: str, result: np.ndarray) -> np.ndarray:
+    # -- comparisons: bool tensors (never differentiable), guarded while pat.compile records
+    def _compare(self, other: Any, how: str, result: np.ndarray) -> Tensor:
+        result = np.ascontiguousarray(result)
         if _state.recorder is not None:
             _state.recorder.compare(self._data, other, how, result)
-        return result
+            exact_guard((), result)  # the guard holds it: a constant of the recording
+        return _wrap(result)
 
-    def __lt__(self, other: Any) -> np.ndarray:
+    def __lt__(self, other: Any) -> Tensor:
         o = other._data if isinstance(other, Tensor) else other
         return self._compare(o, "<", self._data < o)
 
-    def __le__(self, other: Any) -> np.ndarray:
+    def __le__(self, other: Any) -> Tensor:
         o = other._data if isinstance(other, Tensor) else other
         return self._compare(o, "<=", self._data <= o)
 
-    def __gt__(self, other: Any) -> np.ndarray:
+    def __gt__(self, other: Any) -> Tensor:
         o = other._data if isinstance(other, Tensor) else other
         return self._compare(o, ">", self._data > o)
 
-    def __ge__(self, other: Any) -> np.ndarray:
+    def __ge__(self, other: Any) -> Tensor:
         o = other._data if isinstance(other, Tensor) else other
         return self._compare(o, ">=", self._data >= o)
 
-    def __eq__(self, other: Any) -> np.ndarray:  # type: ignore[override]
+    def __eq__(self, other: Any) -> Tensor:  # type: ignore[override]
         o = other._data if isinstance(other, Tensor) else other
         return self._compare(o, "==", self._data == o)
 
-    def __ne__(self, other: Any) -> np.ndarray:  # type: ignore[override]
+    def __ne__(self, other: Any) -> Tensor:  # type: ignore[override]
         o = other._data if isinstance(other, Tensor) else other
         return self._compare(o, "!=", self._data != o)
 

@@ -433,6 +433,9 @@ SPECS: dict[str, Spec] = {
     "pow": _binary_spec("pow", np.power, domain_a="positive"),
     "maximum": _binary_spec("maximum", np.maximum),
     "minimum": _binary_spec("minimum", np.minimum),
+    "atan2": _binary_spec("atan2", np.arctan2),
+    "fmod": _binary_spec("fmod", np.fmod, domain_b="nonzero"),
+    "remainder": _binary_spec("remainder", np.remainder, domain_b="nonzero"),
     "where": Spec(_draw_where, pat.where, _ref_where),
     # the unary ops come from their OpSpecs (reference, domain, arguments), below
     "sum": _reduce_spec("sum"),

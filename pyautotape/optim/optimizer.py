@@ -219,7 +219,10 @@ class Optimizer:
             raw = group["params"] = ParamList(new.params)
         new.plist = raw  # a user's own list stays the group's list, checked each step
         new.pversion = raw.version if type(raw) is ParamList else -1
-        st.__dict__.update(new.__dict__)  # in place: recordings hold this object
+        st.buffers.clear()  # in place, this dict too: recordings hold both
+        st.buffers.update(new.buffers)
+        new.buffers = st.buffers
+        st.__dict__.update(new.__dict__)
 
     def _sync_groups(self, where: str) -> None:
         groups = list(self.param_groups)
@@ -284,7 +287,7 @@ class Optimizer:
             pd = p._data
             if pd.shape != shapes[i] or pd.dtype != dtype:
                 return None
-            ga = g.data
+            ga = g._data
             if ga.shape != pd.shape or ga.dtype != pd.dtype:
                 raise ShapeError(
                     f"{where}: parameter {i} is {p.shape} {p.dtype} but its gradient is "
@@ -307,9 +310,6 @@ class Optimizer:
         """Allocate missing state buffers (when ``allocate``), lift the parameters'
         read-only locks, and make the one C call for the group (recorded when
         ``pat.compile`` is recording, with a way to read the hyperparameters again)."""
-        if self._probing:  # _refresher asks what the step would call now; nothing runs
-            self._probed = (kernel, bool(allocate), flag)
-            return
         hyper = self._hyper(group)
         params = group["params"]
         live = [i for i, g in enumerate(grads) if g is not None]
@@ -348,52 +348,11 @@ class Optimizer:
             if rec is not None:
                 rec.optimizer(kernel is lib.pat_adam_step, params[0].dtype, params, datas, grads,
                               [state.buffers[name] for name in self._buffers], sizes,
-                              state.counts, hyper, flag,
-                             self._refresher(group, state, grads, (kernel, bool(allocate), flag)))
+                              state.counts, hyper, flag, (self, group, state))
         finally:
             for w in reversed(entered):
                 w.__exit__(None, None, None)
         _ffi.check(rc, f"{type(self).__name__}.step")
-
-    _probing = False
-
-    def _refresher(self, group: dict[str, Any], state: _GroupState, grads: list[Any],
-                   call: tuple[Any, bool, int]) -> Any:
-        """What a recorded step calls before each replay: the group's hyperparameters now
-        (a changed learning rate is patched into the replay), or ``Retape`` when the
-        recorded call no longer applies (parameters replaced or added, state loaded,
-        a hyperparameter change that needs other buffers or another kernel flag, e.g.
-        momentum switched on or Nesterov toggled)."""
-        from ..replay.recorder import Retape
-
-        version = state.version
-        layout = list(self.param_groups)
-        seen = [tuple(group.get(k) for k in self.defaults)]
-
-        def refresh() -> tuple[float, ...]:
-            groups = self.param_groups
-            if (
-                state.version != version
-                or not state.current(group["params"])
-                or len(groups) != len(layout)
-                or not all(map(operator.is_, groups, layout))
-            ):
-                raise Retape("the optimizer's parameter groups or state changed")
-            now = tuple(group.get(k) for k in self.defaults)
-            if now != seen[0]:  # this recording's own record: an eager step may differ
-                self._check(group)
-                seen[0] = tuple(group.get(k) for k in self.defaults)
-                self._probing = True
-                try:
-                    self._update(group, state, grads)
-                finally:
-                    self._probing = False
-                if self._probed != call:
-                    raise Retape("a hyperparameter change needs another optimizer call "
-                                 "(e.g. momentum switched on)")
-            return self._hyper(group)
-
-        return refresh
 
     # -- gradients -----------------------------------------------------------------------
     def zero_grad(self, set_to_none: bool = True) -> None:
