@@ -61,10 +61,6 @@ def _arg_sig(value: Any) -> tuple:
     return (None, value)
 
 
-def _plain(value: Any) -> Any:
-    return np.asarray(value) if isinstance(value, np.ndarray) else value
-
-
 def _same_call(sig: tuple | None, args: tuple) -> bool:
     """Whether positional ``args`` have exactly the signature ``sig`` of a recording
     (plain ndarrays and Tensors only; anything else takes the general path)."""
@@ -173,11 +169,6 @@ class Compiled:
             else:
                 key, plan = (*last.key[:-1], alias), None
         else:
-            if any(isinstance(a, np.ndarray) and type(a) is not np.ndarray
-                   for a in (*args, *kwargs.values())):
-                # an ndarray subclass (np.memmap, ...) is its plain ndarray view
-                args = tuple(_plain(a) for a in args)
-                kwargs = {k: _plain(v) for k, v in kwargs.items()}
             key, arrays, objs = _signature(args, kwargs)
             plan = None
         with self._lock:
