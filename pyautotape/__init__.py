@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from . import autograd, creation, data, nn, ops, optim, random
 from . import transforms as transforms
+from . import utils as utils
 from ._ffi import build_info
 from .anomaly import AnomalyError, detect_anomaly, is_anomaly_enabled, set_detect_anomaly
 from .checking import GradcheckReport, gradcheck, numerical_grad

@@ -246,25 +246,26 @@ class Plan:
         # optimizer calls
         self.opts = ffi.new("pat_optcall[]", max(len(opts), 1))
         self.opt_keep = []
-        for i, (adam, dtype, datas, grads, bufs, sizes, counts, hyper, flag) in enumerate(opts):
+        for i, (kind, dtype, datas, grads, bufs, sizes, counts, hyper, flag) in enumerate(opts):
             o = self.opts[i]
             pt, pk = _ffi.pointer_table(datas)
             gt, gk = _ffi.pointer_table(grads)
-            b0 = _ffi.pointer_table(bufs[0]) if len(bufs) > 0 else (NULL, [])
-            b1 = _ffi.pointer_table(bufs[1]) if len(bufs) > 1 else (NULL, [])
-            o.adam = 1 if adam else 0
+            if len(bufs) > len(o.bufs) or len(hyper) > len(o.hyper) or kind < 0:
+                raise TypeError("an optimizer step that pat_replay cannot run was recorded")
+            btabs = [_ffi.pointer_table(b) for b in bufs]
+            o.kind = kind
             o.dtype = DTYPE_CODE[dtype]
             o.nparams = len(datas)
             o.params = pt
             o.grads = gt
-            o.buf0 = b0[0]
-            o.buf1 = b1[0]
+            for j in range(len(o.bufs)):
+                o.bufs[j] = btabs[j][0] if j < len(btabs) else NULL
             o.sizes = ffi.from_buffer("int64_t *", sizes)
             o.counts = ffi.from_buffer("int64_t *", counts, require_writable=True)
             for j, h in enumerate(hyper):
                 o.hyper[j] = h
             o.flag = flag
-            self.opt_keep.append((pt, pk, gt, gk, b0, b1, sizes, counts, bufs))
+            self.opt_keep.append((pt, pk, gt, gk, btabs, sizes, counts, bufs))
         self.stats = ffi.new("pat_stats *")
         self.failed = ffi.new("int64_t *", -1)
         self.args = (

@@ -255,9 +255,10 @@ class Recorder:
         self.side_effect = True
 
     def optimizer(
-        self, adam: bool, dtype, params, datas, grads, bufs, sizes, counts, hyper, flag, refresh
+        self, kind: int, dtype, params, datas, grads, bufs, sizes, counts, hyper, flag, refresh
     ) -> None:
-        """An optimizer update; ``refresh`` is ``(optimizer, group, group state)``: a
+        """An optimizer update by kernel ``kind`` (a pat_optim_kind, whose state tables are
+        ``bufs`` in the kernel's order); ``refresh`` is ``(optimizer, group, group state)``: a
         replay checks them (see plan.OptCheck) before it runs."""
         for p in params:
             self._leaf_check(p)
@@ -267,7 +268,7 @@ class Recorder:
         self.events.append(
             (
                 "optim",
-                adam,
+                kind,
                 dtype,
                 list(datas),
                 list(grads),
