@@ -263,7 +263,16 @@ def _const(arr: np.ndarray) -> Tensor:
 
 
 def _as_array(name: str, what: str, value: Any, shape: tuple, dtype: np.dtype) -> np.ndarray:
-    arr = value._data if isinstance(value, Tensor) else np.asarray(value)
+    try:
+        arr = value._data if isinstance(value, Tensor) else np.asarray(value)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{name}.{what} is not an array ({type(value).__name__}: {exc}); "
+                        "return a Tensor, a float ndarray or None") from None
+    if arr.dtype.kind not in "fiub":
+        raise TypeError(
+            f"{name}.{what} has dtype {arr.dtype}; return a Tensor, a float ndarray or None "
+            f"(e.g. np.asarray(g, dtype=np.{dtype}))"
+        )
     if arr.shape != shape:
         raise ShapeError(f"{name}.{what} has shape {arr.shape}; expected {shape}")
     return arr.astype(dtype, copy=False)
