@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 import os
 import zipfile
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -94,10 +94,10 @@ def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, archive_size: int,
                       f"{nbytes} bytes); pass a larger max_bytes= to load it")
         budget[0] -= nbytes
         flat = np.empty(count, dtype)
-        view = memoryview(flat.view(np.uint8)) if nbytes else memoryview(b"")
+        view = flat.view(np.uint8).data if nbytes else memoryview(b"")
         done = 0
         while done < nbytes:
-            got = member.readinto(view[done:done + _CHUNK])
+            got = cast(Any, member).readinto(view[done:done + _CHUNK])
             if not got:
                 raise Bad(f"entry {name!r} ends after {done} of {nbytes} bytes")
             done += got

@@ -27,6 +27,7 @@ import numpy as np
 
 from . import _ffi, data, nn, optim
 from . import random as _random
+from .loader import DataLoader as ArrayLoader
 from .outputs import have_matplotlib, plot_curves, plot_path, writable
 from .replay import compile
 from .runtime import blas_config, get_num_threads, set_num_threads
@@ -361,7 +362,7 @@ def train(args: argparse.Namespace, out: Any = None) -> TrainResult:
     mode = "eager" if args.eager else "replay (pat.compile: one C call per step)"
     if not args.eager:
         step = compile(step)
-    loader = data.DataLoader(Xtr, ytr, batch_size=batch_size, shuffle=True)
+    loader = ArrayLoader(Xtr, ytr, batch_size=batch_size, shuffle=True)
 
     def predict(X: np.ndarray) -> np.ndarray:
         with no_grad():

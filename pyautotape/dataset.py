@@ -24,8 +24,8 @@ import collections.abc as cabc
 import math
 import numbers
 import warnings
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator, Sequence, Sized
+from typing import Any, cast
 
 import numpy as np
 
@@ -156,7 +156,7 @@ def random_split(dataset: Any, lengths: Sequence[int | float],
     n = len(dataset)
     lengths = list(lengths)
     if math.isclose(sum(lengths), 1) and sum(lengths) <= 1:
-        counts = []
+        counts: list[int] = []
         for i, frac in enumerate(lengths):
             if frac < 0 or frac > 1:
                 raise ValueError(f"Fraction at index {i} is not between 0 and 1")
@@ -177,9 +177,9 @@ def random_split(dataset: Any, lengths: Sequence[int | float],
                          f"dataset! ({sum(lengths)} vs {n})")
     perm = _make_rng(generator, "random_split").permutation(n).tolist()
     out, start = [], 0
-    for c in lengths:
-        out.append(Subset(dataset, perm[start:start + c]))
-        start += c
+    for length in lengths:
+        out.append(Subset(dataset, perm[start:start + int(length)]))
+        start += int(length)
     return out
 
 
@@ -285,9 +285,9 @@ class BatchSampler(Sampler):
                              f"batch_size={batch_size}")
         if not isinstance(drop_last, bool):
             raise ValueError(f"drop_last should be a boolean value, but got drop_last={drop_last}")
-        self.sampler = sampler
-        self.batch_size = int(batch_size)
-        self.drop_last = drop_last
+        self.sampler: Iterable[int] = sampler
+        self.batch_size: int = int(batch_size)
+        self.drop_last: bool = drop_last
 
     def __iter__(self) -> Iterator[list[int]]:
         batch: list[int] = []
@@ -300,7 +300,7 @@ class BatchSampler(Sampler):
             yield batch
 
     def __len__(self) -> int:
-        n = len(self.sampler)  # type: ignore[arg-type]
+        n = len(cast(Sized, self.sampler))
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
 
 

@@ -143,7 +143,7 @@ def exact_binary(name: str, a: Any, b: Any) -> Tensor:
     arrs = [v._data if isinstance(v, Tensor) else np.asarray(v) for v in (a, b)]
     if name not in _EXACT_UFUNCS:
         dt = get_default_dtype()
-        return _binary(name, *(_wrap(x.astype(dt)) for x in arrs))
+        return _binary(name, _wrap(arrs[0].astype(dt)), _wrap(arrs[1].astype(dt)))
     broadcast(name, arrs[0].shape, arrs[1].shape)
     if name == "sub" and arrs[0].dtype == np.bool_ and arrs[1].dtype == np.bool_:
         raise DTypeError("sub: subtracting bool tensors is not supported (as PyTorch); use "

@@ -378,9 +378,11 @@ def _at(points: tuple[float, ...]) -> Any:
         s = sources[0]
         x = s._data if isinstance(s, Tensor) else np.asarray(s)
         hits = int(sum(np.count_nonzero(x == p) for p in points))
-        pattern = None
+        pattern: np.ndarray | None = None
         if want_pattern:
-            pattern = sum(np.sign(x - p).astype(np.int8) for p in points)
+            pattern = np.asarray(
+                np.sum([np.sign(x - p).astype(np.int8) for p in points], axis=0, dtype=np.int8)
+            )
         return hits, x.size, pattern
 
     kink.__doc__ = f"arguments at {points}"

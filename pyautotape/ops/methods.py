@@ -83,6 +83,11 @@ def _read(t: Tensor) -> None:
     exact_guard((t._data,))
 
 
+def _tolist(t: Tensor) -> Any:
+    _read(t)
+    return t._data.tolist()
+
+
 def _getitem(self: Tensor, idx: Any) -> Tensor:
     if _exact(self):  # integer/bool tensors are indexed as NumPy arrays (no gradient)
         return _out(self, self._data[idx])
@@ -257,7 +262,7 @@ METHODS |= {
     "is_floating_point": lambda self: self._data.dtype.kind == "f",
     "numel": lambda self: self._data.size,
     "dim": lambda self: self._data.ndim,
-    "tolist": lambda self: (_read(self), self._data.tolist())[1],
+    "tolist": _tolist,
     "clone": _clone,
     "clamp": clamp,
     "clip": clip,

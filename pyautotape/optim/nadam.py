@@ -29,7 +29,7 @@ class NAdam(Stepped):
     (['exp_avg', 'exp_avg_sq', 'mu_product', 'step'], True)
     """
 
-    _buffers = ("exp_avg", "exp_avg_sq", "mu_product")
+    _buffers: tuple[str, ...] = ("exp_avg", "exp_avg_sq", "mu_product")
     _kind = lib.PAT_OPTIM_NADAM
 
     def __init__(

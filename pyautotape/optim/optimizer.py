@@ -6,7 +6,7 @@ from __future__ import annotations
 import numbers
 import operator
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -33,8 +33,8 @@ def _number(value: Any, name: str, where: str) -> float:
         return float(value)
     except OverflowError:
         raise ValueError(
-            f"{where}: {name} is an int of {len(str(abs(int(value))))} digits, beyond float "
-            "range; pass a float"
+            f"{where}: {name} is an int of {len(str(abs(cast(int, value))))} digits, beyond "
+            "float range; pass a float"
         ) from None
 
 

@@ -10,7 +10,6 @@ sweeps and optimizer calls; and running it.
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -181,7 +180,7 @@ class Plan:
     # -- packing --------------------------------------------------------------------------
     def _pack(self, events: list[tuple]) -> None:
         self.inputs: list[tuple[int, np.ndarray, Any]] = []
-        self.opt_groups: list[tuple[Callable[[], tuple], tuple, int]] = []
+        self.opt_groups: list[tuple[tuple[Any, dict, Any], tuple, int]] = []
         program, sweeps, opts = _program(events, self.inputs, self.opt_groups)
         remap = _plan_buffers(program, sweeps, opts, self._pinned(events))
         self.bytes_before_planning = remap.pop("_before")

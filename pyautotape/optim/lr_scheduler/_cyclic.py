@@ -167,7 +167,7 @@ class CosineAnnealingWarmRestarts(LRScheduler):
         return [lo + (b - lo) * (1 + math.cos(math.pi * self.T_cur / self.T_i)) / 2
                 for b in self.base_lrs]
 
-    def step(self, epoch: float | None = None) -> None:  # type: ignore[override]
+    def step(self, epoch: float | None = None) -> None:
         """Advance one epoch, or jump to (possibly fractional) ``epoch``."""
         if epoch is None and self.last_epoch < 0:
             epoch = 0
@@ -240,7 +240,7 @@ class OneCycleLR(LRScheduler):
                              "steps_per_epoch)")
         n = self.total_steps
         if three_phase:
-            self._schedule_phases = [
+            self._schedule_phases: list[dict[str, Any]] = [
                 {"end_step": float(pct_start * n) - 1, "start_lr": "initial_lr",
                  "end_lr": "max_lr", "start_momentum": "max_momentum",
                  "end_momentum": "base_momentum"},
