@@ -19,6 +19,7 @@ from typing import Any
 from ..tensor import Tensor
 from .dense import matmul
 from .elementwise import add, div, mul, neg, pow, sub
+from .inplace import INPLACE_METHODS
 from .reduce import max, mean, sum
 from .shape import index, reshape, transpose
 from .spec import SPECS
@@ -71,7 +72,7 @@ METHODS |= {
     "reshape": _reshape,
     "transpose": _transpose,
     "T": property(_T),
-}
+} | INPLACE_METHODS
 
 
 def install() -> None:
