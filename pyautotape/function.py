@@ -264,6 +264,11 @@ def _const(arr: np.ndarray) -> Tensor:
 
 def _as_array(name: str, what: str, value: Any, shape: tuple, dtype: np.dtype) -> np.ndarray:
     arr = value._data if isinstance(value, Tensor) else np.asarray(value)
+    if arr.dtype.kind not in "fiub":  # complex would lose its imaginary part, object fail
+        raise DTypeError(
+            f"{name}.{what} returned a {arr.dtype} array; return real float values "
+            f"({dtype}), e.g. np.real(g) if the imaginary part is known to be zero"
+        )
     if arr.shape != shape:
         raise ShapeError(f"{name}.{what} has shape {arr.shape}; expected {shape}")
     return arr.astype(dtype, copy=False)
