@@ -242,10 +242,11 @@ def gradcheck(
     changes sign, a max changes winner, a where switches branch between x - eps, x and
     x + eps) are left out of the comparison and listed as
     "kink crossed". An entry passes when ``|analytic - numerical| <= atol + rtol *
-    |numerical|``; defaults: float64 atol 1e-8, rtol 1e-5 (a gradient 0.1 % wrong fails);
-    float32 atol 1e-5, rtol 2e-4. When every entry was left out as kink crossed, nothing
-    was compared: the report says "no entry checked" and is falsy. Raises :class:`GradcheckError` with the report when a check fails
-    and ``raise_exception`` is true.
+    |numerical|``; defaults: float64 atol 1e-8, rtol 1e-5 (a gradient 0.1 %
+    wrong fails); float32 atol 1e-5, rtol 2e-4. When every entry was left out as kink
+    crossed, nothing was compared: the report says "no entry checked" and is falsy.
+    Raises :class:`GradcheckError` with the report when a check fails (or checked
+    nothing) and ``raise_exception`` is true.
 
     >>> import numpy as np, pyautotape as pat
     >>> report = pat.gradcheck(lambda x: pat.tanh(x) * x, np.array([0.3, -1.2]))
