@@ -28,7 +28,7 @@ from cffi import FFI
 HERE = pathlib.Path(__file__).resolve().parent
 SOURCES = [
     "exec.c", "sweeps.c", "check.c", "eltwise.c", "reduce.c", "dense.c", "loss.c", "optim.c",
-    "replay.c",
+    "replay.c", "nn.c",
 ]
 
 
@@ -103,6 +103,8 @@ ffibuilder.set_source(
     "pyautotape._pat",
     '#include "pat.h"\n',
     sources=[_relative(HERE / s) for s in _sources],
+    # the headers and ops.def: a change to a rule (rules_t.h) alone rebuilds the extension
+    depends=[_relative(p) for p in sorted([*HERE.glob("*.h"), HERE / "ops.def"])],
     include_dirs=[str(HERE), scipy_openblas32.get_include_dir()],
     library_dirs=[scipy_openblas32.get_lib_dir()],
     libraries=[scipy_openblas32.get_library()],

@@ -98,6 +98,12 @@ int pat_exec_fwd(int op, int dtype, void *y, void *aux,
         return pat_k_mse_fwd(dtype, y, aux, s0, s1, n, k);
     case PAT_OP_CUSTOM:  /* m is the handle of the Python Function application */
         return pat_custom_callback(PAT_CB_FWD, m, 1, y, (void *)s0, (void *)s1, (void *)s2);
+    case PAT_OP_DROPOUT:  /* s1 is the generator state, alpha the drop probability */
+        return pat_k_dropout_fwd(dtype, y, aux, s0, s1, n, alpha);
+    case PAT_OP_PICK:  /* s1 the int64 labels, n the ignored label */
+        return pat_k_pick_fwd(dtype, y, s0, s1, m, k, n);
+    case PAT_OP_EMBEDDING:  /* s1 the int64 indices; alpha the padding index (-1: none) */
+        return pat_k_rows_fwd(dtype, y, s0, s1, m, k, n);
     case PAT_OP_COUNT:
         return PAT_EBADOP;
     }
@@ -157,6 +163,12 @@ int pat_exec_bwd(int op, int dtype, const void *dy, const void *y, const void *a
         return pat_k_mse_bwd(dtype, g0, g1, dy, aux, n, k);
     case PAT_OP_CUSTOM:
         return pat_custom_callback(PAT_CB_BWD, m, 1, (void *)dy, g0, g1, g2);
+    case PAT_OP_DROPOUT:  /* the generator state (source 1) has no gradient */
+        return pat_k_dropout_acc(dtype, g0, dy, aux, n);
+    case PAT_OP_PICK:  /* labels (source 1) have no gradient */
+        return pat_k_pick_route(dtype, g0, dy, s1, m, k, n, 0);
+    case PAT_OP_EMBEDDING:  /* indices (source 1) have no gradient */
+        return pat_k_rows_route(dtype, g0, dy, s1, m, k, n, (int64_t)alpha, 0);
     case PAT_OP_COUNT:
         return PAT_EBADOP;
     }

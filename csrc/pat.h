@@ -203,6 +203,24 @@ int pat_chk_hvp(const pat_instr *ins, int64_t t, void *const *vals, void *const 
                 void *const *adjs, void *const *atans, const int64_t *sizes, int64_t K,
                 pat_anomaly *an);
 
+/* nn (nn.c): dropout with a counter-based generator; st is 3 doubles (key hi, key lo,
+   counter); out += in * mask is both the reverse and the tangent rule */
+int pat_k_dropout_fwd(int dt, void *y, void *mask, const void *x, const void *st, int64_t n,
+                      double p);
+int pat_k_dropout_acc(int dt, void *out, const void *in, const void *mask, int64_t n);
+/* pick (nn.c): y[r] = x[r, labels[r]] for x (m, k), 0 where labels[r] == ignore; route:
+   dx[r, lab] += dy[r] (tangent = 0) or ty[r] += tx[r, lab] (tangent = 1) */
+int pat_k_pick_fwd(int dt, void *y, const void *x, const void *labels, int64_t m, int64_t k,
+                   int64_t ignore);
+int pat_k_pick_route(int dt, void *out, const void *in, const void *labels, int64_t m,
+                     int64_t k, int64_t ignore, int tangent);
+/* embedding (nn.c): y[r, :] = w[idx[r], :] for w (k, n); route: dw[idx[r], :] += dy[r, :]
+   except where idx[r] == skip (tangent = 0), or ty[r, :] += tw[idx[r], :] (tangent = 1) */
+int pat_k_rows_fwd(int dt, void *y, const void *w, const void *idx, int64_t m, int64_t k,
+                   int64_t n);
+int pat_k_rows_route(int dt, void *out, const void *in, const void *idx, int64_t m, int64_t k,
+                     int64_t n, int64_t skip, int tangent);
+
 /* ---- helpers shared by the sweeps ---- */
 static inline int pat_bad_slot(int32_t s, int64_t nslots) { return s < -1 || s >= nslots; }
 static inline void *pat_slot(void *const *table, int32_t s) { return s >= 0 ? table[s] : NULL; }

@@ -190,6 +190,20 @@ static int exec_tan(const pat_instr *ins, const pat_iter *it, void *const *vals,
         return rc;
     case PAT_OP_CUSTOM:
         return pat_custom_callback(PAT_CB_TAN, ins->m, K, ty, t0, t1, t2);
+    case PAT_OP_DROPOUT:  /* ty = mask * tx */
+        for (int64_t j = 0; t0 && j < K && rc == PAT_OK; j++)
+            rc = pat_k_dropout_acc(dt, at(ty, j, ny, dt), at(t0, j, n0, dt), aux, ins->n);
+        return rc;
+    case PAT_OP_PICK:  /* labels (source 1) carry no tangent */
+        for (int64_t j = 0; t0 && j < K && rc == PAT_OK; j++)
+            rc = pat_k_pick_route(dt, at(ty, j, ny, dt), at(t0, j, n0, dt), v1, ins->m, ins->k,
+                                  ins->n, 1);
+        return rc;
+    case PAT_OP_EMBEDDING:  /* indices (source 1) carry no tangent */
+        for (int64_t j = 0; t0 && j < K && rc == PAT_OK; j++)
+            rc = pat_k_rows_route(dt, at(ty, j, ny, dt), at(t0, j, n0, dt), v1, ins->m, ins->k,
+                                  ins->n, -1, 1);
+        return rc;
     case PAT_OP_COUNT:
         return PAT_EBADOP;
     }
@@ -224,6 +238,9 @@ static int exec_bwd_k(const pat_instr *ins, const pat_iter *it, void *const *val
     case PAT_OP_LOG_SOFTMAX:
     case PAT_OP_CROSS_ENTROPY:
     case PAT_OP_MSE:
+    case PAT_OP_DROPOUT:
+    case PAT_OP_PICK:
+    case PAT_OP_EMBEDDING:
         /* the one-seed backward rule, once per seed */
         for (int64_t j = 0; j < K && rc == PAT_OK; j++)
             rc = pat_exec_bwd(op, dt, at(dy, j, ny, dt), y, aux, v0, v1, v2, at(g0, j, n0, dt),
@@ -266,6 +283,9 @@ static int exec_soa(const pat_instr *ins, const pat_iter *it, void *const *vals,
     case PAT_OP_TRANSPOSE:
     case PAT_OP_INDEX:
     case PAT_OP_CONCAT:
+    case PAT_OP_DROPOUT:
+    case PAT_OP_PICK:
+    case PAT_OP_EMBEDDING:
         return PAT_OK;
 #define PAT_OP(NAME, name, READS)
 #define PAT_BINARY(NAME, name, READS, ORDER) case PAT_OP_##NAME:

@@ -13,11 +13,18 @@ array([2., 0., 6.], dtype=float32)
 
 from __future__ import annotations
 
-from . import autograd, data, nn, ops, optim, random
+from . import autograd, creation, data, nn, ops, optim, random
 from . import transforms as transforms
 from ._ffi import build_info
 from .anomaly import AnomalyError, detect_anomaly, is_anomaly_enabled, set_detect_anomaly
 from .checking import GradcheckReport, gradcheck, numerical_grad
+from .creation import *  # noqa: F403  (zeros, ones, ..., and the dtype names)
+from .creation import __all__ as _creation
+from .creation import bool as bool  # noqa: A004  (torch's dtype names)
+from .creation import double as double
+from .creation import float as float  # noqa: A004
+from .creation import int as int  # noqa: A004
+from .creation import long as long
 from .errors import DTypeError, GradcheckError, RetapeRequired, ShapeError, TapeError
 from .function import Function, FunctionCtx
 from .ops import *  # noqa: F403  (every op; the list is ops.__all__)
@@ -54,11 +61,11 @@ __version__ = "0.1.0"
 __all__ = [
     "Tensor", "tensor", "autograd", "no_grad", "enable_grad", "is_grad_enabled",
     "set_grad_enabled", "get_default_dtype", "set_default_dtype",
-    *_ops,
+    *_ops, *(n for n in _creation if n != "check_device"),
     "numerical_grad", "gradcheck", "GradcheckReport",
     "ShapeError", "DTypeError", "TapeError", "RetapeRequired", "GradcheckError",
     "set_num_threads", "get_num_threads", "compile", "Compiled", "build_info", "__version__",
-    "data", "nn", "ops", "optim", "random", "manual_seed", "save", "load",
+    "creation", "data", "nn", "ops", "optim", "random", "manual_seed", "save", "load",
     "transforms", "grad", "value_and_grad", "vjp", "jvp", "jacfwd", "jacrev", "jacobian",
     "hessian", "hvp", "Function", "FunctionCtx",
     "Tape",

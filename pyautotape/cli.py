@@ -67,6 +67,8 @@ def _number(convert: Callable[[str], Any], ok: Callable[[Any], bool], what: str)
 _positive_int = _number(int, lambda v: v >= 1, "a positive integer")
 _nonnegative_int = _number(int, lambda v: v >= 0, "an integer >= 0")
 _positive_float = _number(float, lambda v: 0 < v < float("inf"), "a positive number")
+_probability = _number(float, lambda v: 0 <= v < 1, "a probability in [0, 1)")
+_nonnegative_float = _number(float, lambda v: 0 <= v < float("inf"), "a number >= 0")
 
 
 def _sizes(text: str) -> list[int]:
@@ -137,6 +139,22 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["relu", "tanh", "sigmoid"],
         default="relu",
         help="hidden activation (default: relu)",
+    )
+    t.add_argument(
+        "--dropout", type=_probability, default=0.0, metavar="P",
+        help="dropout probability after each hidden activation (default 0: none)",
+    )
+    t.add_argument(
+        "--norm", choices=["layer", "batch", "none"], default="none",
+        help="normalisation after each hidden Linear: LayerNorm, BatchNorm1d or none (default)",
+    )
+    t.add_argument(
+        "--weight-decay", type=_nonnegative_float, default=None, metavar="WD",
+        help="weight decay of the optimizer (default: the optimizer's, 0.01 for adamw, else 0)",
+    )
+    t.add_argument(
+        "--clip", type=_positive_float, default=None, metavar="MAX_NORM",
+        help="clip the gradients' total 2-norm to MAX_NORM each step (nn.utils.clip_grad_norm_)",
     )
     t.add_argument(
         "--seed",
@@ -214,26 +232,57 @@ def load_dataset(name: str, dtype: np.dtype) -> tuple[np.ndarray, ...]:
 
 
 def accuracy(model: nn.Module, X: np.ndarray, y: np.ndarray) -> tuple[float, int]:
-    """Fraction and count of samples whose largest logit is the label (no tape)."""
-    with no_grad():
-        pred = model(X).numpy().argmax(axis=1)
+    """Fraction and count of samples whose largest logit is the label (no tape, in
+    eval mode: dropout off, batch norm on its running statistics)."""
+    was = model.training
+    model.eval()
+    try:
+        with no_grad():
+            pred = model(X).numpy().argmax(axis=1)
+    finally:
+        model.train(was)
     correct = int((pred == y).sum())
     return correct / max(len(y), 1), correct
 
 
-def make_optimizer(name: str, params: Any, lr: float) -> optim.Optimizer:
-    """The optimizer the CLI uses for ``--optimizer name``."""
+def make_optimizer(name: str, params: Any, lr: float,
+                   weight_decay: float | None = None) -> optim.Optimizer:
+    """The optimizer the CLI uses for ``--optimizer name`` (``weight_decay`` None: the
+    optimizer's default)."""
+    wd = {} if weight_decay is None else {"weight_decay": weight_decay}
     if name == "sgd":
-        return optim.SGD(params, lr=lr, momentum=SGD_MOMENTUM)
+        return optim.SGD(params, lr=lr, momentum=SGD_MOMENTUM, **wd)
     if name == "adam":
-        return optim.Adam(params, lr=lr)
+        return optim.Adam(params, lr=lr, **wd)
     if name == "adamw":
-        return optim.AdamW(params, lr=lr)
+        return optim.AdamW(params, lr=lr, **wd)
     raise ValueError(f"unknown optimizer {name!r}")
 
 
-def make_step(model: nn.Module, loss_fn: nn.Module, opt: optim.Optimizer) -> Callable:
-    """One training step ``step(X, y) -> loss``: forward, loss, backward, update, zero_grad.
+def make_model(sizes: list[int], activation: str, dtype: np.dtype, dropout: float = 0.0,
+               norm: str = "none") -> nn.Module:
+    """``nn.MLP(sizes)``, or with ``dropout`` / ``norm`` a Sequential of Linear,
+    [LayerNorm | BatchNorm1d], activation, [Dropout] per hidden layer and a last Linear."""
+    if not dropout and norm == "none":
+        return nn.MLP(sizes, activation=activation, dtype=dtype)
+    acts = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid}
+    norms = {"layer": nn.LayerNorm, "batch": nn.BatchNorm1d}
+    layers: list[nn.Module] = []
+    for i in range(len(sizes) - 2):
+        layers.append(nn.Linear(sizes[i], sizes[i + 1], dtype=dtype))
+        if norm != "none":
+            layers.append(norms[norm](sizes[i + 1], dtype=dtype))
+        layers.append(acts[activation]())
+        if dropout:
+            layers.append(nn.Dropout(dropout))
+    layers.append(nn.Linear(sizes[-2], sizes[-1], dtype=dtype))
+    return nn.Sequential(*layers)
+
+
+def make_step(model: nn.Module, loss_fn: nn.Module, opt: optim.Optimizer,
+              clip: float | None = None) -> Callable:
+    """One training step ``step(X, y) -> loss``: forward, loss, backward, [clip the
+    gradient norm to ``clip``], update, zero_grad.
 
     Kept as one function of the batch arrays so it can be wrapped whole (e.g. recorded
     and replayed).
@@ -242,6 +291,8 @@ def make_step(model: nn.Module, loss_fn: nn.Module, opt: optim.Optimizer) -> Cal
     def step(X: np.ndarray, y: np.ndarray) -> Tensor:
         loss = loss_fn(model(X), y)
         loss.backward()
+        if clip is not None:
+            nn.utils.clip_grad_norm_(model.parameters(), clip)
         opt.step()
         opt.zero_grad()
         return loss
@@ -265,9 +316,12 @@ def train(args: argparse.Namespace, out: Any = None) -> TrainResult:
     classes = int(max(ytr.max(), yte.max())) + 1
     _random.manual_seed(args.seed)
     sizes = [Xtr.shape[1], *hidden, classes]
-    model = nn.MLP(sizes, activation=args.activation, dtype=dtype)
-    opt = make_optimizer(args.optimizer, model.parameters(), lr)
-    step = make_step(model, nn.CrossEntropyLoss(), opt)
+    dropout = getattr(args, "dropout", 0.0)
+    norm = getattr(args, "norm", "none")
+    model = make_model(sizes, args.activation, dtype, dropout, norm)
+    opt = make_optimizer(args.optimizer, model.parameters(), lr,
+                         getattr(args, "weight_decay", None))
+    step = make_step(model, nn.CrossEntropyLoss(), opt, getattr(args, "clip", None))
     mode = "eager" if args.eager else "replay (pat.compile: one C call per step)"
     if not args.eager:
         step = compile(step)
@@ -275,6 +329,8 @@ def train(args: argparse.Namespace, out: Any = None) -> TrainResult:
 
     if not args.quiet:
         nparams = sum(p.size for p in model.parameters())
+        extra = (f", dropout {dropout:g}" if dropout else "") + (
+            f", {norm} norm" if norm != "none" else "")
         print(
             f"data    {args.dataset}: {len(Xtr)} train / {len(Xte)} test samples, "
             f"{Xtr.shape[1]} features, {classes} classes",
@@ -282,7 +338,7 @@ def train(args: argparse.Namespace, out: Any = None) -> TrainResult:
         )
         print(
             f"model   MLP {'-'.join(map(str, sizes))} ({args.activation}, {dtype}, "
-            f"{nparams:,} parameters)",
+            f"{nparams:,} parameters{extra})",
             file=out,
         )
         print(f"train   {args.optimizer} lr={lr:g} ({args.schedule}), batch {batch_size}, "
@@ -324,6 +380,7 @@ def train(args: argparse.Namespace, out: Any = None) -> TrainResult:
     if args.save:
         save({"model": model.state_dict(),
               "config": {"sizes": sizes, "activation": args.activation, "dtype": str(dtype),
+                         "dropout": dropout, "norm": norm,
                          "dataset": args.dataset, "seed": args.seed},
               "test_accuracy": acc}, args.save)
     if args.plot:

@@ -3,7 +3,7 @@
 ``pat.manual_seed(seed)`` makes a whole program reproducible: it reseeds the generator that
 :mod:`pyautotape.nn` draws initial weights from, and the default seed of
 :mod:`pyautotape.data` (shuffling in ``DataLoader``, splits and toy data sets made without an
-explicit ``seed``).
+explicit ``seed``), and the generator of ``pat.dropout``'s masks.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import numbers
 import numpy as np
 
 from . import data
+from .ops import nn as _nn_ops
 
 __all__ = ["manual_seed", "default_generator"]
 
@@ -35,6 +36,7 @@ def manual_seed(seed: int) -> np.random.Generator:
         raise ValueError(f"manual_seed: seed must be non-negative, got {seed}")
     _generator = np.random.default_rng(int(seed))
     data._seed(int(seed))
+    _nn_ops.seed(int(seed))
     return _generator
 
 

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from ._exact import EXACT_DTYPES, _Size, exact_guard
 from ._ffi import F32, F64
 from ._state import state as _state
 from .errors import DTypeError, ShapeError, TapeError
@@ -285,6 +286,8 @@ def tensor(data: Any, requires_grad: bool = False, dtype: Any = None) -> Tensor:
     """
     if isinstance(data, Tensor):
         data = data._data
+    if dtype is not None and np.dtype(dtype) in EXACT_DTYPES:
+        return _exact_tensor(data, np.dtype(dtype), requires_grad, "tensor")
     if isinstance(data, np.ndarray) and data.dtype.kind in "iub" and dtype is None:
         if requires_grad:
             raise DTypeError(
@@ -302,12 +305,34 @@ def tensor(data: Any, requires_grad: bool = False, dtype: Any = None) -> Tensor:
     return t
 
 
+def _exact_tensor(data: Any, dt: np.dtype, requires_grad: bool, opname: str) -> Tensor:
+    if requires_grad:
+        raise DTypeError(
+            f"{opname}: requires_grad=True needs a float dtype, got {dt}: only float32 and "
+            "float64 tensors have gradients; pass dtype=pat.float32"
+        )
+    if isinstance(data, (str, bytes)):
+        raise DTypeError(f"{opname}: data is a {type(data).__name__}; pass numbers")
+    try:
+        arr = np.array(data, dtype=dt, order="C", copy=True)
+    except (ValueError, TypeError) as exc:
+        raise DTypeError(f"{opname}: cannot make a {dt} tensor of this data ({exc})") from None
+    rec = _state.recorder
+    if rec is not None:  # from an argument: its values change; from a literal: a constant
+        if id(data) in rec.inputs:
+            rec.opaque(f"{opname}: an integer or bool tensor made from an argument")
+        else:
+            exact_guard((), arr)
+    return _wrap(arr)
+
+
 # ---------------------------------------------------------------------------------------
 # Tensor
 
 
 class Tensor:
-    """An n-dimensional float32/float64 array that records the ops applied to it.
+    """An n-dimensional float32/float64 array that records the ops applied to it (or an
+    int64/int32/bool one, for labels, indices and masks, which never requires grad).
 
     Build one with :func:`pyautotape.tensor`. ``.data`` is the live ndarray; ``.grad``
     receives gradients from :meth:`backward`.
@@ -405,8 +430,12 @@ class Tensor:
         return self._data.ndim
 
     @property
-    def size(self) -> int:
-        return self._data.size
+    def size(self) -> _Size:
+        """The element count as NumPy's ``.size`` (an int); called, as PyTorch's:
+        ``t.size()`` is the shape and ``t.size(d)`` one dimension."""
+        s = int.__new__(_Size, self._data.size)
+        s._shape = self._data.shape
+        return s
 
     @property
     def dtype(self) -> np.dtype:
@@ -441,10 +470,14 @@ class Tensor:
             _state.recorder.read(self._data)
         return self._data.copy()
 
-    def item(self) -> float:
-        """The value of a one-element tensor as a Python float."""
+    def item(self) -> Any:
+        """The value of a one-element tensor as a Python float (int or bool for an integer
+        or bool tensor)."""
         if self._data.size != 1:
             raise ShapeError(f"item: tensor of shape {self.shape} has {self.size} elements, not 1")
+        if self._data.dtype in EXACT_DTYPES:
+            exact_guard((self._data,))
+            return self._data.reshape(()).item()
         value = float(self._data.reshape(()))
         if _state.recorder is not None:
             return _state.recorder.scalar(self._data, value)
@@ -464,6 +497,11 @@ class Tensor:
 
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
         """Set ``requires_grad`` on a leaf, in place; returns self."""
+        if requires_grad and self._data.dtype in EXACT_DTYPES:
+            raise DTypeError(
+                f"requires_grad_: a {self._data.dtype} tensor cannot require grad (only "
+                "float32/float64 can); cast it first, e.g. t.float()"
+            )
         if not self.is_leaf and not requires_grad:
             raise TapeError(
                 "requires_grad_: only leaf tensors can stop requiring grad; use detach()"
@@ -489,7 +527,10 @@ class Tensor:
             )
         value = bool(self._data.reshape(()))
         if _state.recorder is not None:
-            _state.recorder.compare(self._data, 0, "!=", np.array(value))
+            if self._data.dtype in EXACT_DTYPES:
+                exact_guard((self._data,))
+            else:
+                _state.recorder.compare(self._data, 0, "!=", np.array(value))
         return value
 
     def __float__(self) -> float:
@@ -501,33 +542,35 @@ class Tensor:
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         return self._data.astype(dtype) if dtype is not None else self._data.copy()
 
-    # -- comparisons: bool ndarrays, guarded while pat.compile records --------------------
-    def _compare(self, other: Any, how: str, result: np.ndarray) -> np.ndarray:
+    # -- comparisons: bool tensors (never differentiable), guarded while pat.compile records
+    def _compare(self, other: Any, how: str, result: np.ndarray) -> Tensor:
+        result = np.ascontiguousarray(result)
         if _state.recorder is not None:
             _state.recorder.compare(self._data, other, how, result)
-        return result
+            exact_guard((), result)  # the guard holds it: a constant of the recording
+        return _wrap(result)
 
-    def __lt__(self, other: Any) -> np.ndarray:
+    def __lt__(self, other: Any) -> Tensor:
         o = other._data if isinstance(other, Tensor) else other
         return self._compare(o, "<", self._data < o)
 
-    def __le__(self, other: Any) -> np.ndarray:
+    def __le__(self, other: Any) -> Tensor:
         o = other._data if isinstance(other, Tensor) else other
         return self._compare(o, "<=", self._data <= o)
 
-    def __gt__(self, other: Any) -> np.ndarray:
+    def __gt__(self, other: Any) -> Tensor:
         o = other._data if isinstance(other, Tensor) else other
         return self._compare(o, ">", self._data > o)
 
-    def __ge__(self, other: Any) -> np.ndarray:
+    def __ge__(self, other: Any) -> Tensor:
         o = other._data if isinstance(other, Tensor) else other
         return self._compare(o, ">=", self._data >= o)
 
-    def __eq__(self, other: Any) -> np.ndarray:  # type: ignore[override]
+    def __eq__(self, other: Any) -> Tensor:  # type: ignore[override]
         o = other._data if isinstance(other, Tensor) else other
         return self._compare(o, "==", self._data == o)
 
-    def __ne__(self, other: Any) -> np.ndarray:  # type: ignore[override]
+    def __ne__(self, other: Any) -> Tensor:  # type: ignore[override]
         o = other._data if isinstance(other, Tensor) else other
         return self._compare(o, "!=", self._data != o)
 

@@ -1,10 +1,12 @@
 """python -m pyautotape: train end to end (subprocess), bad options (exit code 2, no
 traceback), --save/--plot, gradcheck and info."""
 
+import io
 import re
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 import pyautotape as pat
@@ -177,3 +179,29 @@ def test_doctests():
     for module in (cli, opcheck):
         failures, _ = doctest.testmod(module)
         assert failures == 0, module.__name__
+
+
+@pytest.mark.parametrize("norm", ["layer", "batch"])
+def test_train_regularisation_flags(norm):
+    args = cli.build_parser().parse_args(
+        ["train", "--epochs", "2", "--hidden", "32", "--dropout", "0.1", "--norm", norm,
+         "--optimizer", "adamw", "--weight-decay", "0.05", "--clip", "1.0", "--quiet"])
+    out = io.StringIO()
+    result = cli.train(args, out=out)
+    assert result.test_accuracy > 0.5
+    kinds = {type(m).__name__ for m in cli.make_model([64, 32, 10], "relu", np.float32, 0.1, norm)}
+    assert {"Dropout", {"layer": "LayerNorm", "batch": "BatchNorm1d"}[norm]} <= kinds
+
+
+@pytest.mark.parametrize("bad", [["--dropout", "1.0"], ["--norm", "group"], ["--clip", "0"],
+                                 ["--weight-decay", "-1"]])
+def test_train_regularisation_flags_are_checked(bad, capsys):
+    with pytest.raises(SystemExit):
+        cli.build_parser().parse_args(["train", *bad])
+
+
+def test_train_with_dropout_layernorm_adamw_clip_reaches_97_percent():
+    args = cli.build_parser().parse_args(
+        ["train", "--dropout", "0.1", "--norm", "layer", "--optimizer", "adamw",
+         "--weight-decay", "0.01", "--clip", "1.0", "--quiet"])
+    assert cli.train(args, out=io.StringIO()).test_accuracy >= 0.97

@@ -1,5 +1,6 @@
 """The scripts in examples/ run end to end with small settings (subprocess smoke tests)."""
 
+import os
 import pathlib
 import re
 import subprocess
@@ -13,8 +14,10 @@ EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
 
 
 def run_example(name, *args, cwd):
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(  # this checkout's package first
+        [str(EXAMPLES.parent), *filter(None, [os.environ.get("PYTHONPATH")])]))
     proc = subprocess.run([sys.executable, str(EXAMPLES / name), *args], cwd=cwd,
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=120, env=env)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return proc.stdout
 
@@ -58,3 +61,11 @@ def test_regression(tmp_path):
     assert "max |fit - f|" in out
     if plotting:
         assert (tmp_path / "fit.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_train_digits_regularized_eager_equals_compiled(tmp_path):
+    out = run_example("train_digits_regularized.py", "--epochs", "3", cwd=tmp_path)
+    assert "same weights bitwise: True" in out
+    assert "'retapes': 0" in out and "'eager': 0" in out
+    acc = float(re.search(r"compiled ([\d.]+)%", out).group(1))
+    assert acc > 80.0

@@ -46,6 +46,7 @@ from hypothesis import strategies as st
 import pyautotape as pat
 from pyautotape.ops import REGISTRY, OpSpec
 from pyautotape.ops import SPECS as OP_SPEC_TABLE
+from pyautotape.ops.nn import reference_mask
 
 COUNTS: collections.Counter = collections.Counter()
 
@@ -391,6 +392,23 @@ def _ref_mse(a, b, reduction="mean"):
     return np.array(sq.sum() if reduction == "sum" else sq.mean())
 
 
+def _draw_dropout(data, rng, dt):
+    x = _float_arg(data.draw, rng, _shape(data.draw), dt)
+    return [x], {"p": data.draw(st.sampled_from([0.0, 0.25, 0.5, 1.0]))}
+
+
+def _call_dropout(x, p=0.5):
+    pat.manual_seed(5)  # a fixed generator state: the call is a function of x
+    return pat.dropout(x, p)
+
+
+def _ref_dropout(x, p=0.5):
+    state = np.zeros(3)
+    key = int(np.random.SeedSequence(5).generate_state(1, np.uint64)[0])
+    state[:] = (key >> 32, key & 0xFFFFFFFF, 0)
+    return x if p == 0.0 else x * reference_mask(x.shape, p, state)
+
+
 def _draw_where(data, rng, dt):
     out = _shape(data.draw)
     cshape = _operand_shape(data.draw, out)
@@ -415,6 +433,9 @@ SPECS: dict[str, Spec] = {
     "pow": _binary_spec("pow", np.power, domain_a="positive"),
     "maximum": _binary_spec("maximum", np.maximum),
     "minimum": _binary_spec("minimum", np.minimum),
+    "atan2": _binary_spec("atan2", np.arctan2),
+    "fmod": _binary_spec("fmod", np.fmod, domain_b="nonzero"),
+    "remainder": _binary_spec("remainder", np.remainder, domain_b="nonzero"),
     "where": Spec(_draw_where, pat.where, _ref_where),
     # the unary ops come from their OpSpecs (reference, domain, arguments), below
     "sum": _reduce_spec("sum"),
@@ -431,13 +452,14 @@ SPECS: dict[str, Spec] = {
     "log_softmax": _softmax_spec("log_softmax"),
     "cross_entropy": Spec(_draw_cross_entropy, pat.cross_entropy, _ref_errstate(_ref_cross_entropy)),
     "mse_loss": Spec(_draw_mse, pat.mse_loss, _ref_errstate(_ref_mse)),
+    "dropout": Spec(_draw_dropout, _call_dropout, _ref_dropout),
 }
 SPECS |= {name: _unary_spec(op) for name, op in OP_SPEC_TABLE.items() if op.family == "unary"}
 for _spec in SPECS.values():  # NaN/inf and 1/0 in references are expected, not warnings
     _spec.ref = _ref_errstate(_spec.ref)
 
 # ops that are not wrappers in pat.ops: "custom" is pat.Function (tested in its own file)
-NOT_FUZZED = {"custom"}
+NOT_FUZZED = {"custom", "pick", "embedding"}  # pat.ops-only gathers (tests/test_nn_*.py)
 OPS = sorted(set(REGISTRY) - NOT_FUZZED)
 
 
@@ -499,7 +521,7 @@ def _ops_for(prop: str) -> list[str]:
         if prop == "alias" and name in ("neg", "exp", "log", "sqrt", "tanh", "sigmoid", "relu",
                                          "leaky_relu", "sum", "mean", "max", "reshape",
                                          "transpose", "index", "softmax", "log_softmax",
-                                         "cross_entropy"):
+                                         "cross_entropy", "dropout"):
             continue  # one float argument: nothing to alias
         if roles & has:
             out.append(name)

@@ -56,6 +56,27 @@ EXTRA = {
     "relu": [(pat.relu, lambda x: np.maximum(x, 0), lambda r: (_away(r.normal(size=(4, 5))),))],
     "leaky_relu": [(lambda x: pat.leaky_relu(x, 0.1), lambda x: np.where(x > 0, x, 0.1 * x),
                     lambda r: (_away(r.normal(size=(4, 5))),))],
+    # math ops: parameter variants, the outer branches, broadcasting and scalar operands
+    "gelu": [(lambda x: pat.gelu(x, approximate="tanh"),
+              lambda x: 0.5 * x * (1 + np.tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * x ** 3))),
+              lambda r: (3 * r.normal(size=(3, 4)),))],
+    "softplus": [(lambda x: pat.softplus(x, beta=2.0, threshold=3.0),
+                  lambda x: np.where(2 * x > 3, x, np.logaddexp(0, 2 * x) / 2),
+                  lambda r: (np.array([-3.0, -0.4, 0.3, 1.0, 1.8, 4.0]),))],
+    "hardsigmoid": [(pat.hardsigmoid, lambda x: np.clip(x / 6 + 0.5, 0, 1),
+                     lambda r: (np.array([-5.0, -3.4, -1.0, 0.5, 3.5, 6.0]),))],
+    "hardswish": [(pat.hardswish, lambda x: x * np.clip(x + 3, 0, 6) / 6,
+                   lambda r: (np.array([-5.0, -3.4, -1.0, 0.5, 3.5, 6.0]),))],
+    "elu": [(pat.elu, lambda x: np.where(x > 0, x, np.expm1(np.minimum(x, 0))),
+             lambda r: (_away(r.normal(size=(2, 3))),))],
+    "atan2": [(lambda a: pat.atan2(a, 2.0), lambda a: np.arctan2(a, 2.0),
+               lambda r: (r.normal(size=(3,)),)),
+              (lambda b: pat.atan2(1.5, b), lambda b: np.arctan2(1.5, b),
+               lambda r: (r.normal(size=(3,)),))],
+    "remainder": [(lambda a: pat.remainder(a, -1.5), lambda a: np.remainder(a, -1.5),
+                   lambda r: (np.array([-2.0, -0.4, 0.7, 2.5]),))],
+    "fmod": [(lambda a: a.fmod(1.5), lambda a: np.fmod(a, 1.5),
+              lambda r: (np.array([-2.0, -0.4, 0.7, 2.5]),))],
     "sum": [(lambda x: pat.sum(x), np.sum, lambda r: (r.normal(size=(2, 3, 4)),)),
             (lambda x: x.sum(axis=(0, 2), keepdims=True), lambda x: x.sum(axis=(0, 2), keepdims=True),
              lambda r: (r.normal(size=(2, 3, 4)),))],
@@ -237,7 +258,7 @@ def test_mean_of_empty_is_nan_and_sum_is_zero():
     assert e.grad.shape == (0, 3)
 
 
-def test_comparisons_return_bool_arrays():
+def test_comparisons_return_bool_tensors():
     x = pat.tensor([1.0, -1.0])
-    assert (x > 0).dtype == np.bool_
+    assert isinstance(x > 0, pat.Tensor) and (x > 0).dtype == np.bool_
     np.testing.assert_array_equal(x == pat.tensor([1.0, 0.0]), [True, False])

@@ -4,8 +4,10 @@ A :class:`Module` finds its parameters by looking at its attributes, in the orde
 were assigned: a leaf :class:`~pyautotape.Tensor` with ``requires_grad=True`` is a
 parameter, a Module is a child whose parameters are named ``child.name``, and a list or
 tuple of Modules/Tensors contributes ``attr.0``, ``attr.1``, ... A tensor or module reached
-twice (weight tying) is listed once, under its first name. There is no Parameter class and
-no registration call: assigning the attribute is enough.
+twice (weight tying) is listed once, under its first name; dict attributes contribute
+``attr.key``. Assigning the attribute is enough; :class:`Parameter` marks a tensor as a
+parameter explicitly (it stays one when frozen), ``register_buffer`` keeps non-parameter
+state in the state_dict.
 
 >>> import numpy as np, pyautotape as pat
 >>> _ = pat.manual_seed(0)
@@ -20,19 +22,57 @@ no registration call: assigning the attribute is enough.
 
 from __future__ import annotations
 
-from .layers import MLP, Linear, ReLU, Sequential, Sigmoid, Tanh
-from .loss import CrossEntropyLoss, MSELoss
-from .module import IncompatibleKeys, Module
+from . import functional, init, utils
+from .activation import (
+    CELU,
+    ELU,
+    SELU,
+    Hardtanh,
+    LeakyReLU,
+    LogSigmoid,
+    LogSoftmax,
+    ReLU6,
+    SiLU,
+    Softmax,
+    Softsign,
+    Tanhshrink,
+)
+from .container import ModuleDict, ModuleList, ParameterDict, ParameterList, Sequential
+from .layers import (
+    MLP,
+    Bilinear,
+    Embedding,
+    Flatten,
+    Identity,
+    Linear,
+    ReLU,
+    Sigmoid,
+    Tanh,
+    Unflatten,
+)
+from .loss import (
+    BCELoss,
+    BCEWithLogitsLoss,
+    CosineEmbeddingLoss,
+    CrossEntropyLoss,
+    HuberLoss,
+    KLDivLoss,
+    L1Loss,
+    MarginRankingLoss,
+    MSELoss,
+    NLLLoss,
+    SmoothL1Loss,
+)
+from .module import IncompatibleKeys, Module, Parameter, RemovableHandle
+from .normalization import BatchNorm1d, Dropout, LayerNorm
 
 __all__ = [
-    "Module",
-    "Linear",
-    "ReLU",
-    "Tanh",
-    "Sigmoid",
-    "Sequential",
-    "MLP",
-    "MSELoss",
-    "CrossEntropyLoss",
-    "IncompatibleKeys",
+    "Module", "Parameter", "RemovableHandle", "IncompatibleKeys", "Sequential", "ModuleList",
+    "ModuleDict", "ParameterList", "ParameterDict", "Linear", "Identity", "Flatten",
+    "Unflatten", "Bilinear", "Embedding",
+    "MLP", "Dropout", "LayerNorm", "BatchNorm1d", "ReLU", "Tanh", "Sigmoid", "LeakyReLU",
+    "Hardtanh", "ReLU6", "ELU", "SELU", "CELU", "SiLU", "LogSigmoid", "Softsign",
+    "Tanhshrink", "Softmax", "LogSoftmax", "MSELoss", "CrossEntropyLoss", "NLLLoss",
+    "BCELoss", "BCEWithLogitsLoss", "L1Loss", "SmoothL1Loss", "HuberLoss", "KLDivLoss",
+    "CosineEmbeddingLoss", "MarginRankingLoss", "functional", "init", "utils",
 ]

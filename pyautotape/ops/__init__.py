@@ -1,13 +1,14 @@
 """The differentiable ops: validate in Python, allocate with NumPy, compute in C, record.
 
-One module per family: elementwise (binary, ``where``, unary), reduce, shape, dense, loss;
+One module per family: elementwise (binary, ``where``, unary), math (more elementwise math),
+activation, reduce, shape, dense, loss;
 core.py holds what they share, spec.py the :class:`~.spec.OpSpec` table every other part
 reads, methods.py the Tensor operators. ``SPECS`` (name -> OpSpec) and ``REGISTRY``
 (name -> opcode) are in ``csrc/ops.def`` order, and checked at import against C.
 
 >>> import pyautotape as pat
->>> list(pat.ops.REGISTRY)[:3], pat.ops.REGISTRY["custom"] == len(pat.ops.REGISTRY) - 1
-(['add', 'sub', 'mul'], True)
+>>> list(pat.ops.REGISTRY)[:3], pat.ops.REGISTRY["add"]
+(['add', 'sub', 'mul'], 0)
 """
 
 from __future__ import annotations
@@ -15,12 +16,19 @@ from __future__ import annotations
 from .. import _ffi
 from ..function import Function as _Function  # noqa: F401  (registers the custom op's spec)
 from . import methods as _methods
+from .activation import *  # noqa: F403
+from .activation import __all__ as _activation
 from .dense import *  # noqa: F403
 from .dense import __all__ as _dense
 from .elementwise import *  # noqa: F403
 from .elementwise import __all__ as _elementwise
 from .loss import *  # noqa: F403
 from .loss import __all__ as _loss
+from .math import *  # noqa: F403
+from .math import __all__ as _math
+from .nn import *  # noqa: F403
+from .nn import __all__ as _nn
+from .nn import embedding, pick  # noqa: F401
 from .reduce import *  # noqa: F403
 from .reduce import __all__ as _reduce
 from .shape import *  # noqa: F403
@@ -34,4 +42,5 @@ OP_NAMES = _ffi.OP_NAMES
 _methods.install()
 
 # the public ops (pat.add, ...); index is x[i], reached as pat.ops.index
-__all__ = [n for n in (*_elementwise, *_reduce, *_shape, *_dense, *_loss) if n != "index"]
+__all__ = [n for n in (*_elementwise, *_math, *_activation, *_reduce, *_shape, *_dense, *_loss,
+                       *_nn) if n != "index"]

@@ -28,7 +28,7 @@ from .. import _ffi
 from .._ffi import DTYPE_CODE, ITER_WORDS, NULL, _from_buffer, lib
 from .._state import hooks, state
 from ..errors import DTypeError, ShapeError
-from ..tensor import Tensor, _float_array, get_default_dtype
+from ..tensor import Tensor, _float_array, exact_guard, get_default_dtype
 
 _INT32_MAX = 2**31 - 1  # BLAS sizes are 32-bit in scipy-openblas32
 OPCODE = {name: code for code, name in enumerate(_ffi.OP_NAMES)}
@@ -39,8 +39,12 @@ def _is_scalar(x: Any) -> bool:
 
 
 def const(x: Any, dtype: np.dtype, opname: str, argname: str) -> Tensor:
-    """A non-differentiable Tensor from a Python number, list or ndarray."""
-    if _is_scalar(x):
+    """A non-differentiable Tensor from a Python number, list, ndarray, or an integer or
+    bool Tensor (promoted to ``dtype``, as PyTorch promotes them in float arithmetic)."""
+    if isinstance(x, Tensor):
+        arr = x._data.astype(dtype)
+        exact_guard((x._data,))  # computed outside the tape (see exact_guard)
+    elif _is_scalar(x):
         arr = np.array(x, dtype=dtype)
     elif isinstance(x, np.ndarray):
         if x.dtype.kind != "f" or x.dtype.itemsize not in (4, 8):
@@ -68,7 +72,7 @@ def const(x: Any, dtype: np.dtype, opname: str, argname: str) -> Tensor:
 
 def tensor_arg(x: Any, opname: str, argname: str = "x") -> Tensor:
     if isinstance(x, Tensor):
-        return x
+        return x if x._data.dtype.kind == "f" else const(x, get_default_dtype(), opname, argname)
     if isinstance(x, np.ndarray) and x.dtype.kind == "f" and x.dtype.itemsize in (4, 8):
         return const(x, x.dtype.newbyteorder("="), opname, argname)
     return const(x, get_default_dtype(), opname, argname)
@@ -78,7 +82,7 @@ def operands(opname: str, *args: Any) -> tuple[list[Tensor], np.dtype]:
     """Tensors for all args with one common dtype; non-Tensors follow the Tensors' dtype."""
     dtype = None
     for i, a in enumerate(args):
-        if isinstance(a, Tensor):
+        if isinstance(a, Tensor) and a._data.dtype.kind == "f":  # int/bool ones are promoted
             if dtype is None:
                 dtype = a.dtype
             elif a.dtype != dtype:
@@ -96,7 +100,8 @@ def operands(opname: str, *args: Any) -> tuple[list[Tensor], np.dtype]:
             dtype = get_default_dtype()
     names = ("a", "b", "c")
     out = [
-        a if isinstance(a, Tensor) else const(a, dtype, opname, names[i])
+        a if isinstance(a, Tensor) and a._data.dtype.kind == "f"
+        else const(a, dtype, opname, names[i])
         for i, a in enumerate(args)
     ]
     return out, dtype

@@ -150,4 +150,73 @@ register(OpSpec("linear", linear, "dense", inputs=("x", "weight", "bias"), flops
                     lambda r: [r.standard_normal((3, 4)), r.standard_normal((5, 4)),
                                r.standard_normal(5)]),)))
 
-__all__ = ["matmul", "linear"]
+
+
+# ---------------------------------------------------------------------------------------
+# built from matmul and the elementwise ops
+
+
+def _vector(x: Any, op: str, arg: str) -> Tensor:
+    t = x if isinstance(x, Tensor) else operands(op, x)[0][0]
+    if t.ndim != 1:
+        raise ShapeError(f"{op}: {arg} must be 1-D, got shape {t.shape}; flatten it first")
+    return t
+
+
+def outer(a: Any, b: Any) -> Tensor:
+    """Outer product of two 1-D tensors: ``out[i, j] = a[i] * b[j]`` (``torch.outer``).
+
+    >>> import pyautotape as pat
+    >>> pat.outer(pat.tensor([1.0, 2.0]), pat.tensor([3.0, 4.0, 5.0])).shape
+    (2, 3)
+    """
+    from .elementwise import mul
+    from .shape import reshape
+
+    ta, tb = _vector(a, "outer", "a"), _vector(b, "outer", "b")
+    return mul(reshape(ta, (ta.shape[0], 1)), reshape(tb, (1, tb.shape[0])))
+
+
+def dot(a: Any, b: Any) -> Tensor:
+    """Inner product of two 1-D tensors of one length, a 0-d tensor (``torch.dot``).
+
+    >>> import pyautotape as pat
+    >>> pat.dot(pat.tensor([1.0, 2.0]), pat.tensor([3.0, 4.0])).item()
+    11.0
+    """
+    ta, tb = _vector(a, "dot", "a"), _vector(b, "dot", "b")
+    if ta.shape != tb.shape:
+        raise ShapeError(f"dot: lengths {ta.shape[0]} and {tb.shape[0]} differ")
+    return matmul(ta, tb)
+
+
+def addmm(input: Any, mat1: Any, mat2: Any, *, beta: float = 1.0,
+          alpha: float = 1.0) -> Tensor:
+    """``beta * input + alpha * (mat1 @ mat2)`` with 2-D mat1, mat2 and input broadcast to
+    the product, as ``torch.addmm``; with ``beta=0`` input is ignored (NaN in it too).
+
+    >>> import numpy as np, pyautotape as pat
+    >>> pat.addmm(pat.tensor(np.ones(2)), pat.tensor(np.eye(2)), pat.tensor(np.eye(2))).numpy()
+    array([[2., 1.],
+           [1., 2.]])
+    """
+    from .elementwise import add, mul
+
+    for v, n in ((beta, "beta"), (alpha, "alpha")):
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise TypeError(f"addmm: {n} must be a number, got {v!r}")
+    (ti, t1, t2), _ = operands("addmm", input, mat1, mat2)
+    if t1.ndim != 2 or t2.ndim != 2:
+        raise ShapeError(f"addmm: mat1 and mat2 must be 2-D, got {t1.shape} and {t2.shape}")
+    out_shape = (t1.shape[0], t2.shape[1])
+    if broadcast("addmm", ti.shape, out_shape) != out_shape:
+        raise ShapeError(f"addmm: input of shape {ti.shape} does not broadcast to {out_shape}")
+    p = matmul(t1, t2)
+    if alpha != 1:
+        p = mul(p, alpha)
+    if beta == 0:
+        return p
+    return add(ti if beta == 1 else mul(ti, beta), p)
+
+
+__all__ = ["matmul", "linear", "outer", "dot", "addmm"]

@@ -18,7 +18,7 @@ import numpy as np
 from .._ffi import lib
 from ..errors import DTypeError
 from ..record import record
-from ..tensor import Tensor
+from ..tensor import Tensor, _wrap, exact_guard, get_default_dtype
 from .core import OPCODE, bcast_iter, operands, run, tensor_arg
 from .spec import Example, OpSpec, elementwise_bwd_flops, register, unary
 
@@ -78,14 +78,16 @@ _PY_NUMBERS = (float, int)
 def _binary(name: str, a: Any, b: Any, alpha: float = 0.0) -> Tensor:
     # Fast paths for the common cases, Tensor (op) Tensor and Tensor (op) Python number;
     # a number becomes a 0-d constant array of the tensor's dtype (weak scalars).
-    ta = a if type(a) is Tensor else None
-    tb = b if type(b) is Tensor else None
+    ta = a if type(a) is Tensor and a._data.dtype.kind == "f" else None
+    tb = b if type(b) is Tensor and b._data.dtype.kind == "f" else None
     if ta is not None and tb is not None and ta._data.dtype == tb._data.dtype:
         ad, bd = ta._data, tb._data
     elif ta is not None and type(b) in _PY_NUMBERS:
         ad, bd = ta._data, np.array(b, ta._data.dtype)
     elif tb is not None and type(a) in _PY_NUMBERS:
         ad, bd = np.array(a, tb._data.dtype), tb._data
+    elif ta is None and tb is None and _exact_operands(a, b):
+        return exact_binary(name, a, b)
     else:
         (ta, tb), _ = operands(name, a, b)
         ad, bd = ta._data, tb._data
@@ -97,6 +99,55 @@ def _binary(name: str, a: Any, b: Any, alpha: float = 0.0) -> Tensor:
     # a source is the Tensor, or the constant array a number became
     return record(op, y, (ta if ta is not None else ad, tb if tb is not None else bd), it=it,
                   alpha=alpha)
+
+
+def _exact_operands(a: Any, b: Any) -> bool:
+    """Integer/bool tensors with integer operands (Tensors, ints, integer arrays): the
+    op stays in integers, as PyTorch's does; a float anywhere promotes instead."""
+    some = False
+    for v in (a, b):
+        if isinstance(v, Tensor):
+            if v._data.dtype.kind == "f":
+                return False
+            some = True
+        elif isinstance(v, np.ndarray):
+            if v.dtype.kind not in "iub":
+                return False
+        elif isinstance(v, float) or not isinstance(v, (int, np.integer, np.bool_)):
+            return False
+    return some
+
+
+_EXACT_UFUNCS = {"add": np.add, "sub": np.subtract, "mul": np.multiply, "pow": np.power,
+                 "maximum": np.maximum, "minimum": np.minimum, "fmod": np.fmod,
+                 "remainder": np.remainder, "floor_divide": np.floor_divide}
+
+
+def exact_binary(name: str, a: Any, b: Any) -> Tensor:
+    """``a (op) b`` on integer/bool tensors, in NumPy: never differentiable. Other ops
+    (division is true division, ``atan2``) run on the operands promoted to the default
+    float dtype, as PyTorch's.
+
+    >>> import pyautotape as pat
+    >>> i = pat.tensor([1, 2], dtype=pat.int64)
+    >>> (i * 3).tolist(), (i / 2).tolist()
+    ([3, 6], [0.5, 1.0])
+    """
+    from .core import broadcast
+
+    arrs = [v._data if isinstance(v, Tensor) else np.asarray(v) for v in (a, b)]
+    if name not in _EXACT_UFUNCS:
+        dt = get_default_dtype()
+        return _binary(name, *(_wrap(x.astype(dt)) for x in arrs))
+    broadcast(name, arrs[0].shape, arrs[1].shape)
+    if name == "sub" and arrs[0].dtype == np.bool_ and arrs[1].dtype == np.bool_:
+        raise DTypeError("sub: subtracting bool tensors is not supported (as PyTorch); use "
+                         "x ^ y, or cast first with .int()")
+    if name in ("fmod", "remainder", "floor_divide") and not np.all(arrs[1]):
+        raise ZeroDivisionError(f"{name}: integer division by zero")
+    y = np.ascontiguousarray(_EXACT_UFUNCS[name](*arrs))
+    exact_guard([v._data for v in (a, b) if isinstance(v, Tensor)], y)  # outside the tape
+    return _wrap(y)
 
 
 def add(a: Any, b: Any) -> Tensor:
@@ -173,20 +224,18 @@ def minimum(a: Any, b: Any, subgradient: float | None = None) -> Tensor:
 
 
 def where(cond: Any, a: Any, b: Any) -> Tensor:
-    """``cond ? a : b`` elementwise with broadcasting; ``cond`` is a bool array (comparisons
-    of tensors return one) and gets no gradient. The gradient flows to a where cond holds
-    and to b elsewhere (never NaN from the unselected branch).
+    """``cond ? a : b`` elementwise with broadcasting; ``cond`` is a bool tensor or array
+    (comparisons of tensors return one) and gets no gradient. The gradient flows to a
+    where cond holds and to b elsewhere (never NaN from the unselected branch).
 
     >>> import numpy as np, pyautotape as pat
     >>> x = pat.tensor([-1.0, 2.0])
     >>> pat.where(x > 0, x, 0.0).numpy()
     array([0., 2.], dtype=float32)
     """
-    if isinstance(cond, Tensor):
-        raise DTypeError("where: cond must be a bool ndarray, not a Tensor; use (t > 0) etc.")
-    c = np.asarray(cond)
+    c = cond._data if isinstance(cond, Tensor) else np.asarray(cond)
     if c.dtype != np.bool_:
-        raise DTypeError(f"where: cond has dtype {c.dtype}; pass a bool array, e.g. x > 0")
+        raise DTypeError(f"where: cond has dtype {c.dtype}; pass a bool tensor, e.g. x > 0")
     (ta, tb), dt = operands("where", a, b)
     out_shape, it = bcast_iter("where", c.shape, ta.shape, tb.shape)
     c = np.ascontiguousarray(c)
@@ -205,8 +254,9 @@ def _unary(name: str, x: Any, alpha: float = 0.0) -> Tensor:
     t = tensor_arg(x, name)
     op = OPCODE[name]
     y = np.empty(t.shape, t.dtype)
-    run(op, name, t.dtype, y, s0=t._data, n=t.size, alpha=alpha)
-    return record(op, y, (t,), n=t.size, alpha=alpha)
+    n = t._data.size
+    run(op, name, t.dtype, y, s0=t._data, n=n, alpha=alpha)
+    return record(op, y, (t,), n=n, alpha=alpha)
 
 
 def neg(x: Any) -> Tensor:

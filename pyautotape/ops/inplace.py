@@ -79,8 +79,12 @@ def _write(self: Tensor, name: str, value: np.ndarray) -> Tensor:
             f"shape {self.shape} in place (it must broadcast to the tensor's shape)"
         )
     arr = np.asarray(value)
-    if arr.dtype.kind not in "fiub":
-        raise TypeError(f"{name}: cannot write a {arr.dtype} value into a {self.dtype} tensor")
+    if arr.dtype.kind not in "fiub" or (self.dtype.kind in "iub" and arr.dtype.kind == "f"
+                                        and not np.array_equal(arr, np.trunc(arr))):
+        raise TypeError(
+            f"{name}: cannot write a {arr.dtype} value into a {self.dtype} tensor in place "
+            f"(the result would be truncated); convert first, e.g. t.astype(np.float32)"
+        )
     if self._guard is None:
         self._guard = _Guard(self._data)
     rec = state.recorder

@@ -17,7 +17,7 @@ from .._ffi import lib
 from .._state import state
 from ..errors import DTypeError, ShapeError
 from ..record import record
-from ..tensor import Tensor
+from ..tensor import Tensor, exact_guard
 from .core import OPCODE, axes, operands, prod, run, tensor_arg
 from .spec import Cost, Example, OpSpec, register
 
@@ -65,10 +65,13 @@ def _reduction(name: str, reduction: Any) -> int:
 
 def _labels(labels: Any, n: int, classes: int) -> np.ndarray:
     if isinstance(labels, Tensor):
-        raise DTypeError(
-            "cross_entropy: labels must be an integer ndarray of class indices, not a "
-            "Tensor; pass e.g. y.astype(np.int64)"
-        )
+        if labels.dtype.kind not in "iu":
+            raise DTypeError(
+                f"cross_entropy: labels are a {labels.dtype} tensor; class indices must be "
+                "integers, e.g. y.long()"
+            )
+        exact_guard((labels._data,))  # a constant of a pat.compile recording, or opaque
+        labels = labels._data
     lab = np.asarray(labels)
     if lab.dtype.kind not in "iu":
         raise DTypeError(

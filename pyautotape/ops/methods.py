@@ -16,10 +16,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..tensor import Tensor
-from .dense import matmul
-from .elementwise import add, div, mul, neg, pow, sub
+import numpy as np
+
+from .. import creation
+from .._ffi import F32, F64
+from ..errors import DTypeError
+from ..tensor import EXACT_DTYPES, Tensor, _wrap, exact_guard, is_grad_enabled
+from .activation import clamp, clip
+from .dense import addmm, dot, matmul, outer
+from .elementwise import add, div, maximum, minimum, mul, neg, pow, sub
 from .inplace import INPLACE_METHODS
+from .loss import log_softmax, softmax
+from .math import abs, atan2, floor_divide, fmod, lerp, remainder
 from .reduce import max, mean, sum
 from .shape import index, reshape, transpose
 from .spec import SPECS
@@ -59,19 +67,217 @@ def _operator(op: Any) -> tuple[Any, Any]:
     return (lambda self, other: op(self, other)), (lambda self, other: op(other, self))
 
 
+def _exact(t: Tensor) -> bool:
+    return t._data.dtype in EXACT_DTYPES
+
+
+def _out(src: Tensor, arr: np.ndarray) -> Tensor:
+    """A tensor computed from ``src`` outside the tape (see tensor.exact_guard)."""
+    arr = np.ascontiguousarray(arr)
+    if arr is src._data:
+        arr = arr.copy()
+    exact_guard((src._data,), arr)
+    return _wrap(arr)
+
+
+def _read(t: Tensor) -> None:
+    exact_guard((t._data,))
+
+
+def _getitem(self: Tensor, idx: Any) -> Tensor:
+    if _exact(self):  # integer/bool tensors are indexed as NumPy arrays (no gradient)
+        return _out(self, self._data[idx])
+    return index(self, idx)
+
+
+def _logical(name: str, fn: Any) -> Any:
+    def method(self: Tensor, other: Any) -> Tensor:
+        o = other._data if isinstance(other, Tensor) else np.asarray(other)
+        if self._data.dtype.kind not in "iub" or o.dtype.kind not in "iub":
+            raise DTypeError(f"{name}: needs bool or integer tensors, got {self._data.dtype} "
+                             f"and {o.dtype}; compare first, e.g. (x > 0) & (x < 1)")
+        y = np.ascontiguousarray(fn(self._data, o))
+        exact_guard([self._data] + ([other._data] if isinstance(other, Tensor) else []), y)
+        return _wrap(y)
+
+    method.__name__ = name
+    return method
+
+
+def _invert(self: Tensor) -> Tensor:
+    """``~mask``: logical not of a bool tensor (bitwise not of an integer one)."""
+    if self._data.dtype.kind not in "iub":
+        raise DTypeError(f"~: needs a bool or integer tensor, got {self._data.dtype}")
+    return _out(self, ~self._data)
+
+
+def _truth(name: str, fn: Any) -> Any:
+    def method(self: Tensor) -> Tensor:
+        return _out(self, np.asarray(fn(self._data)))
+
+    method.__name__ = name
+    method.__doc__ = f"Whether {name} element is nonzero, a 0-d bool tensor (no gradient)."
+    return method
+
+
+# -- casts, devices and the small PyTorch protocol ----------------------------------------
+
+
+def _cast(self: Tensor, dtype: Any, what: str) -> Tensor:
+    dt = creation._dtype(dtype, what)
+    src = self._data.dtype
+    if dt == src:
+        return self
+    if dt in (F32, F64) and self.requires_grad and is_grad_enabled():
+        raise DTypeError(
+            f"{what}: casting a tensor that requires grad from {src} to {dt} is not "
+            "differentiable here; make the leaf in the dtype you need, e.g. "
+            f"pat.tensor(x.detach().numpy(), dtype=pat.{dt}, requires_grad=True), or "
+            "cast under pat.no_grad()"
+        )
+    return _out(self, self._data.astype(dt))
+
+
+def _caster(dtype: Any, name: str) -> Any:
+    def method(self: Tensor) -> Tensor:
+        return _cast(self, dtype, name)
+
+    method.__name__ = name
+    method.__doc__ = f"This tensor as {np.dtype(dtype)} (itself when it already is)."
+    return method
+
+
+def _type(self: Tensor, dtype: Any = None) -> Any:
+    """``t.type()`` names the dtype; ``t.type(dtype)`` casts (as ``.astype``)."""
+    if dtype is None:
+        return str(self._data.dtype)
+    return _cast(self, dtype, "type")
+
+
+def _astype(self: Tensor, dtype: Any) -> Tensor:
+    """This tensor cast to ``dtype`` (itself when it already is); float to float only
+    without a gradient."""
+    return _cast(self, dtype, "astype")
+
+
+def _to(self: Tensor, *args: Any, dtype: Any = None, device: Any = None,
+        **kw: Any) -> Tensor:
+    """``t.to("cpu")``, ``t.to(pat.float64)``, ``t.to("cpu", pat.float64)``: the device must
+    be the CPU; a dtype casts as ``.astype``."""
+    for a in args:
+        if isinstance(a, str) or type(a).__name__ == "device":
+            device = a
+        elif isinstance(a, Tensor):
+            dtype = a.dtype
+        else:
+            dtype = a
+    creation.check_device(device, "to")
+    return self if dtype is None else _cast(self, dtype, "to")
+
+
+def _clone(self: Tensor) -> Tensor:
+    """A copy that stays on the tape (its gradient flows back to this tensor)."""
+    if _exact(self):
+        return _out(self, self._data.copy())
+    return reshape(self, self.shape)
+
+
+def _exact_shaped(op: Any, np_fn: Any) -> Any:
+    """A shape method that keeps an integer/bool tensor's dtype (computed in NumPy)."""
+    def method(self: Tensor, *args: Any) -> Any:
+        if _exact(self):
+            return _out(self, np_fn(self._data, *args))
+        return op(self, *args)
+
+    method.__name__ = op.__name__
+    method.__doc__ = op.__doc__
+    return method
+
+
+def _np_reshape(a: np.ndarray, *shape: Any) -> np.ndarray:
+    return a.reshape(tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], (tuple, list))
+                     else shape)
+
+
+def _np_transpose(a: np.ndarray, *axes: Any) -> np.ndarray:
+    return a.transpose(*axes)
+
+
+def _softmax(self: Tensor, dim: int = -1) -> Tensor:
+    """Softmax along ``dim`` (as ``torch.Tensor.softmax``)."""
+    return softmax(self, dim)
+
+
+def _log_softmax(self: Tensor, dim: int = -1) -> Tensor:
+    """Log-softmax along ``dim``."""
+    return log_softmax(self, dim)
+
+
+def _binary_method(op: Any) -> Any:
+    def method(self: Tensor, other: Any) -> Tensor:
+        return op(self, other)
+
+    method.__name__ = op.__name__
+    method.__doc__ = op.__doc__
+    return method
+
+
 METHODS: dict[str, Any] = {}
 for _name, _op in (("add", add), ("sub", sub), ("mul", mul), ("truediv", div), ("pow", pow),
-                   ("matmul", matmul)):
+                   ("matmul", matmul), ("floordiv", floor_divide), ("mod", remainder)):
     METHODS[f"__{_name}__"], METHODS[f"__r{_name}__"] = _operator(_op)
+for _name, _fn in (("and", np.logical_and), ("or", np.logical_or), ("xor", np.logical_xor)):
+    METHODS[f"__{_name}__"] = _logical(f"__{_name}__", _fn)
+    METHODS[f"__r{_name}__"] = _logical(f"__r{_name}__", _fn)
 METHODS |= {
-    "__neg__": lambda self: neg(self),
-    "__getitem__": lambda self, idx: index(self, idx),
+    "__neg__": lambda self: _out(self, -self._data) if _exact(self) else neg(self),
+    "__abs__": lambda self: abs(self),
+    "__invert__": _invert,
+    "__getitem__": _getitem,
     "sum": _reduction(sum, "Sum"),
     "mean": _reduction(mean, "Mean"),
     "max": _reduction(max, "Max (tied maxima share the gradient evenly)"),
-    "reshape": _reshape,
-    "transpose": _transpose,
+    "any": _truth("any", np.any),
+    "all": _truth("all", np.all),
+    "reshape": _exact_shaped(_reshape, _np_reshape),
+    "view": _exact_shaped(_reshape, _np_reshape),
+    "transpose": _exact_shaped(_transpose, _np_transpose),
     "T": property(_T),
+    "softmax": _softmax,
+    "log_softmax": _log_softmax,
+    "float": _caster(np.float32, "float"),
+    "double": _caster(np.float64, "double"),
+    "long": _caster(np.int64, "long"),
+    "int": _caster(np.int32, "int"),
+    "bool": _caster(np.bool_, "bool"),
+    "type": _type,
+    "astype": _astype,
+    "to": _to,
+    "cpu": lambda self: self,
+    "device": property(lambda self: "cpu", doc="Always ``'cpu'``."),
+    "is_floating_point": lambda self: self._data.dtype.kind == "f",
+    "numel": lambda self: self._data.size,
+    "dim": lambda self: self._data.ndim,
+    "tolist": lambda self: (_read(self), self._data.tolist())[1],
+    "clone": _clone,
+    "clamp": clamp,
+    "clip": clip,
+    "outer": _binary_method(outer),
+    "dot": _binary_method(dot),
+    "addmm": addmm,
+    "lerp": lerp,
+    "maximum": _binary_method(maximum),
+    "minimum": _binary_method(minimum),
+    "atan2": _binary_method(atan2),
+    "fmod": _binary_method(fmod),
+    "remainder": _binary_method(remainder),
+    "floor_divide": _binary_method(floor_divide),
+    "pow": _binary_method(pow),
+    "add": _binary_method(add),
+    "sub": _binary_method(sub),
+    "mul": _binary_method(mul),
+    "div": _binary_method(div),
+    "matmul": _binary_method(matmul),
 } | INPLACE_METHODS
 
 

@@ -34,8 +34,8 @@ def reshape(x: Any, shape: Sequence[int] | int) -> Tensor:
     except (ValueError, TypeError) as exc:
         raise ShapeError(f"reshape: cannot reshape {t.shape} into {shape!r} ({exc})") from None
     y = np.empty(new_shape, t.dtype)
-    run(lib.PAT_OP_RESHAPE, "reshape", t.dtype, y, s0=t._data, n=t.size)
-    return record(lib.PAT_OP_RESHAPE, y, (t,), n=t.size)
+    run(lib.PAT_OP_RESHAPE, "reshape", t.dtype, y, s0=t._data, n=t._data.size)
+    return record(lib.PAT_OP_RESHAPE, y, (t,), n=t._data.size)
 
 
 def _gather(name: str, t: Tensor, view: np.ndarray) -> Tensor:

@@ -106,11 +106,16 @@ class OpSpec:
 
 # Where a unary op's test inputs are drawn (elementwise, float64): "real" anywhere,
 # "positive" in [0.5, 1.5] (logs, roots), "away" in ±[0.2, 1.2] (no finite-difference
-# step reaches the kink at 0).
+# step reaches the kink at 0), "unit" in [-0.8, 0.8] (asin, atanh), "above1" in
+# [1.2, 2.5] (acosh), "offint" an integer plus [0.1, 0.4] (rounding: no step crosses
+# an integer or a half).
 DOMAINS: dict[str, Callable[[np.random.Generator, tuple[int, ...]], np.ndarray]] = {
     "real": lambda r, shape: r.standard_normal(shape),
     "positive": lambda r, shape: r.uniform(0.5, 1.5, size=shape),
     "away": lambda r, shape: r.choice([-1.0, 1.0], size=shape) * r.uniform(0.2, 1.2, size=shape),
+    "unit": lambda r, shape: r.uniform(-0.8, 0.8, size=shape),
+    "above1": lambda r, shape: r.uniform(1.2, 2.5, size=shape),
+    "offint": lambda r, shape: r.integers(-3, 3, size=shape) + r.uniform(0.1, 0.4, size=shape),
 }
 
 

@@ -99,7 +99,9 @@ class Plan:
                 steps.append((lib.PAT_STEP_OPTIM, lib.PAT_F32, st[1], 0, 0, 0, 0))
             elif kind == "guard":
                 _, arr, other, expect, how = st
-                _, it = bcast_iter("compile", expect.shape, arr.shape, other.shape)
+                # operands [expect, arr, other], as the C guard walks them (expect has
+                # the broadcast shape, so it is the iterator's output operand)
+                _, it = bcast_iter("compile", arr.shape, other.shape)
                 steps.append((lib.PAT_STEP_GUARD, DTYPE_CODE[arr.dtype], slot(r(arr)),
                               slot(r(other)), slot(r(expect)), prog.iter_index(it), how))
         self.bufs = prog.vals
