@@ -146,3 +146,31 @@ def test_data_taken_while_locked_is_read_only():
         y.data[0] = 3.0
     y.sum().backward()
     np.testing.assert_allclose(x.grad.numpy(), np.exp([1.0, 2.0]), rtol=1e-6)
+
+
+def test_in_place_update_inside_compile_matches_eager():
+    x, y = _data()
+
+    def make():
+        w = pat.tensor(np.zeros(3), requires_grad=True)
+
+        def step(xb, yb):
+            loss = ((pat.tensor(xb) @ w - pat.tensor(yb)) ** 2).mean()
+            loss.backward()
+            with pat.no_grad():
+                for p in (w,):
+                    p -= 0.1 * p.grad
+                    p.grad.zero_()
+            return loss
+
+        return w, step
+
+    w_e, eager = make()
+    w_c, comp = make()
+    comp = pat.compile(comp)
+    for i in range(4):
+        le = eager(x[i::2], y[i::2]).item()
+        lc = comp(x[i::2], y[i::2]).item()
+        assert le == lc
+    np.testing.assert_array_equal(w_e.numpy(), w_c.numpy())
+    assert w_c.numpy().any()
