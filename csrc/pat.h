@@ -93,7 +93,8 @@ int pat_k_where_tan(int dt, void *ty, const uint8_t *c, const void *ta, const vo
 
 /* reductions and data movement (reduce.c) */
 int pat_k_sum_fwd(int dt, void *y, const void *x, const pat_iter *it, int64_t ny, double alpha);
-int pat_k_sum_acc(int dt, void *y, const void *x, const pat_iter *it, double alpha);
+int pat_k_sum_acc(int dt, void *y, const void *x, const pat_iter *it, int64_t ny,
+                  double alpha);
 int pat_k_sum_bwd(int dt, void *dx, const void *dy, const pat_iter *it, double alpha);
 int pat_k_max_fwd(int dt, void *y, void *cnt, const void *x, const pat_iter *it, int64_t ny);
 /* reverse (tangent = 0): dx += dy / cnt at the maxima; tangent: ty += tx / cnt there */

@@ -7,6 +7,8 @@
    allocation. */
 #include <math.h>
 
+#include <stdlib.h>
+
 #include "pat.h"
 
 #define PAT_TYPED "reduce_t.h"
@@ -19,10 +21,11 @@ int pat_k_sum_fwd(int dt, void *y, const void *x, const pat_iter *it, int64_t ny
     return PAT_OK;
 }
 
-int pat_k_sum_acc(int dt, void *y, const void *x, const pat_iter *it, double alpha) {
-    if (!valid_iter(it)) return PAT_EBADARG;
+int pat_k_sum_acc(int dt, void *y, const void *x, const pat_iter *it, int64_t ny,
+                  double alpha) {
+    if (!valid_iter(it) || ny < 0) return PAT_EBADARG;
     if (!y || !x) return PAT_ENULL;
-    PAT_DISPATCH(dt, sum_acc_f32(y, x, it, (float)alpha), sum_acc_f64(y, x, it, alpha));
+    PAT_DISPATCH(dt, sum_acc_f32(y, x, it, ny, (float)alpha), sum_acc_f64(y, x, it, ny, alpha));
     return PAT_OK;
 }
 

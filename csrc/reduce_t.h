@@ -15,19 +15,33 @@
     while (walk_next(&w, it))
 
 /* y(ny) += alpha * sum of x over the zero-stride axes of y; also the tangent of sum and
-   mean. float32 rows that reduce along the contiguous axis are summed in double, so long
-   sums keep their precision. */
-static void SFX(sum_acc)(T *y, const T *x, const pat_iter *it, T alpha) {
-    REDUCE_WALK {
-        T *yy = y + w.off[0];
-        const T *xx = x + w.off[1];
-        if (sy == 0) {
-            double acc = 0;
-            for (int64_t i = 0; i < inner; i++) acc += (double)xx[i * sx];
-            yy[0] += alpha * (T)acc;
-        } else {
-            for (int64_t i = 0; i < inner; i++) yy[i * sy] += alpha * xx[i * sx];
+   mean. float32 sums are accumulated in double: each contiguous run in a double, and the
+   runs of one output in a double buffer of ny (so reducing an outer axis of 10^7 rows
+   keeps its precision as torch's does); without memory for that buffer they fall back to
+   float32 accumulation across runs. */
+static void SFX(sum_acc)(T *y, const T *x, const pat_iter *it, int64_t ny, T alpha) {
+    double *acc = NULL;
+    if (sizeof(T) < sizeof(double) && ny > 0) acc = calloc((size_t)ny, sizeof(double));
+    {
+        REDUCE_WALK {
+            const T *xx = x + w.off[1];
+            if (sy == 0) {
+                double run = 0;
+                for (int64_t i = 0; i < inner; i++) run += (double)xx[i * sx];
+                if (acc) acc[w.off[0]] += run;
+                else y[w.off[0]] += alpha * (T)run;
+            } else if (acc) {
+                double *aa = acc + w.off[0];
+                for (int64_t i = 0; i < inner; i++) aa[i * sy] += (double)xx[i * sx];
+            } else {
+                T *yy = y + w.off[0];
+                for (int64_t i = 0; i < inner; i++) yy[i * sy] += alpha * xx[i * sx];
+            }
         }
+    }
+    if (acc) {
+        for (int64_t j = 0; j < ny; j++) y[j] += (T)((double)alpha * acc[j]);
+        free(acc);
     }
 }
 
@@ -35,7 +49,7 @@ static void SFX(sum_acc)(T *y, const T *x, const pat_iter *it, T alpha) {
    so the mean of zero elements is 0 * (1/0) = NaN, as NumPy's. */
 static void SFX(sum_fwd)(T *y, const T *x, const pat_iter *it, int64_t ny, T alpha) {
     for (int64_t j = 0; j < ny; j++) y[j] = 0;
-    SFX(sum_acc)(y, x, it, (T)1);
+    SFX(sum_acc)(y, x, it, ny, (T)1);
     if (alpha != 1)
         for (int64_t j = 0; j < ny; j++) y[j] *= alpha;
 }
@@ -53,8 +67,9 @@ static void SFX(sum_bwd)(T *dx, const T *dy, const pat_iter *it, T alpha) {
 static inline int SFX(is_max)(T v, T m) { return v == m || (v != v && m != m); }
 
 /* y(ny) = max of x over the reduced axes; cnt(ny) = how many elements tie with the max,
-   so the derivative shares dy among them evenly (as torch.amax and jax.numpy.max). */
-static void SFX(max_fwd)(T *y, T *cnt, const T *x, const pat_iter *it, int64_t ny) {
+   so the derivative shares dy among them evenly (as torch.amax and jax.numpy.max). The
+   counts are doubles in either dtype: exact to 2^53 ties (a float32 count stops at 2^24). */
+static void SFX(max_fwd)(T *y, double *cnt, const T *x, const pat_iter *it, int64_t ny) {
     for (int64_t j = 0; j < ny; j++) { y[j] = -INFINITY; cnt[j] = 0; }
     {
         REDUCE_WALK
@@ -71,14 +86,14 @@ static void SFX(max_fwd)(T *y, T *cnt, const T *x, const pat_iter *it, int64_t n
 
 /* The derivative of max, both ways: 1/cnt[o] of output o flows to (reverse: dx += dy /
    cnt) or from (tangent: ty += tx / cnt) every x[i] that attains it, 0 elsewhere. */
-static void SFX(max_route)(T *out, const T *in, const T *y, const T *cnt, const T *x,
+static void SFX(max_route)(T *out, const T *in, const T *y, const double *cnt, const T *x,
                            const pat_iter *it, int tangent) {
     REDUCE_WALK
         for (int64_t i = 0; i < inner; i++) {
             const int64_t o = w.off[0] + i * sy, j = w.off[1] + i * sx;
             if (!SFX(is_max)(x[j], y[o])) continue;
-            if (tangent) out[o] += in[j] / cnt[o];
-            else out[j] += in[o] / cnt[o];
+            if (tangent) out[o] += (T)(in[j] / cnt[o]);
+            else out[j] += (T)(in[o] / cnt[o]);
         }
 }
 

@@ -115,15 +115,17 @@ static inline void SFX(mul_soa)(T p, T q, T tp, T tq, int ta, int tb, int gb, T 
     *pb = tp;
 }
 
-/* div: d(a/b) = da / b - a db / b^2; d2/dadb = -1/b^2, d2/db2 = 2a/b^3 */
+/* div: d(a/b) = da / b - a db / b^2; d2/dadb = -1/b^2, d2/db2 = 2a/b^3. b^2 is never
+   formed: -(g (a/b)) / b keeps -1e23 at a = 1, b = 1e-23 in float32 (b^2 underflows to 0),
+   and at a == b the quotient a/b is exactly 1, so d(x/x)/dx = g/b - g/b = 0 exactly. The
+   second-order terms divide by b one factor at a time for the same reason. */
 static inline T SFX(div_f)(T p, T q, T a) { (void)a; return p / q; }
 static inline T SFX(div_da)(T g, T p, T q, T a) { (void)p; (void)a; return g / q; }
-static inline T SFX(div_db)(T g, T p, T q, T a) { (void)a; return -(g * p / (q * q)); }
+static inline T SFX(div_db)(T g, T p, T q, T a) { (void)a; return -(g * (p / q)) / q; }
 static inline void SFX(div_soa)(T p, T q, T tp, T tq, int ta, int tb, int gb, T *pa, T *pb) {
     (void)ta; (void)tb; (void)gb;
-    const T q2 = q * q;
-    *pa = -tq / q2;
-    *pb = -tp / q2 + (T)2 * p * tq / (q2 * q);
+    *pa = -(tq / q) / q;
+    *pb = -(tp / q) / q + (T)2 * ((p / q) * (tq / q)) / q;
 }
 
 /* pow: d(a^b) = b a^(b-1) da + a^b log(a) db. b == 0 gives 0 even at a == 0 (not 0 * inf);

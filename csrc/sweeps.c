@@ -134,7 +134,7 @@ static int exec_tan(const pat_instr *ins, const pat_iter *it, void *const *vals,
     case PAT_OP_SUM:
     case PAT_OP_MEAN:
         for (int64_t j = 0; t0 && j < K && rc == PAT_OK; j++)
-            rc = pat_k_sum_acc(dt, at(ty, j, ny, dt), at(t0, j, n0, dt), it, ins->alpha);
+            rc = pat_k_sum_acc(dt, at(ty, j, ny, dt), at(t0, j, n0, dt), it, ny, ins->alpha);
         return rc;
     case PAT_OP_MAX:
         for (int64_t j = 0; t0 && j < K && rc == PAT_OK; j++)

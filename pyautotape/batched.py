@@ -59,14 +59,77 @@ def _opaque(name: str) -> None:
         rec.opaque(f"pat.{name} runs its own sweeps")
 
 
-def _call(f: Callable[..., Any], call: list[Any], stream: Stream | None, name: str) -> Tensor:
-    """f(*call) with grad on and ``stream`` as the thread's stream (None: record a tape)."""
+class _Frame:
+    """A transform running f in this thread: its name, its first sequence number, its
+    leaves and (forward mode) its stream. Tensors of an outer frame reaching an inner
+    transform are what the inner result would have to be differentiated by."""
+
+    __slots__ = ("name", "floor", "leaves", "stream")
+
+    def __init__(self, name: str, floor: int, leaves: list[Tensor], stream: Any) -> None:
+        self.name, self.floor, self.stream = name, floor, stream
+        self.leaves = {id(t) for t in leaves}
+
+
+def _frames() -> list[_Frame]:
+    frames = getattr(local, "frames", None)
+    if frames is None:
+        frames = local.frames = []
+    return frames
+
+
+def _outer(p: Any, floor: int) -> _Frame | None:
+    """The outer frame whose variable ``p`` (a parent of a record, or an argument) is, or
+    None when p is the inner transform's own or comes from outside every transform."""
+    frames = _frames()
+    if not frames:
+        return None
+    if type(p) is Record:
+        if frames[0].floor <= p.seq < floor:
+            return next(fr for fr in reversed(frames) if fr.floor <= p.seq)
+        return None
+    if not isinstance(p, Tensor) or not p.requires_grad:
+        return None
+    if p._node is not None:
+        return _outer(p._node, floor)
+    for fr in reversed(frames):
+        if id(p) in fr.leaves or (fr.stream is not None and fr.stream.get(p) is not None):
+            return fr
+    return None
+
+
+def refuse_nesting(inner: str, fr: _Frame, shape: tuple[int, ...]) -> None:
+    raise NotImplementedError(
+        f"pat.{inner} inside pat.{fr.name}: the inner function uses a tensor of shape "
+        f"{shape} that the outer transform differentiates (closed over, or passed as an "
+        f"argument), and pat.{inner} returns constants, so the outer derivative would miss "
+        f"a term. Nested transforms are not differentiable here; write one function of "
+        f"all the variables and use pat.hessian, pat.hvp or pat.jacfwd/pat.jacrev of it"
+    )
+
+
+def _check_closure(records: list[Record], floor: int, inner: str) -> None:
+    for r in records:
+        for p in r.parents:
+            if p is not None:
+                fr = _outer(p, floor)
+                if fr is not None:
+                    refuse_nesting(inner, fr, r.shape if type(p) is Record else p.shape)
+
+
+def _call(f: Callable[..., Any], call: list[Any], stream: Stream | None, name: str,
+          frame: _Frame) -> Tensor:
+    """f(*call) with grad on and ``stream`` as the thread's stream (None: record a tape),
+    as transform ``frame``."""
     prev, state.stream = state.stream, stream
+    frames = _frames()
+    frames.append(frame)
     try:
         with enable_grad():
             out = f(*call)
     finally:
         state.stream = prev
+        frames.pop()
     check_out(out, name)
     return out
 
@@ -218,6 +281,11 @@ class Stream:
         y.requires_grad = True
         leaves = list({id(p): p for p in r.parents
                        if isinstance(p, Tensor) and self.get(p) is not None}.values())
+        if len(leaves) < sum(p is not None for p in r.parents) and len(_frames()) > 1:
+            for p in r.parents:  # an input without a tangent here: an outer variable?
+                fr = _outer(p, _frames()[-1].floor) if p is not None else None
+                if fr is not None and fr.stream is not self:
+                    refuse_nesting(_frames()[-1].name, fr, y.shape)
         if not leaves:
             return y  # no input carries a tangent: the output's is zero
         prog = pack_records([r], leaves=leaves, where="jvp")
@@ -242,12 +310,18 @@ def stream_trace(
     _opaque(name)
     stream = Stream(k)
     call = list(args)
+    floor = next(seq)
+    leaves = []
     for i, seed in zip(nums, seeds, strict=True):
+        fr = _outer(args[i], floor)
+        if fr is not None:
+            refuse_nesting(name, fr, args[i].shape)
         t = leaf(args[i])
         stream.set(t, np.array(seed, dtype=t.dtype, order="C").reshape(k, *t.shape))
         call[i] = t
+        leaves.append(t)
     ENGINE_COUNTS["tangent_sweeps"] += 1
-    out = _call(f, call, stream, name)
+    out = _call(f, call, stream, name, _Frame(name, floor, leaves, stream))
     tan = stream.get(out)
     return out, tan if tan is not None else np.zeros((k, *out.shape), out.dtype)
 
@@ -259,9 +333,15 @@ def program(f: Callable[..., Any], args: Sequence[Any], nums: Sequence[int],
     _opaque(name)
     call = list(args)
     leaves = []
+    floor = next(seq)  # records with seq >= floor are this call's
     for i in nums:
+        fr = _outer(args[i], floor)
+        if fr is not None:
+            refuse_nesting(name, fr, args[i].shape)
         call[i] = t = leaf(args[i])
         leaves.append(t)
-    floor = next(seq)  # records with seq >= floor are this call's
-    out = _call(f, call, None, name)
-    return Program(out, leaves, floor, name)
+    out = _call(f, call, None, name, _Frame(name, floor, leaves, None))
+    prog = Program(out, leaves, floor, name)
+    if _frames():  # inside another transform: f must not use the outer one's variables
+        _check_closure(prog.records, floor, name)
+    return prog

@@ -163,7 +163,8 @@ def _leaf_grad_buffer(leaf: Tensor, accumulate: bool) -> tuple[np.ndarray, bool]
     """The buffer the sweep accumulates the leaf's gradient into: its existing ``.grad``
     (accumulation, as PyTorch) when that is writable, else a fresh zero array."""
     g = leaf._grad
-    if accumulate and g is not None and g._data.flags.writeable and g._guard is None:
+    if (accumulate and g is not None and g._data.flags.writeable
+            and (g._guard is None or g._guard.count == 0)):  # no record reads it
         return g._data, False
     buf = np.zeros(leaf._data.shape, leaf._data.dtype)
     if accumulate and g is not None:

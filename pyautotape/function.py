@@ -268,10 +268,10 @@ def _as_array(name: str, what: str, value: Any, shape: tuple, dtype: np.dtype) -
     except (TypeError, ValueError) as exc:
         raise TypeError(f"{name}.{what} is not an array ({type(value).__name__}: {exc}); "
                         "return a Tensor, a float ndarray or None") from None
-    if arr.dtype.kind not in "fiub":
-        raise TypeError(
-            f"{name}.{what} has dtype {arr.dtype}; return a Tensor, a float ndarray or None "
-            f"(e.g. np.asarray(g, dtype=np.{dtype}))"
+    if arr.dtype.kind not in "fiub":  # complex would lose its imaginary part, object fail
+        raise DTypeError(
+            f"{name}.{what} returned a {arr.dtype} array; return a Tensor, a float ndarray "
+            f"({dtype}) or None, e.g. np.real(g) if the imaginary part is known to be zero"
         )
     if arr.shape != shape:
         raise ShapeError(f"{name}.{what} has shape {arr.shape}; expected {shape}")

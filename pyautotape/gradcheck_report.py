@@ -116,9 +116,25 @@ class GradcheckReport:
     forward: list[InputCheck] | None = None
 
     @property
+    def checked(self) -> bool:
+        """Some entry was compared in reverse mode (False when every one was left out as
+        kink crossed; forward mode then moves along a direction with those entries zeroed,
+        which checks nothing either)."""
+        return any(c.compared > 0 for c in self.inputs)
+
+    @property
     def passed(self) -> bool:
-        """Every input passed in reverse mode and (when checked) forward mode."""
-        return all(c.passed for c in self.inputs) and all(c.passed for c in self.forward or ())
+        """Some entry was compared, and every input passed in reverse mode and (when
+        checked) forward mode."""
+        return (self.checked and all(c.passed for c in self.inputs)
+                and all(c.passed for c in self.forward or ()))
+
+    @property
+    def status(self) -> str:
+        """``"passed"``, ``"FAILED"`` or ``"no entry checked"``."""
+        if not self.checked:
+            return "no entry checked"
+        return "passed" if self.passed else "FAILED"
 
     @property
     def checks(self) -> list[InputCheck]:
@@ -137,7 +153,7 @@ class GradcheckReport:
         eps = self.eps if isinstance(self.eps, str) else f"{self.eps:g}"
         head = (
             f"gradcheck ({self.dtype}, central differences, eps={eps}, "
-            f"atol={self.atol:g}, rtol={self.rtol:g}): {'passed' if self.passed else 'FAILED'}"
+            f"atol={self.atol:g}, rtol={self.rtol:g}): {self.status}"
         )
         cols = (f"{'input':>5} {'shape':>12} {'eps':>6} {'max abs err':>11} {'max rel err':>11} "
                 f"{'noise':>8} {'worst at':>10} {'analytic':>12} {'numerical':>12} {'kinks':>5}"

@@ -214,6 +214,12 @@ def pack_records(
                 is_live = is_live or live[s]
                 if sv is not None and vals[s] is None:
                     vals[s] = sv
+                elif sv is not None and sv is not vals[s] and not np.array_equal(sv, vals[s]):
+                    raise TapeError(
+                        f"{where}: '{r.name}' (record {r.seq}) read a value that changed "
+                        "since an earlier op read it (written through a view of `.data` "
+                        f"taken before recording?); {fix}"
+                    )
             elif p is not None and want_leaf is not None and not isinstance(p, Record):
                 s = slot_of[id(p)] = len(vals)  # a leaf met for the first time
                 vals.append(sv)
@@ -238,9 +244,10 @@ def pack_records(
             continue
         for g, v in zip(r.guards, r.versions, strict=True):
             if g.version != v:
+                by = f"by '{g.writer}'" if g.writer else "(e.g. by an optimizer step)"
                 raise TapeError(
                     f"{where}: an array saved by '{r.name}' (record {r.seq}) was modified in "
-                    f"place after it was recorded (e.g. by an optimizer step); {fix}"
+                    f"place {by} after it was recorded (version {v} -> {g.version}); {fix}"
                 )
         rows.append(r)
         dsts.append(dst)

@@ -135,6 +135,8 @@ def _value(s: Tensor | np.ndarray, guards: list[_Guard]) -> np.ndarray:
     g = s._guard
     if g is None:
         g = s._guard = _Guard(s._data)
+    elif g.exposed and g.count == 0:  # .data was handed out writable: views may write
+        return s._data.copy()
     guards.append(g)
     return s._data
 

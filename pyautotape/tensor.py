@@ -112,12 +112,14 @@ class _Guard:
     While ``count > 0`` some live record reads the buffer in its backward, and the array
     is read-only. ``version`` counts writes pyautotape made through :func:`_writable`."""
 
-    __slots__ = ("arr", "count", "version", "__weakref__")
+    __slots__ = ("arr", "count", "version", "writer", "exposed", "__weakref__")
 
     def __init__(self, arr: np.ndarray) -> None:
         self.arr = arr
         self.count = 0
         self.version = 0
+        self.writer: str | None = None  # the last in-place op that wrote, for messages
+        self.exposed = False  # .data was handed out while writable: views may exist
 
     def lock(self) -> None:
         self.count += 1
@@ -135,11 +137,12 @@ class _writable:
     steps, gradient accumulation): lifts the read-only lock for the write and bumps the
     version, so a record that saved the old values refuses to run backward."""
 
-    __slots__ = ("t", "g")
+    __slots__ = ("t", "g", "name")
 
-    def __init__(self, t: Tensor) -> None:
+    def __init__(self, t: Tensor, name: str | None = None) -> None:
         self.t = t
         self.g = t._guard
+        self.name = name
 
     def __enter__(self) -> np.ndarray:
         if self.g is not None and self.g.count > 0:
@@ -150,6 +153,7 @@ class _writable:
         g = self.g
         if g is not None:
             g.version += 1
+            g.writer = self.name
             if g.count > 0:
                 g.arr.flags.writeable = False
 
@@ -281,8 +285,28 @@ class Tensor:
     _guard: _Guard | None
 
     __slots__ = ("_data", "requires_grad", "_grad", "_node", "_guard", "__weakref__")
-    __array_ufunc__ = None  # NumPy defers to our reflected operators (ndarray + Tensor)
     __hash__ = object.__hash__
+
+    def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        """``ndarray (op) Tensor`` runs the Tensor's reflected operator (a Tensor result);
+        a ufunc writing into ndarrays (``p.data -= lr * p.grad``) works on the values;
+        any other ufunc on a Tensor is refused (use the op: ``pat.exp(t)``)."""
+        out = kwargs.get("out")
+        if method == "__call__" and out is not None:
+            if all(type(o) is np.ndarray for o in out):
+                args = []
+                for a in inputs:
+                    if isinstance(a, Tensor):
+                        if _state.recorder is not None:
+                            _state.recorder.read(a._data)
+                        a = a._data
+                    args.append(a)
+                return ufunc(*args, **kwargs)
+        elif method == "__call__" and len(inputs) == 2 and not kwargs and inputs[1] is self:
+            name = _REFLECTED.get(ufunc.__name__)
+            if name is not None and not isinstance(inputs[0], Tensor):
+                return getattr(self, name)(inputs[0])
+        return NotImplemented
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None) -> None:
         t = tensor(data, requires_grad=requires_grad, dtype=dtype)
@@ -347,6 +371,10 @@ class Tensor:
     def data(self) -> np.ndarray:
         """The value as a live ndarray (read-only while a recorded op needs it for backward).
 
+        Handed out while writable, views of it may outlive the lock a later record puts on
+        the buffer, so the records made after that keep a copy instead (until ``.data`` is
+        assigned): a write through such a view cannot change a saved value.
+
         While pat.compile records, the live array escapes what a replay can guard (later
         reads and writes through it are not seen): the recording runs eagerly on every
         call instead (``strict=True``: RetapeRequired)."""
@@ -355,7 +383,13 @@ class Tensor:
                 "Tensor.data was read while recording (use ops, t.detach(), or t.numpy() "
                 "for a guarded copy)"
             )
-        return self._data
+        arr = self._data
+        if arr.flags.writeable:
+            g = self._guard
+            if g is None:
+                g = self._guard = _Guard(arr)
+            g.exposed = True
+        return arr
 
     @data.setter
     def data(self, value: Any) -> None:
@@ -366,6 +400,23 @@ class Tensor:
             )
         self._data = arr
         self._guard = None
+
+    @property
+    def _version(self) -> int:
+        """How many in-place writes this tensor's buffer has seen (PyTorch's ``_version``):
+        ``add_``, ``-=``, optimizer steps, ``.grad.zero_()``. A record keeps the versions of
+        the arrays it saved and a sweep refuses one whose arrays moved on; a replay can
+        compare it the same way.
+
+        >>> import pyautotape as pat
+        >>> x = pat.tensor([1.0]); v = x._version
+        >>> x += 1; x._version - v
+        1
+        """
+        g = self._guard
+        if g is None:
+            g = self._guard = _Guard(self._data)
+        return g.version
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -555,6 +606,14 @@ class Tensor:
 
 # ---------------------------------------------------------------------------------------
 # small helpers shared by the engine, the optimizers and nn
+
+
+_REFLECTED = {
+    "add": "__radd__", "subtract": "__rsub__", "multiply": "__rmul__",
+    "true_divide": "__rtruediv__", "power": "__rpow__", "matmul": "__rmatmul__",
+    "less": "__gt__", "less_equal": "__ge__", "greater": "__lt__",
+    "greater_equal": "__le__", "equal": "__eq__", "not_equal": "__ne__",
+}
 
 
 def clear_grad(p: Tensor, set_to_none: bool = True) -> None:

@@ -271,7 +271,7 @@ def test_inputs_dropped_by_the_user_are_kept_alive_for_backward(dtype):
 
 def test_rebinding_a_parameter_keeps_the_old_buffer_alive_for_backward():
     w = pat.tensor(np.arange(4.0), requires_grad=True)
-    old = weakref.ref(w.data)
+    old = weakref.ref(w._data)  # (w.data would hand it out, and the tape keep a copy)
     y = (w * w).sum()
     w.data = np.zeros(4)  # the user's handle to the old buffer is gone
     assert old() is not None  # the tape holds it

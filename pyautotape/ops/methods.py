@@ -25,6 +25,7 @@ from ..tensor import EXACT_DTYPES, Tensor, _wrap, exact_guard, is_grad_enabled
 from .activation import clamp, clip
 from .dense import addmm, dot, matmul, outer
 from .elementwise import add, div, maximum, minimum, mul, neg, pow, sub
+from .inplace import INPLACE_METHODS
 from .loss import log_softmax, softmax
 from .math import abs, atan2, floor_divide, fmod, lerp, remainder
 from .reduce import max, mean, sum
@@ -282,7 +283,7 @@ METHODS |= {
     "mul": _binary_method(mul),
     "div": _binary_method(div),
     "matmul": _binary_method(matmul),
-}
+} | INPLACE_METHODS
 
 
 def install() -> None:

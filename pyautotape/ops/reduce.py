@@ -38,7 +38,7 @@ def _reduce(name: str, x: Any, axis: Any, keepdims: bool) -> Tensor:
                 f"max: reduction over a zero-size axis of shape {t.shape} has no identity; "
                 "reduce over non-empty axes"
             )
-        cnt = np.empty(out_shape, t.dtype)
+        cnt = np.empty(out_shape, np.float64)  # tie counts, exact past 2**24
         run(op, name, t.dtype, y, aux=cnt, s0=t._data, it=it, m=ny)
         return record(op, y, (t,), aux=cnt, it=it, m=ny)
     alpha = 1.0 if name == "sum" else (1.0 / count if count else math.nan)
