@@ -214,7 +214,7 @@ def pack_records(
                 is_live = is_live or live[s]
                 if sv is not None and vals[s] is None:
                     vals[s] = sv
-                elif sv is not None and sv is not vals[s] and not np.array_equal(sv, vals[s]):
+                elif sv is not None and sv is not vals[s] and not _same_bits(sv, vals[s]):
                     raise TapeError(
                         f"{where}: '{r.name}' (record {r.seq}) read a value that changed "
                         "since an earlier op read it (written through a view of `.data` "
@@ -255,3 +255,9 @@ def pack_records(
         auxs.append(prog.new_slot(r.aux, r.aux) if r.aux is not None else -1)
         its.append(prog.iter_index(r.it) if r.it is not None else -1)
     return prog
+
+
+def _same_bits(a: np.ndarray, b: np.ndarray) -> bool:
+    """Two saved copies of one tensor hold the same value (bits, so NaN equals NaN)."""
+    return a.shape == b.shape and a.dtype == b.dtype and a.tobytes() == b.tobytes()
+

@@ -135,7 +135,9 @@ def _value(s: Tensor | np.ndarray, guards: list[_Guard]) -> np.ndarray:
     g = s._guard
     if g is None:
         g = s._guard = _Guard(s._data)
-    elif g.exposed and g.count == 0:  # .data was handed out writable: views may write
+    elif g.exposed and g.count == 0 and state.recorder is None:
+        # .data was handed out writable: views may write, so keep a copy. Not while
+        # pat.compile records: the replay binds live buffers and checks them itself.
         return s._data.copy()
     guards.append(g)
     return s._data
