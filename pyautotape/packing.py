@@ -257,7 +257,9 @@ def pack_records(
     return prog
 
 
-def _same_bits(a: np.ndarray, b: np.ndarray) -> bool:
+def _same_bits(a: np.ndarray, b: np.ndarray | None) -> bool:
     """Two saved copies of one tensor hold the same value (bits, so NaN equals NaN)."""
-    return a.shape == b.shape and a.dtype == b.dtype and a.tobytes() == b.tobytes()
+    if b is None or a.shape != b.shape or a.dtype != b.dtype:
+        return False
+    return a.tobytes() == b.tobytes()
 

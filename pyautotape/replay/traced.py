@@ -53,11 +53,8 @@ class TracedArg(Tensor):
 
     __slots__ = ("_pos",)
 
-    # Tensor sets __array_ufunc__ = None so NumPy defers to its operators; a traced argument
-    # intercepts NumPy's ufuncs instead, to record them or refuse them with the fix.
-    def __array_ufunc__(  # type: ignore[override]
-        self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any
-    ) -> Any:
+    # A traced argument records NumPy's ufuncs where the bits agree, or refuses them.
+    def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
         from .. import ops  # ops import tensor.py, which this module imports
 
         name = _UFUNCS.get(ufunc.__name__)
