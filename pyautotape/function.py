@@ -270,7 +270,7 @@ def _as_array(name: str, what: str, value: Any, shape: tuple, dtype: np.dtype) -
                         "return a Tensor, a float ndarray or None") from None
     if arr.dtype.kind not in "fiub":  # complex would lose its imaginary part, object fail
         raise DTypeError(
-            f"{name}.{what} returned a {arr.dtype} array; return a Tensor, a float ndarray "
+            f"{name}.{what} has dtype {arr.dtype}; return a Tensor, a float ndarray "
             f"({dtype}) or None, e.g. np.real(g) if the imaginary part is known to be zero"
         )
     if arr.shape != shape:

@@ -254,7 +254,7 @@ def test_layernorm_batchnorm_bilinear_activations_match_torch():
     assert nn.Flatten()(z).shape == tuple(torch.nn.Flatten()(torch.tensor(z)).shape)
     assert nn.Unflatten(1, (2, 6))(nn.Flatten()(z)).shape == (2, 2, 6)
     # activations, with a point at 0
-    v = np.concatenate([r.standard_normal(7), [0.0, -1.0, 1.0, 6.0, -0.5, 0.5]])
+    v = np.concatenate([r.standard_normal(7), [0.0, -1.0, 1.0, 6.0, -0.5, 0.5, 3.0, -3.0]])
     pairs = [(nn.LeakyReLU(0.1), torch.nn.LeakyReLU(0.1)), (nn.SiLU(), torch.nn.SiLU()),
              (nn.LogSigmoid(), torch.nn.LogSigmoid()), (nn.Softsign(), torch.nn.Softsign()),
              (nn.Tanhshrink(), torch.nn.Tanhshrink()), (nn.Softmax(0), torch.nn.Softmax(0)),
@@ -263,7 +263,10 @@ def test_layernorm_batchnorm_bilinear_activations_match_torch():
              (nn.Hardtanh(-0.5, 0.5), torch.nn.Hardtanh(-0.5, 0.5)),
              (nn.ReLU6(), torch.nn.ReLU6()), (nn.ELU(), torch.nn.ELU()),
              (nn.ELU(0.3), torch.nn.ELU(0.3)), (nn.SELU(), torch.nn.SELU()),
-             (nn.CELU(2.0), torch.nn.CELU(2.0))]
+             (nn.CELU(2.0), torch.nn.CELU(2.0)), (nn.GELU(), torch.nn.GELU()),
+             (nn.GELU("tanh"), torch.nn.GELU("tanh")), (nn.Softplus(), torch.nn.Softplus()),
+             (nn.Softplus(2.0, 1.0), torch.nn.Softplus(2.0, 1.0)), (nn.Mish(), torch.nn.Mish()),
+             (nn.Hardswish(), torch.nn.Hardswish())]
     w = r.standard_normal(len(v))
     for ours, theirs in pairs:
         pv, tv = _pair(v)
@@ -271,6 +274,12 @@ def test_layernorm_batchnorm_bilinear_activations_match_torch():
         (ours(pv) * w).sum().backward()
         (theirs(tv) * torch.tensor(w)).sum().backward()
         _close(pv.grad.numpy(), tv.grad)
+    # torch's hardsigmoid backward multiplies by 1/6 rounded to float32 even in float64
+    pv, tv = _pair(v)
+    _close(nn.Hardsigmoid()(pv).numpy(), torch.nn.Hardsigmoid()(tv))
+    (nn.Hardsigmoid()(pv) * w).sum().backward()
+    (torch.nn.Hardsigmoid()(tv) * torch.tensor(w)).sum().backward()
+    np.testing.assert_allclose(pv.grad.numpy(), tv.grad.numpy(), rtol=1e-7, atol=1e-12)
 
 
 def test_clip_grad_norm_matches_torch():

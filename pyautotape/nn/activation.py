@@ -10,13 +10,16 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from ..tensor import Tensor
 from . import functional as F
 from .module import Module
 
 __all__ = [
     "LeakyReLU", "Hardtanh", "ReLU6", "ELU", "SELU", "CELU", "SiLU", "LogSigmoid", "Softsign",
-    "Tanhshrink", "Softmax", "LogSoftmax",
+    "Tanhshrink", "Softmax", "LogSoftmax", "GELU", "Softplus", "Mish", "Hardsigmoid",
+    "Hardswish",
 ]
 
 
@@ -210,3 +213,88 @@ class LogSoftmax(Module):
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}"
+
+
+class GELU(Module):
+    """``x * Phi(x)``; ``approximate='tanh'`` for the tanh form.
+
+    >>> import pyautotape as pat
+    >>> pat.nn.GELU(approximate="tanh")
+    GELU(approximate='tanh')
+    """
+
+    def __init__(self, approximate: str = "none") -> None:
+        super().__init__()
+        F.gelu(Tensor(np.zeros(1)), approximate)  # refuse a bad approximate= now
+        self.approximate = approximate
+
+    def forward(self, x: Any) -> Tensor:
+        return F.gelu(x, self.approximate)
+
+    def extra_repr(self) -> str:
+        return f"approximate={self.approximate!r}"
+
+
+class Softplus(Module):
+    """``log(1 + exp(beta x)) / beta``, linear where ``beta x > threshold``.
+
+    >>> import pyautotape as pat
+    >>> pat.nn.Softplus(beta=2.0)
+    Softplus(beta=2.0, threshold=20.0)
+    """
+
+    def __init__(self, beta: float = 1.0, threshold: float = 20.0) -> None:
+        super().__init__()
+        self.beta, self.threshold = beta, threshold
+
+    def forward(self, x: Any) -> Tensor:
+        return F.softplus(x, self.beta, self.threshold)
+
+    def extra_repr(self) -> str:
+        return f"beta={self.beta}, threshold={self.threshold}"
+
+
+class Mish(Module):
+    """``x * tanh(softplus(x))``.
+
+    >>> import pyautotape as pat
+    >>> pat.nn.Mish()(pat.tensor([0.0])).numpy()
+    array([0.], dtype=float32)
+    """
+
+    def __init__(self, inplace: bool = False) -> None:
+        super().__init__()
+
+    def forward(self, x: Any) -> Tensor:
+        return F.mish(x)
+
+
+class Hardsigmoid(Module):
+    """``clamp(x / 6 + 1/2, 0, 1)``.
+
+    >>> import pyautotape as pat
+    >>> pat.nn.Hardsigmoid()(pat.tensor([0.0])).numpy()
+    array([0.5], dtype=float32)
+    """
+
+    def __init__(self, inplace: bool = False) -> None:
+        super().__init__()
+
+    def forward(self, x: Any) -> Tensor:
+        return F.hardsigmoid(x)
+
+
+class Hardswish(Module):
+    """``x * hardsigmoid(x)``.
+
+    >>> import pyautotape as pat
+    >>> pat.nn.Hardswish()(pat.tensor([4.0])).numpy()
+    array([4.], dtype=float32)
+    """
+
+    def __init__(self, inplace: bool = False) -> None:
+        super().__init__()
+
+    def forward(self, x: Any) -> Tensor:
+        return F.hardswish(x)
+

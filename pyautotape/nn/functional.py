@@ -29,7 +29,8 @@ from ._losses import _softplus_neg
 __all__ = [
     "linear", "relu", "leaky_relu", "hardtanh", "relu6", "elu", "selu", "celu", "tanh",
     "sigmoid", "silu", "logsigmoid", "softsign", "tanhshrink", "softmax", "log_softmax",
-    "dropout", "layer_norm", "batch_norm", "embedding", *_losses,
+    "gelu", "softplus", "mish", "hardsigmoid", "hardswish", "dropout", "layer_norm",
+    "batch_norm", "embedding", *_losses,
 ]
 
 
@@ -152,6 +153,56 @@ def silu(input: Any, inplace: bool = False) -> Tensor:
     """
     x = tensor_arg(input, "silu")
     return x * ops.sigmoid(x)
+
+
+def gelu(input: Any, approximate: str = "none") -> Tensor:
+    """``x * Phi(x)``, exact (``approximate='none'``) or its tanh form (``pat.gelu``).
+
+    >>> import pyautotape as pat
+    >>> pat.nn.functional.gelu(pat.tensor([0.0])).numpy()
+    array([0.], dtype=float32)
+    """
+    return ops.gelu(input, approximate=approximate)
+
+
+def softplus(input: Any, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
+    """``log(1 + exp(beta x)) / beta``, linear where ``beta x > threshold`` (``pat.softplus``).
+
+    >>> import pyautotape as pat
+    >>> pat.nn.functional.softplus(pat.tensor([30.0])).numpy()
+    array([30.], dtype=float32)
+    """
+    return ops.softplus(input, beta=beta, threshold=threshold)
+
+
+def mish(input: Any, inplace: bool = False) -> Tensor:
+    """``x * tanh(softplus(x))`` (``pat.mish``).
+
+    >>> import pyautotape as pat
+    >>> pat.nn.functional.mish(pat.tensor([0.0])).numpy()
+    array([0.], dtype=float32)
+    """
+    return ops.mish(input)
+
+
+def hardsigmoid(input: Any, inplace: bool = False) -> Tensor:
+    """``clamp(x / 6 + 1/2, 0, 1)`` (``pat.hardsigmoid``).
+
+    >>> import pyautotape as pat
+    >>> pat.nn.functional.hardsigmoid(pat.tensor([0.0, 9.0])).numpy()
+    array([0.5, 1. ], dtype=float32)
+    """
+    return ops.hardsigmoid(input)
+
+
+def hardswish(input: Any, inplace: bool = False) -> Tensor:
+    """``x * hardsigmoid(x)`` (``pat.hardswish``).
+
+    >>> import pyautotape as pat
+    >>> pat.nn.functional.hardswish(pat.tensor([-4.0, 4.0])).numpy()
+    array([-0.,  4.], dtype=float32)
+    """
+    return ops.hardswish(input)
 
 
 def logsigmoid(input: Any) -> Tensor:
