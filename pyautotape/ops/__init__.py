@@ -31,6 +31,8 @@ from .nn import __all__ as _nn
 from .nn import embedding, pick  # noqa: F401
 from .reduce import *  # noqa: F403
 from .reduce import __all__ as _reduce
+from .reductions import *  # noqa: F403
+from .reductions import __all__ as _reductions
 from .shape import *  # noqa: F403
 from .shape import __all__ as _shape
 from .shape import index  # noqa: F401
@@ -42,5 +44,5 @@ OP_NAMES = _ffi.OP_NAMES
 _methods.install()
 
 # the public ops (pat.add, ...); index is x[i], reached as pat.ops.index
-__all__ = [n for n in (*_elementwise, *_math, *_activation, *_reduce, *_shape, *_dense, *_loss,
-                       *_nn) if n != "index"]
+__all__ = [n for n in (*_elementwise, *_math, *_activation, *_reduce, *_reductions, *_shape,
+                       *_dense, *_loss, *_nn) if n != "index"]
