@@ -493,7 +493,11 @@ class Tensor:
     # -- comparisons: bool tensors (never differentiable), guarded while pat.compile records
     def _compare(self, other: Any, how: str, result: np.ndarray) -> Tensor:
         result = np.asarray(result, order="C")  # keeps 0-d (ascontiguousarray makes it 1-d)
-        if _state.recorder is not None:
+        if _state.recorder is not None and self._data.dtype.kind != "f":
+            # integer/bool operands: sound when they derive from guarded values
+            others = [other] if isinstance(other, np.ndarray) else []
+            exact_guard([self._data, *others], result)
+        elif _state.recorder is not None:
             _state.recorder.compare(self._data, other, how, result)
             exact_guard((), result)  # the guard holds it: a constant of the recording
         return _wrap(result)
