@@ -154,14 +154,21 @@ def var(x: Any, dim: Axis = None, unbiased: bool | None = None, keepdim: bool = 
 def std(x: Any, dim: Axis = None, unbiased: bool | None = None, keepdim: bool = False, *,
         correction: float | None = None, axis: Axis = None,
         keepdims: bool | None = None) -> Tensor:
-    """Standard deviation: ``sqrt(var(...))`` with :func:`var`'s arguments.
+    """Standard deviation: ``sqrt(var(...))`` with :func:`var`'s arguments; where the
+    variance is 0 the gradient is 0 (as torch), not the NaN of sqrt's slope there.
 
     >>> import pyautotape as pat
     >>> pat.std(pat.tensor([1.0, 3.0])).item()
     1.4142135381698608
     """
-    return sqrt(var(x, dim, unbiased, keepdim, correction=correction, axis=axis,
-                    keepdims=keepdims))
+    v = var(x, dim, unbiased, keepdim, correction=correction, axis=axis, keepdims=keepdims)
+    return _safe_root(v, sqrt)
+
+
+def _safe_root(s: Tensor, root: Any) -> Tensor:
+    """root(s) with a zero gradient where s == 0 (torch's convention for norms and std)."""
+    zero = s == 0
+    return where(zero, 0.0, root(where(zero, 1.0, s)))
 
 
 def norm(x: Any, p: Any = "fro", dim: Axis = None, keepdim: bool = False, *,
@@ -193,10 +200,7 @@ def norm(x: Any, p: Any = "fro", dim: Axis = None, keepdim: bool = False, *,
     if p == 1:
         return sum(a, dim, keepdim)
     s = sum(mul(t, t) if p == 2 else exp(mul(log(a), float(p))), dim, keepdim)
-    zero = s == 0
-    safe = where(zero, 1.0, s)
-    root = sqrt(safe) if p == 2 else exp(mul(log(safe), 1.0 / p))
-    return where(zero, 0.0, root)
+    return _safe_root(s, sqrt if p == 2 else lambda u: exp(mul(log(u), 1.0 / p)))
 
 
 def logsumexp(x: Any, dim: Axis = None, keepdim: bool = False, *, axis: Axis = None,
