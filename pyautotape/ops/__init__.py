@@ -1,8 +1,9 @@
 """The differentiable ops: validate in Python, allocate with NumPy, compute in C, record.
 
 One module per family: elementwise (binary, ``where``, unary), math (more elementwise math),
-activation, reduce, reductions (composed of the others), shape, dense, loss; core.py holds what they share, spec.py the :class:`~.spec.OpSpec` table every other part
-reads, methods.py the Tensor operators. ``SPECS`` (name -> OpSpec) and ``REGISTRY``
+activation, reduce, reductions (composed of the others), shape, dense, loss; core.py holds
+what they share, spec.py the :class:`~.spec.OpSpec` table every other part reads,
+methods.py the Tensor operators. ``SPECS`` (name -> OpSpec) and ``REGISTRY``
 (name -> opcode) are in ``csrc/ops.def`` order, and checked at import against C.
 
 >>> import pyautotape as pat
