@@ -300,3 +300,33 @@ def test_integer_results_under_compile():
         got, want = c(a), step(a)
         assert got[0].item() == want[0].item()
         np.testing.assert_array_equal(got[1], want[1])
+
+
+INT_CALLS = [
+    ("sum", {}), ("sum", {"dim": 1}), ("sum", {"dim": 0, "keepdim": True}), ("prod", {}),
+    ("prod", {"dim": 1}), ("amax", {"dim": 0}), ("amin", {}), ("max", {}), ("min", {}),
+    ("cumsum", {"dim": 1}), ("cumprod", {"dim": 0}),
+]
+
+
+@pytest.mark.parametrize("dtype", [np.int64, np.int32, np.bool_], ids=["i64", "i32", "bool"])
+@pytest.mark.parametrize("call", INT_CALLS, ids=[f"{n}{sorted(k.items())}" for n, k in INT_CALLS])
+def test_integer_and_bool_reductions_as_torch(call, dtype):
+    name, kw = call
+    x0 = np.array([[1, 5, 0], [4, 2, 6]]).astype(dtype)
+    got = getattr(pat.tensor(x0, dtype=dtype), name)(**kw)
+    want = getattr(torch.tensor(x0), name)(**kw)
+    assert got.dtype == want.numpy().dtype and got.shape == tuple(want.shape)
+    np.testing.assert_array_equal(got.numpy(), want.numpy())
+
+
+@pytest.mark.parametrize("dtype", [np.int64, np.bool_], ids=["i64", "bool"])
+def test_integer_max_dim_as_torch(dtype):
+    x0 = np.array([[1, 5, 5], [4, 2, 6]]).astype(dtype)
+    for name in ("max", "min"):
+        for kw in ({"dim": 1}, {"dim": 0, "keepdim": True}):
+            got = getattr(pat.tensor(x0, dtype=dtype), name)(**kw)
+            want = getattr(torch.tensor(x0), name)(**kw)
+            np.testing.assert_array_equal(got.values.numpy(), want.values.numpy())
+            np.testing.assert_array_equal(got.indices.numpy(), want.indices.numpy())
+            assert got.values.dtype == want.values.numpy().dtype

@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from .._exact import exact_guard
+from .._exact import EXACT_DTYPES, exact_guard
 from .._ffi import lib
 from ..errors import ShapeError
 from ..record import record
@@ -51,7 +51,26 @@ def zero_d_axis(name: str, ndim: int, axis: Any) -> Any:
     return axis
 
 
+def exact_reduce(name: str, t: Tensor, axis: Any, keepdims: bool) -> Tensor:
+    """An integer/bool tensor's sum/max/min/prod in NumPy, as torch: sum and prod in
+    int64, max and min in its own dtype (no gradient)."""
+    ax = reduce_axes(name, t.ndim, zero_d_axis(name, t.ndim, axis))
+    a = t._data
+    if name in ("max", "min") and a.size and any(a.shape[d] == 0 for d in ax):
+        raise ShapeError(f"{name}: reduction over a zero-size axis of shape {t.shape} has no "
+                         "identity; reduce over non-empty axes")
+    if name in ("sum", "prod"):
+        y = getattr(np, name)(a, axis=ax, keepdims=keepdims, dtype=np.int64)
+    else:
+        y = getattr(np, name)(a, axis=ax, keepdims=keepdims)
+    y = np.asarray(y, order="C")
+    exact_guard((a,), y)
+    return _wrap(y)
+
+
 def _reduce(name: str, x: Any, axis: Any, keepdims: bool) -> Tensor:
+    if isinstance(x, Tensor) and x._data.dtype in EXACT_DTYPES and name != "mean":
+        return exact_reduce(name, x, axis, keepdims)
     t = tensor_arg(x, name)
     axis = zero_d_axis(name, t.ndim, axis)
     axes = reduce_axes(name, t.ndim, axis)
@@ -127,6 +146,8 @@ def amin(x: Any, dim: int | tuple[int, ...] | None = None, keepdim: bool = False
     array([1., 2.], dtype=float32)
     """
     dim, keepdim = pick_axis("amin", dim, keepdim, axis, keepdims)
+    if isinstance(x, Tensor) and x._data.dtype in EXACT_DTYPES:
+        return exact_reduce("min", x, dim, keepdim)
     return neg(_reduce("max", neg(tensor_arg(x, "amin")), dim, keepdim))
 
 
@@ -150,15 +171,28 @@ def _arg_mask(name: str, t: Tensor, dim: int, keepdim: bool) -> np.ndarray:
 
 
 def _select(name: str, x: Any, dim: Any, keepdim: bool, sign: float) -> ValuesIndices:
-    t = tensor_arg(x, name)
+    exact = isinstance(x, Tensor) and x._data.dtype in EXACT_DTYPES
+    t = x if exact else tensor_arg(x, name)
     if isinstance(dim, (tuple, list)):
         raise TypeError(f"{name}: dim must be one int for (values, indices); for several "
                         f"axes use pat.a{name}(x, dim={tuple(dim)!r})")
     d = reduce_axes(name, max_(t.ndim, 1), dim)[0]
-    src = t if t.ndim else reshape(t, (1,))
-    if src.shape[d] == 0:
+    if (t.shape[d] if t.ndim else 1) == 0:
         raise ShapeError(f"{name}: dim {dim} of shape {t.shape} is empty; it has no "
                          "value there")
+    if exact:  # integer/bool tensors: NumPy, no gradient
+        a = t._data if t.ndim else t._data.reshape(1)
+        i = (np.argmax if sign > 0 else np.argmin)(a, axis=d, keepdims=True)
+        v = np.take_along_axis(a, i, axis=d)
+        if not keepdim or not t.ndim:
+            v, i = np.squeeze(v, axis=d), np.squeeze(i, axis=d)
+        if not t.ndim:
+            v, i = v.reshape(()), i.reshape(())
+        out = np.asarray(v, order="C"), np.asarray(i, np.int64, order="C")
+        exact_guard((t._data,), out[0])
+        exact_guard((t._data,), out[1])
+        return ValuesIndices(_wrap(out[0]), _wrap(out[1]))
+    src = t if t.ndim else reshape(t, (1,))
     s = src if sign > 0 else neg(src)
     idx = _arg_mask(name, s, d, True)
     perm = [a for a in range(src.ndim) if a != d] + [d]
@@ -219,6 +253,8 @@ def min(x: Any, dim: Any = None, keepdim: bool = False, *,
         return minimum(x, dim)
     if dim is None:
         kd = keepdims if keepdims is not None else keepdim
+        if isinstance(x, Tensor) and x._data.dtype in EXACT_DTYPES:
+            return exact_reduce("min", x, axis, bool(kd))
         return neg(_reduce("max", neg(tensor_arg(x, "min")), axis, bool(kd)))
     if axis is not None:
         raise TypeError(f"min: got both dim={dim!r} and axis={axis!r}; pass one")

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from .._exact import exact_guard
+from .._exact import EXACT_DTYPES, exact_guard
 from ..errors import ShapeError
 from ..tensor import Tensor, _wrap, no_grad
 from .activation import clamp
@@ -24,7 +24,19 @@ from .core import axes as reduce_axes
 from .core import tensor_arg
 from .elementwise import add, exp, log, mul, sqrt, sub, where
 from .math import abs
-from .reduce import _reduce, _select, amax, amin, max, mean, min, pick_axis, sum, zero_d_axis
+from .reduce import (
+    _reduce,
+    _select,
+    amax,
+    amin,
+    exact_reduce,
+    max,
+    mean,
+    min,
+    pick_axis,
+    sum,
+    zero_d_axis,
+)
 from .shape import concatenate, index, reshape, transpose
 
 Axis = int | tuple[int, ...] | None
@@ -108,6 +120,8 @@ def prod(x: Any, dim: Axis = None, keepdim: bool = False, *, axis: Axis = None,
     array([ 2., 12.], dtype=float32)
     """
     dim, keepdim = pick_axis("prod", dim, keepdim, axis, keepdims)
+    if isinstance(x, Tensor) and x._data.dtype in EXACT_DTYPES:
+        return exact_reduce("prod", x, dim, keepdim)
     t = tensor_arg(x, "prod")
     ax = reduce_axes("prod", t.ndim, zero_d_axis("prod", t.ndim, dim))
     rest = [a for a in range(t.ndim) if a not in ax]
@@ -227,9 +241,14 @@ def logsumexp(x: Any, dim: Axis = None, keepdim: bool = False, *, axis: Axis = N
 
 
 def _scan(name: str, x: Any, dim: int, op: Any) -> Tensor:
-    t = tensor_arg(x, name)
     if dim is None:
         raise TypeError(f"{name}: dim is required (as torch.{name}); e.g. {name}(x, dim=0)")
+    if isinstance(x, Tensor) and x._data.dtype in EXACT_DTYPES:  # int64, as torch
+        d = reduce_axes(name, builtins.max(x.ndim, 1), dim)[0]
+        a = x._data if x.ndim else x._data.reshape(1)
+        y = getattr(np, name)(a, axis=d, dtype=np.int64).reshape(x.shape)
+        return _out([x], y)
+    t = tensor_arg(x, name)
     if t.ndim == 0:
         reduce_axes(name, 1, dim)
         return op(t, 0.0) if op is add else mul(t, 1.0)
