@@ -143,29 +143,109 @@ int pat_tape_backward(const pat_instr *tape, int64_t ntape, const pat_iter *iter
    of operations are PyTorch's single-tensor path, so trajectories match torch.optim, except
    that state values below the dtype's smallest normal number are stored as 0. */
 
-/* SGD: p(sizes[i]) -= lr * d, with g' = g + weight_decay * p and, when momentum != 0,
+/* Bits of the `flags` argument of every optimizer step (unused bits are ignored). */
+enum {
+    PAT_OPT_NESTEROV = 1,   /* SGD: Nesterov momentum */
+    PAT_OPT_DECOUPLED = 1,  /* Adam, NAdam, RAdam: decoupled weight decay (AdamW's) */
+    PAT_OPT_MAXIMIZE = 2,   /* every optimizer: ascend, i.e. use -grad */
+    PAT_OPT_AMSGRAD = 4,    /* Adam: divide by the running maximum of exp_avg_sq */
+    PAT_OPT_CENTERED = 8    /* RMSprop: centred second moment */
+};
+
+/* The optimizer kernels pat_replay can run, the `kind` of a pat_optcall. */
+typedef enum {
+    PAT_OPTIM_SGD,
+    PAT_OPTIM_ADAM,
+    PAT_OPTIM_RMSPROP,
+    PAT_OPTIM_ADAGRAD,
+    PAT_OPTIM_ADADELTA,
+    PAT_OPTIM_ADAMAX,
+    PAT_OPTIM_NADAM,
+    PAT_OPTIM_RADAM,
+    PAT_OPTIM_COUNT
+} pat_optim_kind;
+
+/* In all steps below g is the gradient, negated first under PAT_OPT_MAXIMIZE, then
+   g' = g + weight_decay * p unless the decay is decoupled; `counts`/`steps` are int64
+   counters updated for each parameter with a gradient. */
+
+/* SGD: p(sizes[i]) -= lr * d, with, when momentum != 0,
    bufs[i] = counts[i] == 0 ? g' : momentum * bufs[i] + (1 - dampening) * g', then
    d = nesterov ? g' + momentum * bufs[i] : bufs[i], and counts[i] += 1 (counts[i] is the
    number of updates folded into bufs[i]; bufs may be NULL when momentum == 0). */
 int pat_sgd_step(int dtype, int64_t nparams, void *const *params, const void *const *grads,
                  void *const *bufs, const int64_t *sizes, int64_t *counts, double lr,
-                 double momentum, double dampening, double weight_decay, int nesterov);
+                 double momentum, double dampening, double weight_decay, int flags);
 
-/* Adam (decoupled = 0) and AdamW (decoupled = 1): steps[i] += 1, then with t = steps[i]
+/* Adam and AdamW (PAT_OPT_DECOUPLED): steps[i] += 1, then with t = steps[i]
    p(sizes[i]) is updated from exp_avgs[i] and exp_avg_sqs[i] (both sizes[i], updated in
    place) with bias corrections 1 - beta1^t and sqrt(1 - beta2^t); eps is added after the
-   division by the latter. AdamW first scales p by 1 - lr * weight_decay; Adam adds
-   weight_decay * p to the gradient. */
+   division by the latter. AdamW first scales p by 1 - lr * weight_decay. Under
+   PAT_OPT_AMSGRAD max_exp_avg_sqs[i] = max(max_exp_avg_sqs[i], exp_avg_sqs[i]) replaces
+   exp_avg_sqs[i] in the denominator (max_exp_avg_sqs may be NULL otherwise). */
 int pat_adam_step(int dtype, int64_t nparams, void *const *params, const void *const *grads,
-                  void *const *exp_avgs, void *const *exp_avg_sqs, const int64_t *sizes,
-                  int64_t *steps, double lr, double beta1, double beta2, double eps,
-                  double weight_decay, int decoupled);
+                  void *const *exp_avgs, void *const *exp_avg_sqs,
+                  void *const *max_exp_avg_sqs, const int64_t *sizes, int64_t *steps,
+                  double lr, double beta1, double beta2, double eps, double weight_decay,
+                  int flags);
+
+/* RMSprop: v = alpha v + (1 - alpha) g'^2; centred (PAT_OPT_CENTERED): a = lerp(a, g',
+   1 - alpha), avg = sqrt(v - a^2) + eps, else avg = sqrt(v) + eps; with momentum != 0
+   b = momentum b + g' / avg, p -= lr b, else p -= lr g' / avg. square_avgs required;
+   momentum_bufs when momentum != 0; grad_avgs when centred. steps[i] += 1. */
+int pat_rmsprop_step(int dtype, int64_t nparams, void *const *params,
+                     const void *const *grads, void *const *square_avgs,
+                     void *const *momentum_bufs, void *const *grad_avgs, const int64_t *sizes,
+                     int64_t *steps, double lr, double alpha, double eps, double weight_decay,
+                     double momentum, int flags);
+
+/* Adagrad: t = ++steps[i]; clr = lr / (1 + (t - 1) lr_decay); s += g'^2;
+   p -= clr g' / (sqrt(s) + eps). */
+int pat_adagrad_step(int dtype, int64_t nparams, void *const *params,
+                     const void *const *grads, void *const *sums, const int64_t *sizes,
+                     int64_t *steps, double lr, double lr_decay, double weight_decay,
+                     double eps, int flags);
+
+/* Adadelta: v = rho v + (1 - rho) g'^2; d = sqrt(u + eps) / sqrt(v + eps) g';
+   u = rho u + (1 - rho) d^2; p -= lr d (v: square_avgs, u: acc_deltas). steps[i] += 1. */
+int pat_adadelta_step(int dtype, int64_t nparams, void *const *params,
+                      const void *const *grads, void *const *square_avgs,
+                      void *const *acc_deltas, const int64_t *sizes, int64_t *steps,
+                      double lr, double rho, double eps, double weight_decay, int flags);
+
+/* Adamax: t = ++steps[i]; m = lerp(m, g', 1 - beta1); u = max(beta2 u, |g'| + eps);
+   p -= lr / (1 - beta1^t) m / u (m: exp_avgs, u: exp_infs). */
+int pat_adamax_step(int dtype, int64_t nparams, void *const *params, const void *const *grads,
+                    void *const *exp_avgs, void *const *exp_infs, const int64_t *sizes,
+                    int64_t *steps, double lr, double beta1, double beta2, double eps,
+                    double weight_decay, int flags);
+
+/* NAdam: t = ++steps[i]; mu_t = beta1 (1 - 0.5 * 0.96^(t psi)) (psi: momentum_decay);
+   mu_products[i] (points to one double per parameter) *= mu_t; m, v as Adam;
+   denom = sqrt(v / (1 - beta2^t)) + eps;
+   p -= lr (1 - mu_t) / (1 - prod) g' / denom + lr mu_{t+1} / (1 - prod mu_{t+1}) m / denom.
+   PAT_OPT_DECOUPLED: p *= 1 - lr weight_decay first instead of the L2 term. */
+int pat_nadam_step(int dtype, int64_t nparams, void *const *params, const void *const *grads,
+                   void *const *exp_avgs, void *const *exp_avg_sqs, void *const *mu_products,
+                   const int64_t *sizes, int64_t *steps, double lr, double beta1,
+                   double beta2, double eps, double weight_decay, double momentum_decay,
+                   int flags);
+
+/* RAdam: t = ++steps[i]; m, v as Adam; rho_inf = 2 / (1 - beta2) - 1,
+   rho_t = rho_inf - 2 t beta2^t / (1 - beta2^t); when rho_t > 5
+   p -= m / (1 - beta1^t) lr sqrt(1 - beta2^t) / (sqrt(v) + eps) r_t with the rectification
+   r_t = sqrt((rho_t - 4)(rho_t - 2) rho_inf / ((rho_inf - 4)(rho_inf - 2) rho_t)), else
+   p -= m / (1 - beta1^t) lr. PAT_OPT_DECOUPLED as NAdam. */
+int pat_radam_step(int dtype, int64_t nparams, void *const *params, const void *const *grads,
+                   void *const *exp_avgs, void *const *exp_avg_sqs, const int64_t *sizes,
+                   int64_t *steps, double lr, double beta1, double beta2, double eps,
+                   double weight_decay, int flags);
 
 /* ---- replay (replay.c) ----------------------------------------------------------------
    A recorded training step packed once into a program of steps over a table of buffers
    (bufs, nbufs long), run again for new inputs in one call. Forward steps run the same
    pat_exec_fwd as eager mode, sweeps the same pat_tape_backward, optimizer steps the same
-   pat_sgd_step / pat_adam_step, in the recorded order, so replay and eager agree bitwise. */
+   optimizer kernels (pat_optcall.kind), in the recorded order, so replay and eager agree bitwise. */
 
 typedef enum {
     PAT_STEP_FWD,      /* run instrs[a] forward; its slots index bufs                      */
@@ -197,17 +277,16 @@ typedef struct {
 } pat_sweep;
 
 typedef struct {
-    int32_t adam;        /* 0: pat_sgd_step, 1: pat_adam_step */
+    int32_t kind;        /* pat_optim_kind: which pat_*_step runs */
     int32_t dtype;
     int64_t nparams;
     void *const *params;
     const void *const *grads;
-    void *const *buf0;   /* SGD: momentum buffers; Adam: exp_avgs */
-    void *const *buf1;   /* Adam: exp_avg_sqs */
+    void *const *bufs[3]; /* the kernel's state tables in its argument order (NULL: none) */
     const int64_t *sizes;
     int64_t *counts;
-    double hyper[5];     /* SGD: lr momentum dampening weight_decay; Adam: lr beta1 beta2 eps wd */
-    int32_t flag;        /* SGD: nesterov; Adam: decoupled (AdamW) */
+    double hyper[6];     /* the kernel's double arguments in order (lr first) */
+    int32_t flag;        /* the kernel's flags (PAT_OPT_*) */
     int32_t pad_;
 } pat_optcall;
 

@@ -32,13 +32,42 @@ static int run_fwd(const pat_instr *ins, const pat_iter *iters, int64_t niters,
                         ins->alpha, stats);
 }
 
+/* One optimizer call: the kernel named by o->kind with the recorded tables; hyper[] holds
+   its double arguments in order. */
 static int run_optim(const pat_optcall *o) {
-    if (o->adam)
-        return pat_adam_step(o->dtype, o->nparams, o->params, o->grads, o->buf0, o->buf1,
-                             o->sizes, o->counts, o->hyper[0], o->hyper[1], o->hyper[2],
-                             o->hyper[3], o->hyper[4], o->flag);
-    return pat_sgd_step(o->dtype, o->nparams, o->params, o->grads, o->buf0, o->sizes,
-                        o->counts, o->hyper[0], o->hyper[1], o->hyper[2], o->hyper[3], o->flag);
+    const double *h = o->hyper;
+    void *const *const *b = o->bufs;
+    switch ((pat_optim_kind)o->kind) {
+        case PAT_OPTIM_SGD:
+            return pat_sgd_step(o->dtype, o->nparams, o->params, o->grads, b[0], o->sizes,
+                                o->counts, h[0], h[1], h[2], h[3], o->flag);
+        case PAT_OPTIM_ADAM:
+            return pat_adam_step(o->dtype, o->nparams, o->params, o->grads, b[0], b[1], b[2],
+                                 o->sizes, o->counts, h[0], h[1], h[2], h[3], h[4], o->flag);
+        case PAT_OPTIM_RMSPROP:
+            return pat_rmsprop_step(o->dtype, o->nparams, o->params, o->grads, b[0], b[1],
+                                    b[2], o->sizes, o->counts, h[0], h[1], h[2], h[3], h[4],
+                                    o->flag);
+        case PAT_OPTIM_ADAGRAD:
+            return pat_adagrad_step(o->dtype, o->nparams, o->params, o->grads, b[0], o->sizes,
+                                    o->counts, h[0], h[1], h[2], h[3], o->flag);
+        case PAT_OPTIM_ADADELTA:
+            return pat_adadelta_step(o->dtype, o->nparams, o->params, o->grads, b[0], b[1],
+                                     o->sizes, o->counts, h[0], h[1], h[2], h[3], o->flag);
+        case PAT_OPTIM_ADAMAX:
+            return pat_adamax_step(o->dtype, o->nparams, o->params, o->grads, b[0], b[1],
+                                   o->sizes, o->counts, h[0], h[1], h[2], h[3], h[4], o->flag);
+        case PAT_OPTIM_NADAM:
+            return pat_nadam_step(o->dtype, o->nparams, o->params, o->grads, b[0], b[1],
+                                  b[2], o->sizes, o->counts, h[0], h[1], h[2],
+                                  h[3], h[4], h[5], o->flag);
+        case PAT_OPTIM_RADAM:
+            return pat_radam_step(o->dtype, o->nparams, o->params, o->grads, b[0], b[1],
+                                  o->sizes, o->counts, h[0], h[1], h[2], h[3], h[4], o->flag);
+        case PAT_OPTIM_COUNT:
+            break;
+    }
+    return PAT_EBADARG;
 }
 
 /* Record `first` of a recorded reverse sweep, checked when an != NULL (its record then

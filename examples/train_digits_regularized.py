@@ -7,7 +7,6 @@ python examples/train_digits_regularized.py --epochs 30
 """
 
 import argparse
-import math
 
 import numpy as np
 
@@ -26,18 +25,6 @@ args = parser.parse_args()
 X, y = data.load_digits()
 X_train, X_test, y_train, y_test = data.train_test_split(X / 16.0, y, test_size=0.2, seed=0)
 X_train, X_test = X_train.astype(np.float32), X_test.astype(np.float32)
-
-
-def one_cycle(step: int, total: int, peak: float, pct_start: float = 0.3) -> float:
-    """OneCycleLR's default shape (cosine anneal from peak/25 up to peak, then down to
-    peak/(25 * 1e4)), computed per step; setting group["lr"] needs no re-recording."""
-    start, end = peak / 25.0, peak / 25.0 / 1e4
-    up = max(int(pct_start * total) - 1, 1)
-    if step <= up:
-        t, lo, hi = step / up, start, peak
-    else:
-        t, lo, hi = (step - up) / max(total - 1 - up, 1), peak, end
-    return hi + (lo - hi) * (1 + math.cos(math.pi * t)) / 2
 
 
 def train(compiled: bool) -> tuple[nn.Module, float]:
@@ -61,16 +48,16 @@ def train(compiled: bool) -> tuple[nn.Module, float]:
 
     if compiled:
         step = pat.compile(step)
-    total = args.epochs * len(loader)
-    k = 0
+    # torch's OneCycleLR: lr from peak/25 up to the peak and down to peak/(25 * 1e4), beta1
+    # the other way; the compiled step reads the new values without re-recording
+    sched = optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr,
+                                          total_steps=args.epochs * len(loader))
     for epoch in range(1, args.epochs + 1):
         model.train()
         running = 0.0
         for xb, yb in loader:
-            for group in opt.param_groups:
-                group["lr"] = one_cycle(k, total, args.lr)
-            k += 1
             running += step(xb, yb).item() * len(yb)
+            sched.step()
         model.eval()
         with pat.no_grad():
             acc = float((model(X_test).numpy().argmax(axis=1) == y_test).mean())

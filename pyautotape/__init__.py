@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from . import autograd, creation, data, nn, ops, optim, random
 from . import transforms as transforms
+from . import utils as utils
 from ._ffi import build_info
 from .anomaly import AnomalyError, detect_anomaly, is_anomaly_enabled, set_detect_anomaly
 from .checking import GradcheckReport, gradcheck, numerical_grad
@@ -38,7 +39,9 @@ from .tensor import (
     Tensor,
     enable_grad,
     get_default_dtype,
+    inference_mode,
     is_grad_enabled,
+    is_inference_mode_enabled,
     no_grad,
     set_default_dtype,
     set_grad_enabled,
@@ -60,7 +63,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Tensor", "tensor", "autograd", "no_grad", "enable_grad", "is_grad_enabled",
-    "set_grad_enabled", "get_default_dtype", "set_default_dtype",
+    "set_grad_enabled", "inference_mode", "is_inference_mode_enabled",
+    "get_default_dtype", "set_default_dtype",
     *_ops, *(n for n in _creation if n != "check_device"),
     "numerical_grad", "gradcheck", "GradcheckReport",
     "ShapeError", "DTypeError", "TapeError", "RetapeRequired", "GradcheckError",

@@ -26,6 +26,7 @@ class ThreadState(threading.local):
 
     def __init__(self) -> None:
         self.grad_enabled = True
+        self.inference = False  # inside pat.inference_mode (grad_enabled is False there)
         self.recorder: Any = None  # a replay Recorder while pat.compile records a step
         self.stream: Any = None  # a batched Stream while pat.jvp(..., stream=True) runs f
         self.anomaly = 0  # anomaly.CHECK | anomaly.SITES bits (pat.detect_anomaly)

@@ -1,13 +1,17 @@
 """Small data sets and data utilities for examples and tests.
 
-Everything here is pure NumPy and independent of the rest of pyautotape (splitting and
+Everything here is NumPy (Tensors only where a data set holds them) (splitting and
 batching live in loader.py, the shared checks and generator in _datautil.py):
 
 - :func:`load_digits` -- the 8x8 handwritten digits (1797 samples, 10 classes), bundled.
 - :func:`make_moons` -- two interleaving half circles (binary classification).
 - :func:`make_spirals` -- the classic CS231n spirals (multi-class classification).
 - :func:`train_test_split` -- random, optionally stratified, train/test split.
-- :class:`DataLoader` -- iterate over shuffled mini-batches, epoch by epoch.
+- :class:`DataLoader` -- ``DataLoader(dataset, batch_size=1, shuffle=False, ...)`` as
+  PyTorch's (with :class:`Dataset`, :class:`TensorDataset`, :class:`Subset`,
+  :func:`random_split`, the samplers and :func:`default_collate`, from dataset.py; also
+  importable from ``pyautotape.utils.data``), or ``DataLoader(X, y, batch_size)`` over two
+  arrays, shuffled by default (loader.py).
 
 Randomness
 ----------
@@ -38,10 +42,35 @@ from ._datautil import (
     _make_rng,
 )
 from ._datautil import _seed as _seed  # what pat.manual_seed sets
-from .loader import DataLoader, train_test_split
+from .dataset import (
+    BatchSampler,
+    ConcatDataset,
+    DataLoader,
+    Dataset,
+    RandomSampler,
+    Sampler,
+    SequentialSampler,
+    Subset,
+    SubsetRandomSampler,
+    TensorDataset,
+    default_collate,
+    random_split,
+)
+from .loader import train_test_split
 
 __all__ = [
+    "BatchSampler",
+    "ConcatDataset",
     "DataLoader",
+    "Dataset",
+    "RandomSampler",
+    "Sampler",
+    "SequentialSampler",
+    "Subset",
+    "SubsetRandomSampler",
+    "TensorDataset",
+    "default_collate",
+    "random_split",
     "load_digits",
     "make_moons",
     "make_spirals",

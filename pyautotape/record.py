@@ -134,6 +134,9 @@ def record(
     requires grad), a constant ndarray, or None. What the record keeps follows the op's
     READS; ``aux`` is always kept."""
     y = _wrap(out)
+    rec = state.recorder
+    if rec is not None:  # pat.compile: which tensors the step reads (their .data is checked)
+        rec.sources(sources)
     if not state.grad_enabled:
         return y
     parents: list[Record | Tensor | None] = [None, None, None]

@@ -19,7 +19,6 @@ instead; a sweep refuses a record whose saved arrays changed version.
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 import numpy as np
@@ -28,6 +27,14 @@ from ._exact import EXACT_DTYPES, _Size, exact_guard
 from ._ffi import F32, F64
 from ._state import state as _state
 from .errors import DTypeError, ShapeError, TapeError
+from .grad_mode import (
+    enable_grad,
+    inference_mode,
+    is_grad_enabled,
+    is_inference_mode_enabled,
+    no_grad,
+    set_grad_enabled,
+)
 
 __all__ = [
     "Tensor",
@@ -36,6 +43,8 @@ __all__ = [
     "enable_grad",
     "is_grad_enabled",
     "set_grad_enabled",
+    "inference_mode",
+    "is_inference_mode_enabled",
     "get_default_dtype",
     "set_default_dtype",
     "last_sweep_stats",
@@ -62,88 +71,7 @@ def last_sweep_stats() -> dict[str, int]:
 
 
 # ---------------------------------------------------------------------------------------
-# grad mode (per thread) and the default dtype
-
-
-def is_grad_enabled() -> bool:
-    """Whether ops run in this thread are recorded on the tape.
-
-    >>> import pyautotape as pat
-    >>> pat.is_grad_enabled()
-    True
-    >>> with pat.no_grad():
-    ...     pat.is_grad_enabled()
-    False
-    """
-    return _state.grad_enabled
-
-
-def set_grad_enabled(mode: bool) -> None:
-    """Turn recording on or off for this thread.
-
-    >>> import pyautotape as pat
-    >>> pat.set_grad_enabled(False)
-    >>> (pat.tensor([1.0], requires_grad=True) * 2).requires_grad
-    False
-    >>> pat.set_grad_enabled(True)
-    """
-    _state.grad_enabled = bool(mode)
-
-
-class _GradMode:
-    """Context manager and decorator that sets grad mode for the current thread."""
-
-    _mode = True
-
-    def __enter__(self) -> None:
-        self._prev = _state.grad_enabled
-        _state.grad_enabled = self._mode
-
-    def __exit__(self, *exc: object) -> None:
-        _state.grad_enabled = self._prev
-
-    def __call__(self, fn):  # decorator use: @pat.no_grad()
-        mode = self._mode
-
-        @functools.wraps(fn)
-        def wrapper(*args, **kwargs):
-            prev = _state.grad_enabled
-            _state.grad_enabled = mode
-            try:
-                return fn(*args, **kwargs)
-            finally:
-                _state.grad_enabled = prev
-
-        return wrapper
-
-
-class no_grad(_GradMode):
-    """Run ops without recording them (this thread only).
-
-    >>> import pyautotape as pat
-    >>> w = pat.tensor([1.0, 2.0], requires_grad=True)
-    >>> with pat.no_grad():
-    ...     y = w * 2
-    >>> y.requires_grad
-    False
-    """
-
-    _mode = False
-
-
-class enable_grad(_GradMode):
-    """Record ops again inside a ``no_grad`` block (this thread only).
-
-    >>> import pyautotape as pat
-    >>> w = pat.tensor([1.0], requires_grad=True)
-    >>> with pat.no_grad():
-    ...     with pat.enable_grad():
-    ...         y = w * 2
-    >>> y.requires_grad
-    True
-    """
-
-    _mode = True
+# the default dtype (grad mode lives in grad_mode.py; its names are re-exported here)
 
 
 def get_default_dtype() -> np.dtype:
@@ -282,6 +210,8 @@ def tensor(data: Any, requires_grad: bool = False, dtype: Any = None) -> Tensor:
     """
     if isinstance(data, Tensor):
         data = data._data
+    elif _state.recorder is not None:  # an integer argument of a compiled function
+        data = _state.recorder.host(data)
     if dtype is not None and np.dtype(dtype) in EXACT_DTYPES:
         return _exact_tensor(data, np.dtype(dtype), requires_grad, "tensor")
     if isinstance(data, np.ndarray) and data.dtype.kind in "iub" and dtype is None:
@@ -356,7 +286,16 @@ class Tensor:
     # -- properties ---------------------------------------------------------------------
     @property
     def data(self) -> np.ndarray:
-        """The value as a live ndarray (read-only while a recorded op needs it for backward)."""
+        """The value as a live ndarray (read-only while a recorded op needs it for backward).
+
+        While pat.compile records, the live array escapes what a replay can guard (later
+        reads and writes through it are not seen): the recording runs eagerly on every
+        call instead (``strict=True``: RetapeRequired)."""
+        if _state.recorder is not None:
+            _state.recorder.refuse(
+                "Tensor.data was read while recording (use ops, t.detach(), or t.numpy() "
+                "for a guarded copy)"
+            )
         return self._data
 
     @data.setter
@@ -458,6 +397,8 @@ class Tensor:
         return self
 
     def __repr__(self) -> str:
+        if _state.recorder is not None:
+            _state.recorder.read(self._data)
         body = np.array2string(self._data, separator=", ", prefix="tensor(")
         extra = ", requires_grad=True" if self.requires_grad else ""
         return f"tensor({body}, dtype={self.dtype}{extra})"
@@ -482,12 +423,20 @@ class Tensor:
         return value
 
     def __float__(self) -> float:
-        return self.item()
+        if self._data.size != 1:
+            raise TypeError(
+                f"float: only a one-element tensor converts to a float, got shape {self.shape}"
+            )
+        if _state.recorder is not None:
+            _state.recorder.read(self._data)  # the value becomes a constant: guard it
+        return float(self._data.reshape(()))
 
     def __int__(self) -> int:
-        return int(self.item())
+        return int(self.__float__())
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        if _state.recorder is not None:
+            _state.recorder.read(self._data)  # np.asarray(t): a guarded copy
         return self._data.astype(dtype) if dtype is not None else self._data.copy()
 
     # -- comparisons: bool tensors (never differentiable), guarded while pat.compile records

@@ -274,14 +274,14 @@ def test_c_kernel_rejects_bad_calls_without_crashing():
     assert lib.pat_sgd_step(7, 1, null, null, null, i64, i64, 0.1, 0, 0, 0, 0) == lib.PAT_EBADDTYPE
     assert lib.pat_sgd_step(lib.PAT_F64, 1, null, null, null, i64, i64, 0.1, 0, 0, 0, 0) == lib.PAT_ENULL
     assert lib.pat_sgd_step(lib.PAT_F64, -1, null, null, null, i64, i64, 0.1, 0, 0, 0, 0) == lib.PAT_EBADARG
-    assert lib.pat_adam_step(lib.PAT_F32, 0, null, null, null, null, i64, i64, 0.1, 0.9, 0.9, 0, 0, 0) == lib.PAT_OK
+    assert lib.pat_adam_step(lib.PAT_F32, 0, null, null, null, null, null, i64, i64, 0.1, 0.9, 0.9, 0, 0, 0) == lib.PAT_OK
     # a parameter with a gradient but no state buffer: refused before anything is written
     p, g = np.ones(1), np.ones(1)
     ptab = np.array([p.ctypes.data], np.uintp)
     gtab = np.array([g.ctypes.data], np.uintp)
     zero = np.zeros(1, np.uintp)
     cast = lambda t: ffi.cast("void **", t.ctypes.data)  # noqa: E731
-    rc = lib.pat_adam_step(lib.PAT_F64, 1, cast(ptab), cast(gtab), cast(zero), cast(zero), i64,
+    rc = lib.pat_adam_step(lib.PAT_F64, 1, cast(ptab), cast(gtab), cast(zero), cast(zero), null, i64,
                            ffi.new("int64_t[1]", [0]), 0.1, 0.9, 0.9, 0, 0, 0)
     assert rc == lib.PAT_ENULL and p[0] == 1.0
 

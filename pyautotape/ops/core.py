@@ -19,6 +19,7 @@ Python numbers are weak (NumPy 2 rules): ``2 * x`` and ``x ** 2`` keep ``x``'s d
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Sequence
 from typing import Any
 
@@ -46,6 +47,8 @@ def const(x: Any, dtype: np.dtype, opname: str, argname: str) -> Tensor:
         exact_guard((x._data,))  # computed outside the tape (see exact_guard)
     elif _is_scalar(x):
         arr = np.array(x, dtype=dtype)
+    elif isinstance(x, numbers.Real) and not isinstance(x, np.bool_):  # a traced .item()
+        arr = np.array(float(x), dtype=dtype)
     elif isinstance(x, np.ndarray):
         if x.dtype.kind != "f" or x.dtype.itemsize not in (4, 8):
             raise DTypeError(

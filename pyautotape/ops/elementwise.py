@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from .._ffi import lib
+from .._state import state
 from ..errors import DTypeError
 from ..record import record
 from ..tensor import Tensor, _wrap, exact_guard, get_default_dtype
@@ -233,6 +234,9 @@ def where(cond: Any, a: Any, b: Any) -> Tensor:
     >>> pat.where(x > 0, x, 0.0).numpy()
     array([0., 2.], dtype=float32)
     """
+    rec = state.recorder
+    if rec is not None:  # a mask argument of a compiled function: its buffer
+        cond = rec.host(cond)
     c = cond._data if isinstance(cond, Tensor) else np.asarray(cond)
     if c.dtype != np.bool_:
         raise DTypeError(f"where: cond has dtype {c.dtype}; pass a bool tensor, e.g. x > 0")
@@ -241,6 +245,8 @@ def where(cond: Any, a: Any, b: Any) -> Tensor:
     c = np.ascontiguousarray(c)
     y = np.empty(out_shape, dt)
     c8 = c.view(np.uint8).copy()  # a private copy: the backward reads it later
+    if rec is not None:  # the replay copies a new mask in, or checks a captured one
+        rec.converted(cond, c8)
     run(lib.PAT_OP_WHERE, "where", dt, y, s0=c8, s1=ta._data, s2=tb._data, it=it)
     return record(lib.PAT_OP_WHERE, y, (c8, ta, tb), it=it)
 

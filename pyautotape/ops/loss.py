@@ -72,6 +72,8 @@ def _labels(labels: Any, n: int, classes: int) -> np.ndarray:
             )
         exact_guard((labels._data,))  # a constant of a pat.compile recording, or opaque
         labels = labels._data
+    elif state.recorder is not None:  # an argument of a compiled function: its buffer
+        labels = state.recorder.host(labels)
     lab = np.asarray(labels)
     if lab.dtype.kind not in "iu":
         raise DTypeError(

@@ -1,4 +1,5 @@
-"""``pat.optim``: SGD, Adam and AdamW with PyTorch's update formulas, one C call per step.
+"""``pat.optim``: SGD, Adam, AdamW, RMSprop, Adagrad, Adadelta, Adamax, NAdam and RAdam
+with PyTorch's update formulas, one C call per step; ``lr_scheduler`` as torch's.
 
 An optimizer holds parameter groups (``param_groups``: a list of dicts with ``"params"``
 and the hyperparameters, as in PyTorch; a plain list of tensors makes one group). Its state
@@ -6,7 +7,7 @@ is plain NumPy arrays it owns: per group a counter array (int64, one entry per p
 and per parameter the state buffers (``momentum_buffer``; ``exp_avg``, ``exp_avg_sq``),
 created when the parameter first has a gradient. ``step()`` packs pointers to parameters,
 gradients and buffers into tables and makes a single C call per group
-(``pat_sgd_step`` / ``pat_adam_step`` in ``csrc/optim.c``) that updates every parameter
+(``pat_sgd_step``, ``pat_adam_step``, ... in ``csrc/optim.c``) that updates every parameter
 with a gradient; parameters whose ``.grad`` is None are skipped. The C functions keep no
 state, so a recorded training step can replay them.
 
@@ -24,8 +25,16 @@ array([ 0.8, -1.6])
 
 from __future__ import annotations
 
+from . import lr_scheduler
+from .adadelta import Adadelta
+from .adagrad import Adagrad
 from .adam import Adam, AdamW
+from .adamax import Adamax
+from .nadam import NAdam
 from .optimizer import Optimizer
+from .radam import RAdam
+from .rmsprop import RMSprop
 from .sgd import SGD
 
-__all__ = ["Optimizer", "SGD", "Adam", "AdamW"]
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "Adamax",
+           "NAdam", "RAdam", "lr_scheduler"]

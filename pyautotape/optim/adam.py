@@ -1,20 +1,24 @@
-"""Adam and AdamW (``pat_adam_step``; AdamW decouples the weight decay)."""
+"""Adam and AdamW (``pat_adam_step``; AdamW decouples the weight decay), with ``amsgrad``
+and ``maximize``."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import Any
 
 from .._ffi import lib
-from .optimizer import Optimizer, _GroupState, _number
+from ._stepped import Stepped, check_betas, check_flags, check_min, check_numbers, flags
+from .optimizer import _GroupState
 
 __all__ = ["Adam", "AdamW"]
 
 
-class Adam(Optimizer):
+class Adam(Stepped):
     """Adam (Kingma & Ba) with PyTorch's formula: bias-corrected moments, ``eps`` added
     after dividing sqrt(v) by sqrt(1 - beta2^t), and L2 ``weight_decay`` added to the
-    gradient (see :class:`AdamW` for decoupled decay).
+    gradient (see :class:`AdamW` for decoupled decay). ``amsgrad=True`` divides by the
+    running maximum of the second moment (state ``max_exp_avg_sq``); ``maximize=True``
+    ascends.
 
     >>> import numpy as np, pyautotape as pat
     >>> w = pat.tensor(np.array([1.0, 1.0]), requires_grad=True)
@@ -24,9 +28,10 @@ class Adam(Optimizer):
     array([0.5, 1.5])
     """
 
-    _buffers = ("exp_avg", "exp_avg_sq")
-    _required_state = ("step",)
-    _decoupled = 0
+    _buffers = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")
+    _optional = ("max_exp_avg_sq",)
+    _kind = lib.PAT_OPTIM_ADAM
+    _decoupled = False
 
     def __init__(
         self,
@@ -35,45 +40,34 @@ class Adam(Optimizer):
         betas: tuple[float, float] = (0.9, 0.999),
         eps: float = 1e-8,
         weight_decay: float = 0.0,
+        amsgrad: bool = False,
+        *,
+        maximize: bool = False,
     ) -> None:
-        defaults = {"lr": lr, "betas": betas, "eps": eps, "weight_decay": weight_decay}
+        defaults = {"lr": lr, "betas": betas, "eps": eps, "weight_decay": weight_decay,
+                    "amsgrad": amsgrad, "maximize": maximize}
         super().__init__(params, defaults)
 
     def _check(self, hyper: dict[str, Any]) -> None:
         where = type(self).__name__
-        for name in ("lr", "eps", "weight_decay"):
-            hyper[name] = _number(hyper[name], name, where)
-        betas = hyper["betas"]
-        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
-            raise TypeError(f"{where}: betas must be a pair (beta1, beta2), got {betas!r}")
-        hyper["betas"] = betas = tuple(_number(b, "betas", where) for b in betas)
-        if not 0.0 <= hyper["lr"]:
-            raise ValueError(f"Invalid learning rate: {hyper['lr']}")
-        if not 0.0 <= hyper["eps"]:
-            raise ValueError(f"Invalid epsilon value: {hyper['eps']}")
-        for i in (0, 1):
-            if not 0.0 <= betas[i] < 1.0:
-                raise ValueError(f"Invalid beta parameter at index {i}: {betas[i]}")
-        if not 0.0 <= hyper["weight_decay"]:
-            raise ValueError(f"Invalid weight_decay value: {hyper['weight_decay']}")
+        check_numbers(hyper, where, "lr", "eps", "weight_decay")
+        check_flags(hyper, where, "amsgrad", "maximize")
+        check_min(hyper, "lr", "learning rate")
+        check_min(hyper, "eps", "epsilon value")
+        check_betas(hyper, where)
+        check_min(hyper, "weight_decay", "weight_decay value")
+
+    def _needed(self, group: dict[str, Any]) -> tuple[str, ...]:
+        return self._buffers if group["amsgrad"] else self._buffers[:2]
 
     def _update(self, group: dict[str, Any], state: _GroupState, grads: list[Any]) -> None:
-        self._call(group, state, grads, lib.pat_adam_step, True, self._decoupled)
+        flag = flags(group, amsgrad=lib.PAT_OPT_AMSGRAD)
+        self._run(group, state, grads, lib.pat_adam_step,
+                  flag | (lib.PAT_OPT_DECOUPLED if self._decoupled else 0))
 
     def _hyper(self, group: dict[str, Any]) -> tuple[float, ...]:
         beta1, beta2 = group["betas"]
         return (group["lr"], beta1, beta2, group["eps"], group["weight_decay"])
-
-    def _param_state(self, state: _GroupState, i: int) -> dict[str, Any] | None:
-        m, v = state.buffers["exp_avg"][i], state.buffers["exp_avg_sq"][i]
-        return None if m is None else {"step": int(state.counts[i]), "exp_avg": m, "exp_avg_sq": v}
-
-    def _set_param_state(
-        self, state: _GroupState, i: int, entry: Mapping[str, Any] | None
-    ) -> None:
-        for name in self._buffers:
-            state.buffers[name][i] = None if entry is None else entry[name]
-        state.counts[i] = 0 if entry is None else entry["step"]
 
 
 class AdamW(Adam):
@@ -88,7 +82,7 @@ class AdamW(Adam):
     array([1.9])
     """
 
-    _decoupled = 1
+    _decoupled = True
 
     def __init__(
         self,
@@ -97,5 +91,9 @@ class AdamW(Adam):
         betas: tuple[float, float] = (0.9, 0.999),
         eps: float = 1e-8,
         weight_decay: float = 1e-2,
+        amsgrad: bool = False,
+        *,
+        maximize: bool = False,
     ) -> None:
-        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
+        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
+                         amsgrad=amsgrad, maximize=maximize)

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from .. import _ffi
-from .._ffi import DTYPE_CODE, ffi, lib
+from .._ffi import DTYPE_CODE, ffi
 from .._state import state as _state
 from ..errors import DTypeError, ShapeError
 from ..tensor import Tensor, _writable, clear_grad
@@ -49,6 +49,11 @@ class _GroupState:
         cptr = ffi.cast("void **", _ffi.ptr(tab))
         self.tables[key] = (list(arrays), tab, cptr)
         return cptr
+
+
+# Entries that learning-rate schedulers add to parameter groups (optim/lr_scheduler/), kept
+# in groups and state dicts as PyTorch keeps them.
+_SCHEDULE_KEYS = frozenset({"initial_lr", "max_lr", "min_lr", "max_momentum", "base_momentum"})
 
 
 def _number(value: Any, name: str, where: str) -> float:
@@ -103,6 +108,17 @@ class Optimizer:
     def _update(self, group: dict[str, Any], state: _GroupState, grads: list[Any]) -> None:
         raise TypeError(f"{type(self).__name__} does not define its update")
 
+    # The kernel a step records for replay (a pat_optim_kind), the state buffers a group's
+    # hyperparameters need (all of ``_buffers`` by default), and how a new one starts.
+    _kind: int = -1
+    _optional: tuple[str, ...] = ()  # buffers only some hyperparameters use
+
+    def _needed(self, group: dict[str, Any]) -> tuple[str, ...]:
+        return self._buffers
+
+    def _fresh_buffer(self, name: str, group: dict[str, Any], p: Tensor) -> np.ndarray:
+        return np.zeros(p.shape, p.dtype)
+
     # -- groups --------------------------------------------------------------------------
     def add_param_group(self, group: Mapping[str, Any]) -> None:
         """Add a group: ``{"params": [...], **hyperparameters}``; missing hyperparameters
@@ -119,7 +135,7 @@ class Optimizer:
         where = type(self).__name__
         if not isinstance(group, Mapping) or "params" not in group:
             raise TypeError(f"{where}: a parameter group is a dict with a 'params' entry")
-        unknown = set(group) - set(self.defaults) - {"params"}
+        unknown = set(group) - set(self.defaults) - {"params"} - _SCHEDULE_KEYS
         if unknown:
             raise ValueError(
                 f"{where}: unknown hyperparameters {sorted(unknown)} in a parameter group; "
@@ -184,7 +200,7 @@ class Optimizer:
                 if g is None:
                     grads.append(None)
                     continue
-                ga = g.data
+                ga = g._data
                 if ga.shape != p.shape or ga.dtype != p.dtype:
                     raise ShapeError(
                         f"{where}: parameter {i} is {p.shape} {p.dtype} but its gradient is "
@@ -211,11 +227,11 @@ class Optimizer:
         hyper = self._hyper(group)
         params = group["params"]
         live = [i for i, g in enumerate(grads) if g is not None]
-        for name in self._buffers if allocate else ():
+        for name in self._needed(group) if allocate else ():
             bufs = state.buffers[name]
             for i in live:
                 if bufs[i] is None:
-                    bufs[i] = np.zeros(params[i].shape, params[i].dtype)
+                    bufs[i] = self._fresh_buffer(name, group, params[i])
                     state.counts[i] = self._fresh_count(state.counts[i])
         sizes = state.sizes
         datas: list[np.ndarray | None] = [None] * len(params)
@@ -244,9 +260,9 @@ class Optimizer:
             )
             rec = _state.recorder
             if rec is not None:
-                rec.optimizer(kernel is lib.pat_adam_step, params[0].dtype, params, datas, grads,
+                rec.optimizer(self._kind, params[0].dtype, params, datas, grads,
                               [state.buffers[name] for name in self._buffers], sizes,
-                              state.counts, hyper, flag, lambda: self._hyper(group))
+                              state.counts, hyper, flag, (self, group, state))
         finally:
             for w in reversed(entered):
                 w.__exit__(None, None, None)
@@ -354,7 +370,7 @@ class Optimizer:
                     f"{len(group['params'])} in this optimizer"
                 )
             hyper = {k: v for k, v in saved.items() if k != "params"}
-            unknown = set(hyper) - set(self.defaults)
+            unknown = set(hyper) - set(self.defaults) - _SCHEDULE_KEYS
             if unknown:
                 raise ValueError(f"{where}: unknown hyperparameters {sorted(unknown)}")
             hyper = {**{k: group[k] for k in self.defaults}, **hyper}
@@ -400,7 +416,7 @@ class Optimizer:
                 out[k] = int(step.reshape(()))
             else:
                 raise ValueError(f"{where}: unknown state '{k}' for parameter {idx}")
-        missing = set(self._buffers) - set(out)
+        missing = set(self._buffers) - set(self._optional) - set(out)
         if "step" in self._required_state and "step" not in out:
             missing.add("step")
         if missing:

@@ -6,6 +6,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from .._ffi import lib
+from ._stepped import flags
 from .optimizer import Optimizer, _GroupState, _number
 
 __all__ = ["SGD"]
@@ -26,15 +27,18 @@ class SGD(Optimizer):
     """
 
     _buffers = ("momentum_buffer",)
+    _kind = lib.PAT_OPTIM_SGD
 
     def __init__(
         self,
         params: Iterable[Any],
-        lr: float,
+        lr: float = 1e-3,
         momentum: float = 0.0,
         dampening: float = 0.0,
-        nesterov: bool = False,
         weight_decay: float = 0.0,
+        nesterov: bool = False,
+        *,
+        maximize: bool = False,
     ) -> None:
         defaults = {
             "lr": lr,
@@ -42,6 +46,7 @@ class SGD(Optimizer):
             "dampening": dampening,
             "nesterov": nesterov,
             "weight_decay": weight_decay,
+            "maximize": maximize,
         }
         super().__init__(params, defaults)
 
@@ -55,15 +60,20 @@ class SGD(Optimizer):
         if not hyper["weight_decay"] >= 0.0:
             raise ValueError(f"Invalid weight_decay value: {hyper['weight_decay']}")
         hyper["nesterov"] = bool(hyper["nesterov"])
+        if not isinstance(hyper["maximize"], bool):
+            raise TypeError(f"SGD: maximize must be True or False, got {hyper['maximize']!r}")
         if hyper["nesterov"] and (hyper["momentum"] <= 0 or hyper["dampening"] != 0):
             raise ValueError("Nesterov momentum requires a momentum and zero dampening")
 
     def _update(self, group: dict[str, Any], state: _GroupState, grads: list[Any]) -> None:
-        self._call(group, state, grads, lib.pat_sgd_step, group["momentum"] != 0,
-                   int(group["nesterov"]))
+        self._call(group, state, grads, lib.pat_sgd_step, True,
+                   flags(group, nesterov=lib.PAT_OPT_NESTEROV))
 
     def _hyper(self, group: dict[str, Any]) -> tuple[float, ...]:
         return (group["lr"], group["momentum"], group["dampening"], group["weight_decay"])
+
+    def _needed(self, group: dict[str, Any]) -> tuple[str, ...]:
+        return self._buffers if group["momentum"] != 0 else ()
 
     def _fresh_count(self, count: int) -> int:
         return 0  # a new momentum buffer starts as the gradient

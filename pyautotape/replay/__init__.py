@@ -1,8 +1,8 @@
 """``pat.compile``: record a training step once, then run it again in one C call.
 
-The package: recorder.py watches the eager run, program.py orders its events and plans
-the buffers, plan.py packs and runs one recording, compiled.py caches them by call
-signature.
+The package: traced.py is what fn's array arguments are while it records, recorder.py
+watches the eager run, program.py orders its events and plans the buffers, plan.py packs,
+checks and runs one recording, compiled.py caches them by call signature.
 
 The first call of a compiled function for a given signature (the shapes and dtypes of its
 array arguments) runs it eagerly while a recorder watches: every forward kernel call,
@@ -14,10 +14,10 @@ their buffers and run the whole program -- forward, backward and update -- in on
 ``pat_exec_fwd``, sweeps the same ``pat_tape_backward`` and updates the same optimizer
 kernels as eager mode, in the same order, so the numbers are bitwise the same.
 
-Guards: reading a value in Python while recording (``bool(t)``, a comparison such as
-``t > 0``, ``t.numpy()``, or using ``t.item()`` in a condition or in arithmetic) records
-the outcome; replay checks it in C, and if it changed the step is recorded again (or
-``RetapeRequired`` is raised with ``strict=True``).
+Guards: reading a value in Python while recording (``bool(t)``, ``float(t)``, a
+comparison such as ``t > 0``, ``t.numpy()``, ``np.asarray(t)``, or any use of
+``t.item()``) records the outcome; replay checks it in C, and if it changed the step is
+recorded again (or ``RetapeRequired`` is raised with ``strict=True``).
 
 >>> import numpy as np, pyautotape as pat
 >>> double = pat.compile(lambda x: pat.tensor(x) * 2.0)

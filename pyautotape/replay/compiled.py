@@ -16,13 +16,38 @@ from typing import Any
 import numpy as np
 
 from .. import anomaly as _anomaly
+from .. import tensor as _tensor
 from .._state import state as _state
 from ..errors import RetapeRequired, TapeError
-from ..tensor import Tensor, tensor
+from ..ops import elementwise as _elementwise
+from ..tensor import Tensor, _wrap, _writable
 from .plan import Plan
-from .recorder import Recorder, Retape
+from .recorder import Aliased, Recorder, Retape
+from .traced import TracedArray, traced_arg
 
 _ARRAYS = (np.ndarray, Tensor)
+
+
+def _settings() -> tuple:
+    """The global settings a recording depends on (the default dtype makes the constants
+    of lists and numbers; the ReLU subgradient is baked into relu's records): a recording
+    made under other settings records again. Anomaly mode is not here: a replay runs the
+    checked program while it is on."""
+    return (_tensor._default_dtype, _elementwise._relu_subgradient)
+
+
+def _owner(a: np.ndarray) -> int:
+    b = a.base
+    return id(a if b is None else b)
+
+
+def _check_array(value: Any) -> None:
+    if isinstance(value, (np.matrix, np.ma.MaskedArray)):
+        raise TypeError(
+            f"compile: a {type(value).__name__} argument is not supported (its NumPy "
+            "semantics differ from an ndarray's); pass np.asarray(x) (for a masked array "
+            "x.filled(...))"
+        )
 
 
 def _arg_sig(value: Any) -> tuple:
@@ -31,12 +56,14 @@ def _arg_sig(value: Any) -> tuple:
     if t is np.ndarray:
         return (t, value.shape, value.dtype)
     if t is Tensor:
-        return (t, value._data.shape, value._data.dtype)
+        return (t, value._data.shape, value._data.dtype, value.requires_grad,
+                value._grad is None)
     return (None, value)
 
 
 def _same_call(sig: tuple | None, args: tuple) -> bool:
-    """Whether positional ``args`` have exactly the signature ``sig`` of a recording."""
+    """Whether positional ``args`` have exactly the signature ``sig`` of a recording
+    (plain ndarrays and Tensors only; anything else takes the general path)."""
     if sig is None or len(sig) != len(args):
         return False
     for (t, *rest), a in zip(sig, args, strict=True):
@@ -45,29 +72,52 @@ def _same_call(sig: tuple | None, args: tuple) -> bool:
             if ta is not np.ndarray or a.shape != rest[0] or a.dtype != rest[1]:
                 return False
         elif t is Tensor:
-            if ta is not Tensor or a._data.shape != rest[0] or a._data.dtype != rest[1]:
+            if (ta is not Tensor or a._data.shape != rest[0] or a._data.dtype != rest[1]
+                    or a.requires_grad != rest[2] or (a._grad is None) != rest[3]):
                 return False
         elif ta in _ARRAYS or type(rest[0]) is not ta or rest[0] != a:
             return False
     return True
 
 
-def _signature(args: tuple, kwargs: dict) -> tuple[tuple, list[np.ndarray]]:
-    """The cache key of a call (array/Tensor arguments by shape and dtype, others by
-    value) and the array arguments in order."""
+def _aliases(objs: list[Any]) -> tuple | None:
+    """None when the array arguments are distinct objects, else for each the position of
+    the first argument that is the same object (a part of the signature)."""
+    n = len(objs)
+    if n < 2 or (objs[0] is not objs[1] if n == 2 else len({id(o) for o in objs}) == n):
+        return None
+    first: dict[int, int] = {}
+    return tuple(first.setdefault(id(o), i) for i, o in enumerate(objs))
+
+
+def call_kwargs_values(kwargs: dict) -> list[Any]:
+    return [kwargs[k] for k in sorted(kwargs)]
+
+
+def _signature(args: tuple, kwargs: dict) -> tuple[tuple, list[np.ndarray], list[Any]]:
+    """The cache key of a call (array/Tensor arguments by shape and dtype, Tensors also by
+    requires_grad and whether .grad is set, others by value; which arguments are the same
+    object), the array arguments in order, and the argument objects."""
     key: list[Any] = []
     arrays: list[np.ndarray] = []
+    objs: list[Any] = []
     for value in args if not kwargs else [*args, *(kwargs[k] for k in sorted(kwargs))]:
-        t = type(value)
-        if t is np.ndarray or t is Tensor:
-            arr = value if t is np.ndarray else value._data
-            arrays.append(arr)
-            key.append((t is Tensor, arr.shape, arr.dtype))
+        if isinstance(value, np.ndarray):
+            _check_array(value)
+            arrays.append(value)
+            objs.append(value)
+            key.append((False, value.shape, value.dtype))
+        elif isinstance(value, Tensor):
+            arrays.append(value._data)
+            objs.append(value)
+            key.append((True, value._data.shape, value._data.dtype, value.requires_grad,
+                        value._grad is None))
         else:
             key.append(value)
     if kwargs:
         key.append(tuple(sorted(kwargs)))
-    return tuple(key), arrays
+    key.append(_aliases(objs))
+    return tuple(key), arrays, objs
 
 
 class Compiled:
@@ -96,19 +146,30 @@ class Compiled:
         self.stats = {"records": 0, "replays": 0, "retapes": 0, "eager": 0}
         self.last: Plan | None = None
         self._lock = threading.Lock()
+        self._eager_keys: set[tuple] = set()  # signatures whose arguments alias fn's tensors
         functools.update_wrapper(self, fn)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if _state.recorder is not None:
             raise TapeError("compile: a compiled function cannot be called while recording")
         last = self.last
-        if last is not None and not kwargs and _same_call(last.call_sig, args):
+        settings = _settings()
+        if (last is not None and not kwargs and _same_call(last.call_sig, args)
+                and last.settings == settings):
             # the common case: the same signature as the previous call, checked without
             # building and hashing the cache key
-            key, plan = last.key, last
-            arrays = [a if type(a) is np.ndarray else a._data for a in args if type(a) in _ARRAYS]
+            objs = [a for a in args if type(a) in _ARRAYS]
+            arrays = objs if last.all_nd else [
+                a if type(a) is np.ndarray else a._data for a in objs
+            ]
+            n = len(objs)
+            alias = None if n < 2 or (n == 2 and objs[0] is not objs[1]) else _aliases(objs)
+            if alias == last.key[-1]:
+                key, plan = last.key, last
+            else:
+                key, plan = (*last.key[:-1], alias), None
         else:
-            key, arrays = _signature(args, kwargs)
+            key, arrays, objs = _signature(args, kwargs)
             plan = None
         with self._lock:
             try:
@@ -119,7 +180,19 @@ class Compiled:
                     "compile: an argument is neither an array nor hashable, so it cannot be "
                     "part of a replay signature; pass arrays/Tensors, or capture it in a closure"
                 ) from None
+            if plan is None and key in self._eager_keys:
+                self.stats["eager"] += 1
+                return self.fn(*args, **kwargs)
+            if plan is not None and plan.settings != settings:
+                plan = None  # recorded under other global settings: record again
             if plan is not None:
+                captured = plan.captured
+                for a in arrays:
+                    b = a.base
+                    if id(a if b is None else b) in captured:
+                        # an argument shares memory with a tensor fn uses: eager is exact
+                        self.stats["eager"] += 1
+                        return self.fn(*args, **kwargs)
                 if plan is not self.last:
                     self.plans.move_to_end(key)
                     self.last = plan
@@ -127,7 +200,11 @@ class Compiled:
                     self.stats["eager"] += 1
                     return self.fn(*args, **kwargs)
                 try:
+                    if plan.tensor_args:
+                        plan.grads_in(objs)
                     out = plan.run(arrays)
+                    if plan.tensor_args:
+                        plan.grads_out(objs)
                     self.stats["replays"] += 1
                     return out
                 except Retape as why:
@@ -137,29 +214,53 @@ class Compiled:
                             "strict=True forbids recording again"
                         ) from None
                     self.stats["retapes"] += 1
-            return self._record(key, args, kwargs)
+            return self._record(key, args, kwargs, settings)
 
-    def _record(self, key: tuple, args: tuple, kwargs: dict) -> Any:
-        # Tensor arguments are handed to fn as private copies, so their buffers are the
-        # replay's input buffers (the caller's tensors are never written).
+    def _record(self, key: tuple, args: tuple, kwargs: dict, settings: tuple) -> Any:
+        # Array arguments are handed to fn as traced values over private buffers, the
+        # replay's input buffers (the caller's arrays and tensors are never written):
+        # float arrays and Tensors as TracedArg Tensors, other arrays as TracedArray.
         ids: dict[int, int] = {}
+        inputs: list[tuple[int, np.ndarray]] = []
+        made: dict[int, Any] = {}  # id(caller's object) -> what fn gets (aliases share it)
+        tensor_args: list[tuple[int, Tensor, Any]] = []  # (position, private, its grad)
+        owners: set[int] = set()
+        written: list[tuple[Any, np.ndarray, bytes]] = []  # (caller's, private, before)
         pos = 0
 
         def private(value: Any) -> Any:
             nonlocal pos
-            if type(value) is np.ndarray:
-                ids[id(value)] = pos
-                pos += 1
+            if not isinstance(value, _ARRAYS):
                 return value
-            if type(value) is Tensor:
-                t = tensor(value._data, requires_grad=value.requires_grad)
-                ids[id(t._data)] = pos
-                inputs.append((pos, t._data))
-                pos += 1
-                return t
-            return value
+            p = pos
+            pos += 1
+            hit = made.get(id(value))
+            if hit is not None:
+                return hit
+            if isinstance(value, Tensor):
+                arr = value._data
+                t: Any = traced_arg(np.array(arr, order="C", copy=True), p, value.requires_grad)
+                if value.requires_grad:
+                    g = value._grad
+                    if g is not None:  # eager accumulates into it: so does the private leaf
+                        t._grad = _wrap(np.array(g._data, order="C", copy=True))
+                    tensor_args.append((p, t, t._grad._data if t._grad is not None else None))
+                buf = t._data
+            else:
+                arr = value
+                if value.dtype.kind == "f" and value.dtype.itemsize in (4, 8):
+                    buf = np.array(value, dtype=value.dtype.newbyteorder("="), order="C")
+                    t = traced_arg(buf, p)
+                else:
+                    buf = np.array(value, order="C", copy=True)
+                    t = TracedArray(buf, p)
+            owners.add(_owner(arr))
+            written.append((value, buf, buf.tobytes()))
+            ids[id(buf)] = p
+            inputs.append((p, buf))
+            made[id(value)] = t
+            return t
 
-        inputs: list[tuple[int, np.ndarray]] = []
         if kwargs:
             names = sorted(kwargs)
             call_args = [private(a) for a in args]
@@ -167,25 +268,61 @@ class Compiled:
         else:
             call_args = [private(a) for a in args]
             call_kwargs = {}
-        rec = Recorder(ids)
+        rec = Recorder(ids, strict=self.strict)
+        rec.arg_owners = owners
         for p, arr in inputs:
             rec.bind(p, arr)
         _state.recorder = rec
         restore_sites = _anomaly.keep_sites()  # records keep their lines for anomaly reports
         try:
             result = self.fn(*call_args, **call_kwargs)
+        except Aliased:
+            _state.recorder = None
+            restore_sites()
+            if rec.side_effect:
+                raise TapeError(
+                    "compile: an argument shares memory with a tensor the function also "
+                    "uses (a parameter passed as an argument, or a view of one), found after "
+                    "backward or an optimizer step had run; pass a copy (x.copy(), "
+                    "t.detach() of a copy) or capture the tensor instead"
+                ) from None
+            # found before anything changed: this signature runs eagerly (exact)
+            self._eager_keys.add(key)
+            self.stats["eager"] += 1
+            return self.fn(*args, **kwargs)
         finally:
             _state.recorder = None
             restore_sites()
+        changed = [(v, b) for v, b, before in written if b.tobytes() != before]
+        for value, buf in changed:  # fn wrote an argument in place: eager writes the caller's
+            dst = value._data if isinstance(value, Tensor) else value
+            if isinstance(value, Tensor) and value._guard is not None:
+                with _writable(value) as d:
+                    np.copyto(d, buf, casting="unsafe")
+            elif dst.flags.writeable:
+                np.copyto(dst, buf, casting="unsafe")
+            else:
+                raise TypeError("compile: fn wrote an argument in place, but the caller's "
+                                "array is read-only")
+            rec.refuse("fn wrote one of its array arguments in place")
         plan = Plan(rec, result)
         plan.key = key
-        plan.call_sig = None if kwargs else tuple(_arg_sig(a) for a in args)
+        plan.settings = settings
+        plain = not kwargs and not any(
+            isinstance(a, _ARRAYS) and type(a) not in _ARRAYS for a in args
+        )  # subclasses (np.memmap) take the general path
+        plan.call_sig = tuple(_arg_sig(a) for a in args) if plain else None
+        plan.all_nd = all(type(a) is not Tensor for a in args)
+        plan.tensor_args = tensor_args
         self.plans[key] = plan
         self.plans.move_to_end(key)
         while len(self.plans) > self.cache_size:
             self.plans.popitem(last=False)
         self.last = plan
         self.stats["records"] += 1
+        if tensor_args:
+            plan.grads_out([a for a in (*args, *call_kwargs_values(kwargs))
+                            if isinstance(a, _ARRAYS)])
         # the recording call returns what a replay would: copies, cut from the tape
         return plan._build(plan.result_template)
 
@@ -206,17 +343,19 @@ def compile(fn: Callable[..., Any] | None = None, *, strict: bool = False, cache
     calls copy the new arrays in and run forward, backward and update in one C call, with
     the same kernels in the same order as eager mode (bitwise equal results).
 
-    What is a constant of the recording: Python numbers and arrays that ``fn`` captures
-    from its closure, and NumPy work ``fn`` does on its arguments before handing them to
-    pyautotape (pass them to ``pat.tensor`` or an op directly). Parameters are buffers,
-    not copies: in-place changes to ``p.data`` between calls are seen. Replacing
-    ``p.data``, or the optimizer's hyperparameters other than the learning rate... are
-    checked: a change records again. Results are returned as copies.
+    Array arguments reach ``fn`` as traced values while it records: float arrays and
+    Tensors as Tensors (``x / 16.0`` is recorded), other arrays as wrappers that
+    pyautotape's ops read and NumPy refuses (see :mod:`pyautotape.replay.traced`).
+    Parameters are buffers, not copies: in-place changes to ``p.data`` between calls are
+    seen. A replaced ``.data`` of a tensor the step reads, a changed captured array, and
+    optimizer changes (hyperparameters validated as eager ``step()`` does, parameters,
+    groups, ``load_state_dict``) are checked: a change records again.
 
-    Guards: ``bool(t)``, comparisons of tensors, ``t.numpy()`` and conditions or arithmetic
-    on ``t.item()`` record what Python saw; on replay a different outcome records again
-    (``strict=True``: raises :class:`pat.RetapeRequired`). A new signature records a new
-    tape; ``cache_size`` recordings are kept (least recently used first out).
+    Guards: ``bool(t)``, ``float(t)``, comparisons of tensors, ``t.numpy()``,
+    ``np.asarray(t)`` and every use of ``t.item()`` record what Python saw; on replay a
+    different outcome records again (``strict=True``: raises :class:`pat.RetapeRequired`).
+    A new signature records a new tape; ``cache_size`` recordings are kept (least recently
+    used first out).
 
     >>> import numpy as np, pyautotape as pat
     >>> w = pat.tensor(np.zeros(3), requires_grad=True)

@@ -9,6 +9,7 @@ sweeps and optimizer calls; and running it.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable
 from typing import Any
 
@@ -35,13 +36,116 @@ STEP_DTYPE = _ffi.c_struct_dtype("pat_step", [
 ])
 
 
+def _owner(a: np.ndarray) -> int:
+    b = a.base
+    return id(a if b is None else b)
+
+
+def _captured(events: list[tuple], leaf_data: list[np.ndarray]) -> frozenset[int]:
+    """Owners of the memory the recording reads that it did not make (parameters,
+    optimizer state, captured constants): a later call whose argument shares it runs
+    eagerly."""
+    out = {_owner(d) for d in leaf_data}
+    made = {id(ev[2]) for ev in events if ev[0] == "input"}
+    for ev in events:
+        if ev[0] == "fwd":
+            made.add(id(ev[3]))
+            for s in ev[5:8]:
+                if s is not None and id(s) not in made:
+                    out.add(_owner(s))
+        elif ev[0] == "optim":
+            out |= {_owner(d) for d in ev[3] if d is not None}
+    return frozenset(out)
+
+
+def _zeroness(group: dict) -> tuple:
+    """What of a group's hyperparameters changes the recorded program rather than a
+    number in it: non-numbers (nesterov), and which numbers are zero (momentum 0 has no
+    buffer; a replay patches the learning rate, and other numbers that stay on the same
+    side of zero)."""
+    out = []
+    for k, v in group.items():
+        if k in ("params", "lr"):  # the learning rate is always only a number
+            continue
+        vals = v if isinstance(v, tuple) else (v,)
+        for x in vals:
+            if isinstance(x, bool) or not isinstance(x, (int, float)):
+                out.append((k, x))
+            else:
+                out.append((k, x == 0))
+    return tuple(out)
+
+
+class OptCheck:
+    """What a replay checks of one recorded optimizer call before it runs: the same
+    parameter groups holding the same parameters, the same state buffers (replaced by
+    ``load_state_dict``), and the hyperparameters -- validated by the optimizer's own
+    ``_check`` as eager ``step()`` does, patched into the call when only numbers changed
+    (on the same side of zero), else a new recording."""
+
+    __slots__ = ("opt", "group", "state", "full", "static", "hyper", "i", "get", "check")
+
+    def __init__(self, opt: Any, group: dict, state: Any, hyper: tuple, i: int) -> None:
+        self.opt, self.group, self.state, self.hyper, self.i = opt, group, state, hyper, i
+        keys = tuple(opt.defaults)
+        get = self.get = operator.itemgetter(*keys) if len(keys) > 1 else (
+            lambda g, k=keys[0]: (g[k],))
+        self.full = get(group)
+        self.static = _zeroness(group)
+        # the per-call check, a closure over what it compares (no attribute lookups)
+        groups = opt.param_groups
+        n_groups, gi = len(groups), next(j for j, g in enumerate(groups) if g is group)
+        params = list(group["params"])
+        n_params = len(params)
+        buffers = state.buffers
+        bufs = [(name, list(b)) for name, b in buffers.items()]
+        is_ = operator.is_
+        changed = self._changed
+        me = self
+
+        def check(opts: Any) -> None:
+            gs = opt.param_groups
+            if len(gs) != n_groups or gs[gi] is not group or opt._state[gi] is not state:
+                raise Retape("the optimizer's parameter groups changed (add_param_group)")
+            ps = group["params"]
+            if len(ps) != n_params or not all(map(is_, ps, params)):
+                raise Retape("an optimizer's parameters were replaced or added")
+            for name, then in bufs:
+                if not all(map(is_, buffers[name], then)):
+                    raise Retape("the optimizer's state was replaced (load_state_dict)")
+            try:
+                full = get(group)
+            except KeyError:
+                raise Retape("a hyperparameter was removed from a parameter group") from None
+            if full != me.full:
+                changed(opts)
+
+        self.check = check
+
+    def _changed(self, opts: Any) -> None:
+        opt, group, state = self.opt, self.group, self.state
+        full = self.get(group)
+        if full != state.checked:  # validate exactly as eager step() does
+            opt._check(group)
+            state.checked = tuple(group.get(k) for k in opt.defaults)
+        if _zeroness(group) != self.static:
+            raise Retape("an optimizer hyperparameter changed the update's form")
+        for j, h in enumerate(opt._hyper(group)):
+            opts[self.i].hyper[j] = h
+        self.full = self.get(group)
+
+
 class Plan:
     """One recorded signature, packed for pat_replay."""
 
     def __init__(self, rec: Recorder, result: Any) -> None:
         self.leaves = list(rec.leaves.values())
         self.leaf_data = [p._data for p in self.leaves]
-        self.grad_start = [rec.grad_at_start[id(p)] for p in self.leaves]
+        # a leaf fn makes itself (x = pat.tensor(img, requires_grad=True) for a saliency
+        # map) is new on every eager call: whatever .grad the recorded one holds between
+        # calls does not matter (its gradient buffer is zeroed by the program)
+        self.grad_start = [ANY if id(p._data) in rec.made else rec.grad_at_start[id(p)]
+                           for p in self.leaves]
         self.grad_end = [p._grad._data if p._grad is not None else None for p in self.leaves]
         self.grad_wrappers = [_wrap(g) if g is not None else None for g in self.grad_end]
         self.replayable = rec.why_opaque is None and not rec.guard_after_effect
@@ -58,6 +162,14 @@ class Plan:
         self._pack(rec.events)
         self.result_template = self._template(result)
         self.checks = list(zip(self.leaves, self.leaf_data, self.grad_start, strict=True))
+        leaf_ids = {id(p) for p in self.leaves}
+        self.data_checks = [(t, d) for k, (t, d) in rec.tensors.items() if k not in leaf_ids]
+        self.const_checks = list(rec.consts.values())
+        self.host_guards = rec.host_guards
+        self.opt_checks = [OptCheck(*probe, hyper, i).check for probe, hyper, i in self.opt_groups]
+        self.captured = _captured(rec.events, self.leaf_data)
+        self.settings: tuple = ()
+        self.tensor_args: list = []
         self.ends = list(zip(self.leaves, self.grad_wrappers, strict=True))
 
     # -- packing --------------------------------------------------------------------------
@@ -134,25 +246,26 @@ class Plan:
         # optimizer calls
         self.opts = ffi.new("pat_optcall[]", max(len(opts), 1))
         self.opt_keep = []
-        for i, (adam, dtype, datas, grads, bufs, sizes, counts, hyper, flag) in enumerate(opts):
+        for i, (kind, dtype, datas, grads, bufs, sizes, counts, hyper, flag) in enumerate(opts):
             o = self.opts[i]
             pt, pk = _ffi.pointer_table(datas)
             gt, gk = _ffi.pointer_table(grads)
-            b0 = _ffi.pointer_table(bufs[0]) if len(bufs) > 0 else (NULL, [])
-            b1 = _ffi.pointer_table(bufs[1]) if len(bufs) > 1 else (NULL, [])
-            o.adam = 1 if adam else 0
+            if len(bufs) > len(o.bufs) or len(hyper) > len(o.hyper) or kind < 0:
+                raise TypeError("an optimizer step that pat_replay cannot run was recorded")
+            btabs = [_ffi.pointer_table(b) for b in bufs]
+            o.kind = kind
             o.dtype = DTYPE_CODE[dtype]
             o.nparams = len(datas)
             o.params = pt
             o.grads = gt
-            o.buf0 = b0[0]
-            o.buf1 = b1[0]
+            for j in range(len(o.bufs)):
+                o.bufs[j] = btabs[j][0] if j < len(btabs) else NULL
             o.sizes = ffi.from_buffer("int64_t *", sizes)
             o.counts = ffi.from_buffer("int64_t *", counts, require_writable=True)
             for j, h in enumerate(hyper):
                 o.hyper[j] = h
             o.flag = flag
-            self.opt_keep.append((pt, pk, gt, gk, b0, b1, sizes, counts, bufs))
+            self.opt_keep.append((pt, pk, gt, gk, btabs, sizes, counts, bufs))
         self.stats = ffi.new("pat_stats *")
         self.failed = ffi.new("int64_t *", -1)
         self.args = (
@@ -235,17 +348,25 @@ class Plan:
                     raise Retape("a parameter's .grad changed between calls")
             elif g is not None:
                 raise Retape("a parameter's .grad was cleared between calls")
-        for refresh, hyper, i in self.opt_groups:
-            now = refresh()
-            if now != hyper:
-                for j, h in enumerate(now):
-                    self.opts[i].hyper[j] = h
+        for a, dt, shape, snap in self.const_checks:
+            if a.dtype != dt or a.shape != shape or a.tobytes() != snap:
+                raise Retape("an array the step captured changed")
+        for t, d in self.data_checks:
+            if t._data is not d:
+                raise Retape("the .data of a tensor the step reads was replaced")
+        if self.opt_checks:
+            opts = self.opts
+            for check in self.opt_checks:
+                check(opts)
         for pos, buf, cbuf in self.inputs:
             src = arrays[pos]
             if src.dtype == buf.dtype and src.flags.c_contiguous:
                 ffi.memmove(cbuf, src, buf.nbytes)
             else:
                 np.copyto(buf, src, casting="unsafe")
+        for buf, snap in self.host_guards:
+            if buf.tobytes() != snap:
+                raise Retape("a guard failed")
         if _state.anomaly & _anomaly.CHECK:  # pat.detect_anomaly: the checked program
             rc = _anomaly.replay(self)
         else:
@@ -263,6 +384,30 @@ class Plan:
             if p._guard is not None:
                 p._guard.version += 1
         return self._build(self.result_template)
+
+    def grads_in(self, objs: list[Any]) -> None:
+        """Tensor arguments that require grad and have one: eager accumulates into it, so
+        the private leaf starts from a copy of it."""
+        for pos, _, gbuf in self.tensor_args:
+            if gbuf is not None:
+                np.copyto(gbuf, objs[pos]._grad._data)
+
+    def grads_out(self, objs: list[Any]) -> None:
+        """Hand the private leaves' gradients to the caller's Tensor arguments (in place
+        when the caller's .grad is there, as eager accumulation is), and reset the private
+        leaves to their state at the start of a call."""
+        for pos, t, gbuf in self.tensor_args:
+            caller = objs[pos]
+            g = t._grad
+            if g is None:
+                caller._grad = None
+            else:
+                cur = caller._grad
+                if cur is not None and cur._data.flags.writeable and cur._guard is None:
+                    np.copyto(cur._data, g._data)
+                else:
+                    caller._grad = _wrap(g._data.copy())
+            t._grad = None if gbuf is None else _wrap(gbuf)
 
     # -- reporting ------------------------------------------------------------------------
     def memory_report(self) -> dict[str, int]:

@@ -62,8 +62,8 @@ def _program(events: list[tuple], inputs: list, opt_groups: list) -> tuple[list,
                         program.append(("zero", g))
                 program.append(("bwd", w, t))
         elif kind == "optim":
-            _, adam, dtype, datas, grads, bufs, sizes, counts, hyper, flag, refresh = ev
-            opts.append((adam, dtype, datas, grads, bufs, sizes, counts, hyper, flag))
+            _, kind, dtype, datas, grads, bufs, sizes, counts, hyper, flag, refresh = ev
+            opts.append((kind, dtype, datas, grads, bufs, sizes, counts, hyper, flag))
             opt_groups.append((refresh, hyper, len(opts) - 1))
             program.append(("optim", len(opts) - 1))
         elif kind == "zero":
