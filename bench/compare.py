@@ -301,10 +301,20 @@ def worker(framework: str, quick: bool) -> dict:
         "torch": work_torch,
         "jax": work_jax,
     }[framework]
+    threads = int(os.environ["BENCH_THREADS"])
     if framework in ("pat_replay", "pat_eager", "floor"):
         import pyautotape as pat
 
-        pat.set_num_threads(int(os.environ["BENCH_THREADS"]))
+        pat.set_num_threads(threads)
+    if framework == "numpy":
+        # NumPy's own OpenBLAS: OPENBLAS_NUM_THREADS reaches it only before it loads
+        import numpy as np  # noqa: F401
+        from threadpoolctl import threadpool_info, threadpool_limits
+
+        threadpool_limits(limits=threads, user_api="blas")
+        got = {i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"}
+        if got != {threads}:
+            raise RuntimeError(f"NumPy's BLAS runs {got} threads, not {threads}")
     for name in ("tiny", "small", "mnist", "large"):
         out["steps"][name] = fn(name, quick)
     if framework in ("pat_replay", "pat_eager", "torch", "jax", "floor"):

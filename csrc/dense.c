@@ -321,3 +321,109 @@ int pat_k_matmul_bwd_k(int dt, int64_t K, void *da, int64_t sda, void *db, int64
     }
     return PAT_OK;
 }
+
+/* ---- stacked linear: E models' linear layers in one call ------------------------------
+   y_e(m,n) = x_e(m,k) w_e(n,k)^T + b_e(n) for every member e that `it` walks, with element
+   strides [y, x, w, b]: x's stride is 0 when every member reads the same batch (its
+   adjoint then receives the sum of the members' dx, as the GEMMs accumulate), b's when
+   there is no bias (b NULL). Each member runs exactly the one-model kernel on its blocks
+   (linear's GEMMs with linear's sizes and leading dimensions), so a member's numbers are
+   bitwise those of the same model computed alone. K seeds (tangents, batched reverse,
+   second order) go through gemm_k per member, as linear's do. */
+
+/* p + o elements, NULL staying NULL (no arithmetic on a null pointer) */
+static void *at_off(const void *p, int64_t o, int dt) {
+    return p ? (char *)p + o * esize(dt) : NULL;
+}
+
+#define STACK_OFFSETS(it)                                                  \
+    MATMUL_OFFSETS(it);                                                    \
+    const int64_t oc = w.off[3] + i * walk_inner_stride(it, 3)
+
+static int bad_stack(int dt, const pat_iter *it, int64_t m, int64_t k, int64_t n) {
+    if (dt != PAT_F32 && dt != PAT_F64) return PAT_EBADDTYPE;
+    if (!valid_iter(it) || m < 0 || k < 0 || n < 0) return PAT_EBADARG;
+    return PAT_OK;
+}
+
+/* y_e = x_e w_e^T + b_e */
+int pat_k_stacked_linear_fwd(int dt, void *y, const void *x, const void *wt, const void *b,
+                             const pat_iter *it, int64_t m, int64_t k, int64_t n,
+                             pat_stats *st) {
+    int rc = bad_stack(dt, it, m, k, n);
+    if (rc != PAT_OK) return rc;
+    if (!y || !x || !wt) return PAT_ENULL;
+    MATMUL_WALK(it) {
+        STACK_OFFSETS(it);
+        rc = pat_k_linear_fwd(dt, at_off(y, oy, dt), at_off(x, oa, dt), at_off(wt, ob, dt),
+                              at_off(b, oc, dt), m, k, n, st);
+        if (rc != PAT_OK) return rc;
+    }
+    return PAT_OK;
+}
+
+/* dx_e += dy_e w_e;  dw_e += dy_e^T x_e;  db_e += sum over the rows of dy_e */
+int pat_k_stacked_linear_bwd(int dt, void *dx, void *dw, void *db, const void *dy,
+                             const void *x, const void *wt, const pat_iter *it, int64_t m,
+                             int64_t k, int64_t n, pat_stats *st) {
+    int rc = bad_stack(dt, it, m, k, n);
+    if (rc != PAT_OK) return rc;
+    if (!dy || (dx && !wt) || (dw && !x)) return PAT_ENULL;
+    MATMUL_WALK(it) {
+        STACK_OFFSETS(it);
+        rc = pat_k_linear_bwd(dt, at_off(dx, oa, dt), at_off(dw, ob, dt), at_off(db, oc, dt),
+                              at_off(dy, oy, dt), at_off(x, oa, dt), at_off(wt, ob, dt), m, k,
+                              n, st);
+        if (rc != PAT_OK) return rc;
+    }
+    return PAT_OK;
+}
+
+/* K seeds: ty_e += tx_e w_e^T + x_e tw_e^T + tb_e. A batched buffer holds its seeds one
+   after another (seed stride: the slot's size s*), member e at its offset in each. */
+int pat_k_stacked_linear_tan_k(int dt, int64_t K, void *ty, int64_t sty, const void *tx,
+                               int64_t stx, const void *tw, int64_t stw, const void *tb,
+                               int64_t stb, const void *x, const void *wt, const pat_iter *it,
+                               int64_t m, int64_t k, int64_t n, pat_scratch *sc,
+                               pat_stats *st) {
+    int rc = bad_stack(dt, it, m, k, n);
+    if (rc != PAT_OK) return rc;
+    if (K < 1) return PAT_EBADARG;
+    if (!ty || (tx && !wt) || (tw && !x)) return PAT_ENULL;
+    MATMUL_WALK(it) {
+        STACK_OFFSETS(it);
+        void *tye = at_off(ty, oy, dt);
+        if (tx) rc = pat_k_linear_acc_k(dt, K, tye, sty, at_off(tx, oa, dt), stx,
+                                        at_off(wt, ob, dt), 0, m, k, n, sc, st);
+        if (rc == PAT_OK && tw)
+            rc = pat_k_linear_acc_k(dt, K, tye, sty, at_off(x, oa, dt), 0, at_off(tw, ob, dt),
+                                    stw, m, k, n, sc, st);
+        for (int64_t j = 0; tb && !sc->dry && j < K && rc == PAT_OK; j++)
+            rc = pat_k_bias_acc(dt, at_off(ty, j * sty + oy, dt), at_off(tb, j * stb + oc, dt),
+                                m, n);
+        if (rc != PAT_OK) return rc;
+    }
+    return PAT_OK;
+}
+
+/* K cotangents: dx_e += dy_e w_e;  dw_e += dy_e^T x_e;  db_e += row sums of dy_e, each
+   operand with its seed stride (0: one seed shared by all, as the second-order rule
+   passes the value's adjoint and the values) */
+int pat_k_stacked_linear_bwd_k(int dt, int64_t K, void *dx, int64_t sdx, void *dw,
+                               int64_t sdw, void *db, int64_t sdb, const void *dy,
+                               int64_t sdy, const void *x, int64_t sx, const void *wt,
+                               int64_t sw, const pat_iter *it, int64_t m, int64_t k,
+                               int64_t n, pat_scratch *sc, pat_stats *st) {
+    int rc = bad_stack(dt, it, m, k, n);
+    if (rc != PAT_OK) return rc;
+    if (K < 1) return PAT_EBADARG;
+    if (!dy || (dx && !wt) || (dw && !x)) return PAT_ENULL;
+    MATMUL_WALK(it) {
+        STACK_OFFSETS(it);
+        rc = pat_k_linear_bwd_k(dt, K, at_off(dx, oa, dt), sdx, at_off(dw, ob, dt), sdw,
+                                at_off(db, oc, dt), sdb, at_off(dy, oy, dt), sdy,
+                                at_off(x, oa, dt), sx, at_off(wt, ob, dt), sw, m, k, n, sc, st);
+        if (rc != PAT_OK) return rc;
+    }
+    return PAT_OK;
+}

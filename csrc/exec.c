@@ -98,6 +98,8 @@ int pat_exec_fwd(int op, int dtype, void *y, void *aux,
         return pat_k_mse_fwd(dtype, y, aux, s0, s1, n, k);
     case PAT_OP_CUSTOM:  /* m is the handle of the Python Function application */
         return pat_custom_callback(PAT_CB_FWD, m, 1, y, (void *)s0, (void *)s1, (void *)s2);
+    case PAT_OP_STACKED_LINEAR:
+        return pat_k_stacked_linear_fwd(dtype, y, s0, s1, s2, it, m, k, n, stats);
     case PAT_OP_DROPOUT:  /* s1 is the generator state, alpha the drop probability */
         return pat_k_dropout_fwd(dtype, y, aux, s0, s1, n, alpha);
     case PAT_OP_PICK:  /* s1 the int64 labels, n the ignored label */
@@ -163,6 +165,8 @@ int pat_exec_bwd(int op, int dtype, const void *dy, const void *y, const void *a
         return pat_k_mse_bwd(dtype, g0, g1, dy, aux, n, k);
     case PAT_OP_CUSTOM:
         return pat_custom_callback(PAT_CB_BWD, m, 1, (void *)dy, g0, g1, g2);
+    case PAT_OP_STACKED_LINEAR:
+        return pat_k_stacked_linear_bwd(dtype, g0, g1, g2, dy, s0, s1, it, m, k, n, stats);
     case PAT_OP_DROPOUT:  /* the generator state (source 1) has no gradient */
         return pat_k_dropout_acc(dtype, g0, dy, aux, n);
     case PAT_OP_PICK:  /* labels (source 1) have no gradient */

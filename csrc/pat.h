@@ -156,6 +156,26 @@ int pat_k_matmul_bwd_k(int dt, int64_t K, void *da, int64_t sda, void *db, int64
                        int64_t sb, const pat_iter *it, int64_t m, int64_t k, int64_t n,
                        pat_scratch *sc, pat_stats *st);
 
+/* E models' linear layers (the stacked_linear op): it walks the members with element
+   strides [y, x, w, b] (x 0: a batch shared by all; b 0 or NULL: no bias); member e is
+   linear's kernel on its blocks. The _k forms take K seeds with seed strides as above. */
+int pat_k_stacked_linear_fwd(int dt, void *y, const void *x, const void *w, const void *b,
+                             const pat_iter *it, int64_t m, int64_t k, int64_t n,
+                             pat_stats *st);
+int pat_k_stacked_linear_bwd(int dt, void *dx, void *dw, void *db, const void *dy,
+                             const void *x, const void *w, const pat_iter *it, int64_t m,
+                             int64_t k, int64_t n, pat_stats *st);
+int pat_k_stacked_linear_tan_k(int dt, int64_t K, void *ty, int64_t sty, const void *tx,
+                               int64_t stx, const void *tw, int64_t stw, const void *tb,
+                               int64_t stb, const void *x, const void *w, const pat_iter *it,
+                               int64_t m, int64_t k, int64_t n, pat_scratch *sc,
+                               pat_stats *st);
+int pat_k_stacked_linear_bwd_k(int dt, int64_t K, void *dx, int64_t sdx, void *dw,
+                               int64_t sdw, void *db, int64_t sdb, const void *dy,
+                               int64_t sdy, const void *x, int64_t sx, const void *w,
+                               int64_t sw, const pat_iter *it, int64_t m, int64_t k,
+                               int64_t n, pat_scratch *sc, pat_stats *st);
+
 /* softmax and losses (loss.c) */
 int pat_k_softmax_fwd(int dt, void *y, const void *x, int64_t m, int64_t k, int64_t n, int take_log);
 int pat_k_softmax_bwd(int dt, void *dx, const void *dy, const void *y, int64_t m, int64_t k,

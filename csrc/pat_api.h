@@ -55,7 +55,9 @@ typedef enum {
                     n: 0 none -> y(m), 1 mean -> y(), 2 sum -> y()
      mse_loss       y = (a - b)^2 over n elements; aux = a - b; k: the reduction as above
      custom         a pat.Function of up to 3 sources; m = its handle; every rule calls
-                    back into Python (pat_custom_callback) */
+                    back into Python (pat_custom_callback)
+     stacked_linear y(E,m,n) = x_e(m,k) @ w_e(n,k)^T + b_e(n) for e < E (E models' linear
+                    layers, one GEMM each); it over the members: [y, x (0: shared), w, b] */
 typedef enum {
 #define PAT_OP(NAME, name, READS) PAT_OP_##NAME,
 #include "ops.def"

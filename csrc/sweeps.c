@@ -82,7 +82,9 @@ static void *at(void *p, int64_t j, int64_t n, int dt) {
     return p ? (char *)p + j * n * esz(dt) : NULL;
 }
 
-static int is_dense(int op) { return op == PAT_OP_LINEAR || op == PAT_OP_MATMUL; }
+static int is_dense(int op) {
+    return op == PAT_OP_LINEAR || op == PAT_OP_MATMUL || op == PAT_OP_STACKED_LINEAR;
+}
 
 /* The checks every batched sweep makes on an instruction before running it. */
 static int check_instr(const pat_instr *ins, int64_t nslots, int64_t niters) {
@@ -190,6 +192,9 @@ static int exec_tan(const pat_instr *ins, const pat_iter *it, void *const *vals,
         return rc;
     case PAT_OP_CUSTOM:
         return pat_custom_callback(PAT_CB_TAN, ins->m, K, ty, t0, t1, t2);
+    case PAT_OP_STACKED_LINEAR:  /* per member: ty = tx w^T + x tw^T + tb */
+        return pat_k_stacked_linear_tan_k(dt, K, ty, ny, t0, n0, t1, n1, t2, n2, v0, v1, it,
+                                          ins->m, ins->k, ins->n, sc, st);
     case PAT_OP_DROPOUT:  /* ty = mask * tx */
         for (int64_t j = 0; t0 && j < K && rc == PAT_OK; j++)
             rc = pat_k_dropout_acc(dt, at(ty, j, ny, dt), at(t0, j, n0, dt), aux, ins->n);
@@ -255,6 +260,9 @@ static int exec_bwd_k(const pat_instr *ins, const pat_iter *it, void *const *val
                                   ins->k, ins->n, sc, st);
     case PAT_OP_CUSTOM:
         return pat_custom_callback(PAT_CB_BWD, ins->m, K, dy, g0, g1, g2);
+    case PAT_OP_STACKED_LINEAR:
+        return pat_k_stacked_linear_bwd_k(dt, K, g0, n0, g1, n1, g2, n2, dy, ny, v0, 0, v1, 0,
+                                          it, ins->m, ins->k, ins->n, sc, st);
     case PAT_OP_COUNT:
         return PAT_EBADOP;
     }
@@ -325,6 +333,10 @@ static int exec_soa(const pat_instr *ins, const pat_iter *it, void *const *vals,
         return rc;
     case PAT_OP_CUSTOM:
         return pat_custom_callback(PAT_CB_SOA, ins->m, K, (void *)ybar, g0, g1, g2);
+    case PAT_OP_STACKED_LINEAR:  /* per member: gx += ybar tw, gw += ybar^T tx */
+        return pat_k_stacked_linear_bwd_k(dt, K, t1 ? g0 : NULL, n0, t0 ? g1 : NULL, n1, NULL, 0,
+                                          ybar, 0, t0, n0, t1, n1, it, ins->m, ins->k, ins->n,
+                                          sc, st);
     case PAT_OP_COUNT:
         return PAT_EBADOP;
     }

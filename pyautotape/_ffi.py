@@ -11,6 +11,7 @@ for the whole C call. :func:`check` turns a C status code into a Python exceptio
 from __future__ import annotations
 
 import pathlib
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -18,6 +19,25 @@ import numpy as np
 from ._srchash import source_hash
 from ._state import raise_callback_error
 from .errors import RetapeRequired, ShapeError
+
+
+def _missing_extension(exc: ImportError) -> str:
+    """What to do when the extension does not load: in a source checkout without one (which
+    shadows a ``pip install .`` made elsewhere when Python runs from the checkout's root),
+    build it there; anywhere else, reinstall."""
+    package = pathlib.Path(__file__).resolve().parent
+    if (package.parent / "csrc" / "pat_api.h").is_file() and not any(package.glob("_pat*.so")):
+        return (
+            f"pyautotape's C extension is not built in the source checkout {package}, which "
+            "Python imported because the current directory comes first on sys.path (it "
+            "shadows a copy installed with `pip install .`); build it in place with "
+            f"`pip install -e .` in {package.parent}, or run from another directory"
+        )
+    return (
+        "pyautotape's C extension is missing or cannot load "
+        f"({exc}); build it with `pip install -e .` (or `pip install .`)"
+    )
+
 
 try:
     # Importing scipy_openblas32 loads libscipy_openblas with RTLD_GLOBAL, so the extension
@@ -27,10 +47,7 @@ try:
 
     from ._pat import ffi, lib
 except ImportError as exc:  # pragma: no cover - depends on the installation
-    raise ImportError(
-        "pyautotape's C extension is missing or cannot load "
-        f"({exc}); build it with `pip install -e .` (or `pip install .`)"
-    ) from exc
+    raise ImportError(_missing_extension(exc)) from exc
 
 # The ABI version lives in csrc/pat_api.h only; this is what the loaded extension says.
 ABI_VERSION = lib.pat_abi_version()
@@ -91,8 +108,9 @@ def c_struct_dtype(cname: str, fields: list[tuple]) -> np.dtype:
     24
     """
     dt = np.dtype(fields)
-    for name in dt.names:
-        if dt.fields[name][1] != ffi.offsetof(cname, name):  # pragma: no cover
+    offsets: Mapping[str, tuple[Any, ...]] = dt.fields or {}
+    for name in dt.names or ():
+        if offsets[name][1] != ffi.offsetof(cname, name):  # pragma: no cover
             raise ImportError(
                 f"{cname}.{name} layout differs from C; rebuild with pip install -e ."
             )
@@ -119,6 +137,13 @@ if ITER_WORDS * 8 != ffi.sizeof("pat_iter"):  # pragma: no cover
     raise ImportError("pat_iter size differs from C; rebuild with pip install -e .")
 
 NULL = ffi.NULL
+
+
+def filled(a: np.ndarray | None) -> np.ndarray:
+    """A buffer a sweep filled (a live slot always has one); None would be a Python bug."""
+    if a is None:
+        raise RuntimeError("internal: a live slot has no buffer after the sweep")
+    return a
 
 
 def ptr(a: np.ndarray, dtype: np.dtype | None = None, writable: bool = False) -> Any:

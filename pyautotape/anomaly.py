@@ -41,6 +41,7 @@ import os
 import sys
 import threading
 from collections.abc import Callable, Sequence
+from types import FrameType
 from typing import Any, TypeVar
 
 import numpy as np
@@ -190,7 +191,7 @@ class AnomalyError(FloatingPointError):
 def callsite() -> tuple[str, int, str] | None:
     """(file, line, function) of the innermost stack frame outside the pyautotape package:
     the user's line that called the op being recorded."""
-    f = sys._getframe(1)
+    f: FrameType | None = sys._getframe(1)
     while f is not None:
         name = f.f_code.co_filename
         if not name.startswith(_PKG):

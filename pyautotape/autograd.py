@@ -65,6 +65,8 @@ def grad(
             raise TapeError("grad: every output must be a Tensor that requires grad")
         roots.append((o, seed_gradient(o, g, "grad")))
     arrays = run_backward(roots, ins, retain_graph)
+    if arrays is None:  # it returns None only when it is given no inputs
+        raise RuntimeError("internal: run_backward returned no gradients for the inputs")
     result: list[Tensor | None] = []
     for i, a in enumerate(arrays):
         if a is None and not allow_unused:

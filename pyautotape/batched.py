@@ -27,7 +27,7 @@ import numpy as np
 
 from . import _ffi
 from . import anomaly as _anomaly
-from ._ffi import ffi, lib
+from ._ffi import ffi, filled, lib
 from ._state import ANOMALY_CHECK, ENGINE_COUNTS, seq, state
 from .errors import ShapeError
 from .packing import collect, pack_records
@@ -126,16 +126,17 @@ class Program:
     def out_tangent(self, tans: list[np.ndarray | None], k: int) -> np.ndarray:
         if self.out_slot < 0:
             return np.zeros((k, *self.out.shape), self.out.dtype)
-        return tans[self.out_slot]
+        return filled(tans[self.out_slot])
 
     def adjoints(self, cot: np.ndarray) -> list[np.ndarray | None]:
         """Reverse mode: cotangents (k, *out shape) in, every live slot's adjoint out."""
         k = cot.shape[0]
         grads = self._zeros(k, "adjoint_buffers", skip=-2)
         if self.out_slot >= 0:  # the sweep only reads the output's adjoint: use cot itself
-            grads[self.out_slot] = np.ascontiguousarray(cot, self.dtypes[self.out_slot])
+            seed = np.ascontiguousarray(cot, self.dtypes[self.out_slot])
             if self.out_slot < len(self.leaves):  # f returned a leaf: hand out a copy
-                grads[self.out_slot] = grads[self.out_slot].copy()
+                seed = seed.copy()
+            grads[self.out_slot] = seed
         ENGINE_COUNTS["reverse_sweeps"] += 1
         self._run(lib.pat_tape_backward_batch, [grads], k)
         return grads
@@ -152,7 +153,7 @@ class Program:
         atans = self._zeros(k, "tangent_buffers")
         ENGINE_COUNTS["hvp_sweeps"] += 1
         self._run(lib.pat_tape_hvp, [tans, adjs, atans], k)
-        return [atans[i] for i in range(len(self.leaves))]
+        return [filled(atans[i]) for i in range(len(self.leaves))]
 
 
 def sweep(cfunc: Any, tape: np.ndarray, itab: np.ndarray, tables: list[list[Any]],

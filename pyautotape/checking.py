@@ -25,7 +25,7 @@ flips one are reported as "kink crossed" and left out of the comparison, never s
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -186,10 +186,10 @@ def _choose(spread: np.ndarray, crossed: np.ndarray, usable: np.ndarray) -> int:
         return int(np.argmin(counts))
     size = crossed[0].size
     limit = counts[cand].min() + max(1, math.ceil(KINK_SLACK * size))
-    cand = [g for g in cand if counts[g] <= limit]
-    finite = [g for g in cand if math.isfinite(spread[g])]
+    kept = [int(g) for g in cand if counts[g] <= limit]
+    finite = [g for g in kept if math.isfinite(spread[g])]
     if not finite:
-        return int(cand[-1])  # one step only, or nothing to compare: the smallest usable
+        return kept[-1]  # one step only, or nothing to compare: the smallest usable
     return int(min(finite, key=lambda g: (spread[g], g)))
 
 
@@ -260,6 +260,7 @@ def gradcheck(
     if len(dtypes) != 1:
         raise DTypeError(f"gradcheck: inputs mix dtypes {sorted(map(str, dtypes))}; use one")
     (dtype,) = dtypes
+    eps_label: float | str
     if eps is None or (isinstance(eps, str) and eps == "auto"):
         grid, eps_label = EPS_GRID[dtype], "auto"
     elif isinstance(eps, str):
@@ -280,16 +281,16 @@ def gradcheck(
     v = np.random.default_rng(seed).standard_normal(out.shape).astype(dtype)
     if out.size == 1:
         v = np.ones(out.shape, dtype)
-    if out.requires_grad:
-        analytic = autograd.grad(out, leaves, grad_outputs=v, allow_unused=True)
-    else:
-        analytic = [None] * len(leaves)
+    analytic: Sequence[Tensor | None] = (
+        autograd.grad(out, leaves, grad_outputs=v, allow_unused=True) if out.requires_grad
+        else [None] * len(leaves))
     v64 = v.astype(np.float64)
     _, base = _evaluate(f, arrays)
 
     checks, crossed_at = [], []
     for i, a in enumerate(arrays):
-        ana = (analytic[i].numpy().astype(np.float64) if analytic[i] is not None
+        grad_i = analytic[i]
+        ana = (grad_i.numpy().astype(np.float64) if grad_i is not None
                else np.zeros(a.shape))
         check, crossed = _reverse_check(f, arrays, i, ana, v64, base, grid, atol, rtol)
         checks.append(check)
@@ -339,7 +340,7 @@ def _reverse_check(
                 why[(g, j)] = flips
     ok = usable & ~crossed
     spread = _spread(est, ok)
-    g = _choose(spread, crossed, usable.any(axis=1))
+    g = _choose(spread, crossed, np.asarray(usable.any(axis=1)))
     anaf = ana.reshape(-1)
     sweep = []
     for k, h in enumerate(grid):
@@ -349,10 +350,11 @@ def _reverse_check(
     check = _compare(i, "reverse", a.shape, ana, est[g].reshape(a.shape),
                      ok[g].reshape(a.shape), atol, rtol, _noise(spread[g]))
     check.eps, check.sweep = grid[g], sweep
-    for j in np.flatnonzero(crossed[g]):
+    for jj in np.flatnonzero(crossed[g]):
+        j = int(jj)
         check.kinks.append(KinkCrossing(
-            "reverse", i, tuple(int(w) for w in np.unravel_index(int(j), a.shape)),
-            why[(g, int(j))], float(anaf[j]), float(est[g, j]), bool(crossed[:, j].all()),
+            "reverse", i, tuple(int(w) for w in np.unravel_index(j, a.shape)),
+            why[(g, j)], float(anaf[j]), float(est[g, j]), bool(crossed[:, j].all()),
         ))
     return check, crossed[g].reshape(a.shape)
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
+import os
 import platform
 import sys
 import time
@@ -26,9 +27,11 @@ import numpy as np
 
 from . import _ffi, data, nn, optim
 from . import random as _random
+from .outputs import have_matplotlib, plot_curves, plot_path, writable
 from .replay import compile
 from .runtime import blas_config, get_num_threads, set_num_threads
 from .serialization import save
+from .tabular import MAX_CLASSES, TASKS, DataFileError, Problem, file_problem
 from .tensor import Tensor, no_grad
 
 __all__ = ["main", "build_parser", "train", "TrainResult", "DATASETS"]
@@ -41,6 +44,7 @@ DATASETS: dict[str, dict[str, Any]] = {
     "moons": {"hidden": [32, 32], "epochs": 60, "batch_size": 32},
     "spirals": {"hidden": [64, 64], "epochs": 200, "batch_size": 32},
 }
+FILE_DEFAULTS: dict[str, Any] = {"hidden": [64, 64], "epochs": 50, "batch_size": 32}
 DEFAULT_LR = {"sgd": 0.05, "adam": 1e-3, "adamw": 1e-3}
 SGD_MOMENTUM = 0.9
 
@@ -104,9 +108,22 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument(
         "--dataset",
         choices=sorted(DATASETS),
-        default="digits",
-        help="data set (default: digits; 20%% held out for testing)",
+        default=None,
+        help="bundled data set (default: digits; 20%% held out for testing)",
     )
+    t.add_argument(
+        "--data",
+        metavar="PATH",
+        default=None,
+        help="train on your own data instead: a .csv with a header row (the target is the "
+        "last column, or --target) or a .npz with arrays X and y; text or few whole-number "
+        f"targets (<= {MAX_CLASSES} values) make a classification, other numbers a "
+        "regression (features standardised; 20%% held out)",
+    )
+    t.add_argument("--target", metavar="COLUMN", default=None,
+                   help="the CSV column to predict (default: the last)")
+    t.add_argument("--task", choices=list(TASKS), default="auto",
+                   help="override the task --data picks from its target")
     t.add_argument(
         "--hidden",
         type=_sizes,
@@ -209,7 +226,8 @@ class TrainResult:
     train_seconds: float
     wall_seconds: float
     losses: list[float]
-    accuracies: list[float]
+    accuracies: list[float]  # test score per epoch: accuracy, or RMSE for a regression
+    task: str = "classification"  # or "regression" (then test_accuracy is NaN)
 
     @property
     def samples_per_second(self) -> float:
@@ -227,8 +245,25 @@ def load_dataset(name: str, dtype: np.dtype) -> tuple[np.ndarray, ...]:
         X, y = data.make_spirals(900, n_classes=3, noise=0.2, seed=0)
     else:
         raise ValueError(f"unknown data set {name!r}; choose from {sorted(DATASETS)}")
-    Xtr, Xte, ytr, yte = data.train_test_split(X.astype(dtype), y, test_size=0.2, seed=0)
+    Xtr, Xte, ytr, yte = _split(X.astype(dtype), y)
     return Xtr, Xte, ytr, yte
+
+
+def _split(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, ...]:
+    return tuple(data.train_test_split(X, y, test_size=0.2, seed=0))
+
+
+def make_problem(args: argparse.Namespace, dtype: np.dtype) -> Problem:
+    """The data of a run: ``--data PATH`` (a file; see :mod:`pyautotape.tabular`) or a
+    bundled ``--dataset``."""
+    if args.data is not None:
+        return file_problem(args.data, args.target, args.task, dtype, _split)
+    name = args.dataset or "digits"
+    Xtr, Xte, ytr, yte = load_dataset(name, dtype)
+    classes = int(max(ytr.max(), yte.max())) + 1
+    return Problem(f"{name}: {len(Xtr)} train / {len(Xte)} test samples, {Xtr.shape[1]} "
+                   f"features, {classes} classes", "classification", Xtr, Xte, ytr, yte,
+                   classes, {"dataset": name})
 
 
 def accuracy(model: nn.Module, X: np.ndarray, y: np.ndarray) -> tuple[float, int]:
@@ -249,7 +284,7 @@ def make_optimizer(name: str, params: Any, lr: float,
                    weight_decay: float | None = None) -> optim.Optimizer:
     """The optimizer the CLI uses for ``--optimizer name`` (``weight_decay`` None: the
     optimizer's default)."""
-    wd = {} if weight_decay is None else {"weight_decay": weight_decay}
+    wd: dict[str, Any] = {} if weight_decay is None else {"weight_decay": weight_decay}
     if name == "sgd":
         return optim.SGD(params, lr=lr, momentum=SGD_MOMENTUM, **wd)
     if name == "adam":
@@ -304,7 +339,7 @@ def train(args: argparse.Namespace, out: Any = None) -> TrainResult:
     """Run ``python -m pyautotape train`` with parsed ``args``; prints to ``out``."""
     out = sys.stdout if out is None else out
     start = time.perf_counter()
-    defaults = DATASETS[args.dataset]
+    defaults = FILE_DEFAULTS if args.data is not None else DATASETS[args.dataset or "digits"]
     hidden = args.hidden if args.hidden is not None else defaults["hidden"]
     epochs = args.epochs if args.epochs is not None else defaults["epochs"]
     batch_size = args.batch_size if args.batch_size is not None else defaults["batch_size"]
@@ -312,30 +347,31 @@ def train(args: argparse.Namespace, out: Any = None) -> TrainResult:
     dtype = np.dtype(args.dtype)
     set_num_threads(args.threads)
 
-    Xtr, Xte, ytr, yte = load_dataset(args.dataset, dtype)
-    classes = int(max(ytr.max(), yte.max())) + 1
+    problem = make_problem(args, dtype)
+    Xtr, ytr = problem.Xtr, problem.ytr
     _random.manual_seed(args.seed)
-    sizes = [Xtr.shape[1], *hidden, classes]
+    sizes = [Xtr.shape[1], *hidden, problem.outputs]
     dropout = getattr(args, "dropout", 0.0)
     norm = getattr(args, "norm", "none")
     model = make_model(sizes, args.activation, dtype, dropout, norm)
     opt = make_optimizer(args.optimizer, model.parameters(), lr,
                          getattr(args, "weight_decay", None))
-    step = make_step(model, nn.CrossEntropyLoss(), opt, getattr(args, "clip", None))
+    loss_fn = nn.CrossEntropyLoss() if problem.task == "classification" else nn.MSELoss()
+    step = make_step(model, loss_fn, opt, getattr(args, "clip", None))
     mode = "eager" if args.eager else "replay (pat.compile: one C call per step)"
     if not args.eager:
         step = compile(step)
     loader = data.DataLoader(Xtr, ytr, batch_size=batch_size, shuffle=True)
 
+    def predict(X: np.ndarray) -> np.ndarray:
+        with no_grad():
+            return model(X).numpy()
+
     if not args.quiet:
         nparams = sum(p.size for p in model.parameters())
         extra = (f", dropout {dropout:g}" if dropout else "") + (
             f", {norm} norm" if norm != "none" else "")
-        print(
-            f"data    {args.dataset}: {len(Xtr)} train / {len(Xte)} test samples, "
-            f"{Xtr.shape[1]} features, {classes} classes",
-            file=out,
-        )
+        print(f"data    {problem.description}", file=out)
         print(
             f"model   MLP {'-'.join(map(str, sizes))} ({args.activation}, {dtype}, "
             f"{nparams:,} parameters{extra})",
@@ -349,10 +385,13 @@ def train(args: argparse.Namespace, out: Any = None) -> TrainResult:
 
     from tqdm import tqdm
 
+    # a live bar on a terminal; in a log (stderr not a terminal), one line per epoch
+    live = not args.quiet and sys.stderr.isatty()
+    log = not args.quiet and not live
     losses: list[float] = []
-    accuracies: list[float] = []
+    scores: list[float] = []
     train_seconds = 0.0
-    bar = tqdm(total=epochs * len(loader), unit="step", disable=args.quiet, leave=False,
+    bar = tqdm(total=epochs * len(loader), unit="step", disable=not live, leave=False,
                dynamic_ncols=True, file=sys.stderr)
     try:
         for epoch in range(1, epochs + 1):
@@ -370,25 +409,32 @@ def train(args: argparse.Namespace, out: Any = None) -> TrainResult:
                 bar.set_postfix_str(f"loss {total / seen:.4f}", refresh=False)
             train_seconds += time.perf_counter() - t0
             losses.append(total / seen)
-            acc, _ = accuracy(model, Xte, yte)
-            accuracies.append(acc)
-            bar.set_postfix_str(f"loss {losses[-1]:.4f}, test acc {acc:.2%}")
+            value, short, _ = problem.score(predict)
+            scores.append(value)
+            bar.set_postfix_str(f"loss {losses[-1]:.4f}, {short}")
+            if log:
+                print(f"epoch {epoch}/{epochs}  loss {losses[-1]:.4f}  {short}",
+                      file=sys.stderr, flush=True)
     finally:
         bar.close()
 
-    acc, correct = accuracy(model, Xte, yte)
+    value, _, line = problem.score(predict)
+    if problem.task == "classification":
+        acc, correct = value, int(round(value * len(problem.yte)))
+    else:
+        acc, correct = float("nan"), 0
     if args.save:
         save({"model": model.state_dict(),
               "config": {"sizes": sizes, "activation": args.activation, "dtype": str(dtype),
                          "dropout": dropout, "norm": norm,
-                         "dataset": args.dataset, "seed": args.seed},
-              "test_accuracy": acc}, args.save)
+                         "seed": args.seed, "task": problem.task, **problem.info},
+              "test_accuracy": acc, "test_score": value}, args.save)
     if args.plot:
-        _plot(args.plot, losses, accuracies, args.dataset)
-    result = TrainResult(acc, correct, len(yte), len(ytr), epochs, train_seconds,
-                         time.perf_counter() - start, losses, accuracies)
+        plot_curves(args.plot, losses, scores, problem)
+    result = TrainResult(acc, correct, len(problem.yte), len(ytr), epochs, train_seconds,
+                         time.perf_counter() - start, losses, scores, problem.task)
     print(f"final loss     {losses[-1]:.4f}", file=out)
-    print(f"test accuracy  {acc:.2%} ({correct}/{len(yte)})", file=out)
+    print(line, file=out)
     print(f"wall time      {result.wall_seconds:.2f} s ({train_seconds:.2f} s training)", file=out)
     print(f"speed          {result.samples_per_second:,.0f} samples/s", file=out)
     if args.save and not args.quiet:
@@ -398,33 +444,33 @@ def train(args: argparse.Namespace, out: Any = None) -> TrainResult:
     return result
 
 
-def _have_matplotlib() -> bool:
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-def _plot(path: str, losses: list[float], accuracies: list[float], title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    epochs = np.arange(1, len(losses) + 1)
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.5))
-    ax1.plot(epochs, losses)
-    ax1.set_xlabel("epoch")
-    ax1.set_ylabel("training loss")
-    ax1.set_yscale("log")
-    ax2.plot(epochs, np.asarray(accuracies) * 100)
-    ax2.set_xlabel("epoch")
-    ax2.set_ylabel("test accuracy (%)")
-    fig.suptitle(f"pyautotape train --dataset {title}")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+def _check_train_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    """Everything about a train run that can be refused before it starts: 0 if fine, else
+    the exit code after printing why (a bad option value is an argparse error, code 2)."""
+    if args.data is not None and args.dataset is not None:
+        parser.error("--data and --dataset are alternatives: give one")
+    if args.data is None and (args.target is not None or args.task != "auto"):
+        parser.error("--target and --task apply to --data")
+    if args.plot:
+        if not have_matplotlib():
+            print("pyautotape train: --plot needs matplotlib, an optional extra; install it "
+                  "with: pip install 'pyautotape[plot]'", file=sys.stderr)
+            return 1
+        try:
+            args.plot = plot_path(args.plot)
+        except ValueError as exc:
+            parser.error(str(exc))
+    for option, path in (("--save", args.save), ("--plot", args.plot)):
+        if path:
+            why = writable(path, option)
+            if why:
+                parser.error(why)
+    if args.data is not None:
+        try:  # read once here so a bad file is refused before anything else happens
+            file_problem(args.data, args.target, args.task, np.dtype(args.dtype), _split)
+        except DataFileError as exc:
+            parser.error(f"--data: {exc}")
+    return 0
 
 
 # ---------------------------------------------------------------------------------------
@@ -472,11 +518,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m pyautotape`` and the ``pyautotape`` script."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    try:
+        code = _run(parser, args)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # the reader went away (``pyautotape info | head -1``): no traceback; Python would
+        # flush stdout again at exit and fail again, so point it at /dev/null
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141  # what a shell reports for a program ended by SIGPIPE
+    return code
+
+
+def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     if args.command == "train":
-        if args.plot and not _have_matplotlib():
-            print("pyautotape train: --plot needs matplotlib, an optional extra; install it "
-                  "with: pip install 'pyautotape[plot]'", file=sys.stderr)
-            return 1
+        code = _check_train_args(parser, args)
+        if code:
+            return code
         try:
             train(args)
         except KeyboardInterrupt:

@@ -78,7 +78,7 @@ def _dtype(dtype: Any, op: str, default: np.dtype | None = None) -> np.dtype:
     return dt
 
 
-def _size(size: Sequence[Any], op: str) -> tuple[int, ...]:
+def _size(size: Sequence[Any], op: str) -> tuple[builtins_int, ...]:
     if len(size) == 1 and isinstance(size[0], (tuple, list)):
         size = tuple(size[0])
     out = []
@@ -109,7 +109,7 @@ def _random_draw(op: str) -> np.random.Generator:
     return _random.default_generator()
 
 
-def zeros(*size: Any, dtype: Any = None, requires_grad: bool = False,
+def zeros(*size: Any, dtype: Any = None, requires_grad: builtins_bool = False,
           device: Any = None) -> Tensor:
     """A tensor of zeros: ``zeros(2, 3)`` or ``zeros((2, 3))``.
 
@@ -121,7 +121,7 @@ def zeros(*size: Any, dtype: Any = None, requires_grad: bool = False,
     return _make(np.zeros(_size(size, "zeros"), _dtype(dtype, "zeros")), requires_grad, "zeros")
 
 
-def ones(*size: Any, dtype: Any = None, requires_grad: bool = False,
+def ones(*size: Any, dtype: Any = None, requires_grad: builtins_bool = False,
          device: Any = None) -> Tensor:
     """A tensor of ones.
 
@@ -133,7 +133,7 @@ def ones(*size: Any, dtype: Any = None, requires_grad: bool = False,
     return _make(np.ones(_size(size, "ones"), _dtype(dtype, "ones")), requires_grad, "ones")
 
 
-def empty(*size: Any, dtype: Any = None, requires_grad: bool = False,
+def empty(*size: Any, dtype: Any = None, requires_grad: builtins_bool = False,
           device: Any = None) -> Tensor:
     """A tensor to be overwritten; unlike PyTorch's it holds zeros, not stale memory, so a
     result never depends on what was there.
@@ -158,7 +158,7 @@ def _fill_dtype(fill_value: Any, dtype: Any, op: str) -> np.dtype:
     raise TypeError(f"{op}: fill_value must be a number, got {fill_value!r}")
 
 
-def full(size: Any, fill_value: Any, *, dtype: Any = None, requires_grad: bool = False,
+def full(size: Any, fill_value: Any, *, dtype: Any = None, requires_grad: builtins_bool = False,
          device: Any = None) -> Tensor:
     """A tensor of ``size`` filled with ``fill_value``; its dtype follows the value (bool,
     int64, or the default float dtype), as PyTorch's.
@@ -181,7 +181,7 @@ def _like(x: Any, op: str) -> np.ndarray:
     raise TypeError(f"{op}: input must be a Tensor or ndarray, not {type(x).__name__}")
 
 
-def zeros_like(input: Any, *, dtype: Any = None, requires_grad: bool = False,
+def zeros_like(input: Any, *, dtype: Any = None, requires_grad: builtins_bool = False,
                device: Any = None) -> Tensor:
     """Zeros of ``input``'s shape and (unless ``dtype``) dtype.
 
@@ -195,7 +195,7 @@ def zeros_like(input: Any, *, dtype: Any = None, requires_grad: bool = False,
                  "zeros_like")
 
 
-def ones_like(input: Any, *, dtype: Any = None, requires_grad: bool = False,
+def ones_like(input: Any, *, dtype: Any = None, requires_grad: builtins_bool = False,
               device: Any = None) -> Tensor:
     """Ones of ``input``'s shape and (unless ``dtype``) dtype.
 
@@ -209,8 +209,8 @@ def ones_like(input: Any, *, dtype: Any = None, requires_grad: bool = False,
                  "ones_like")
 
 
-def full_like(input: Any, fill_value: Any, *, dtype: Any = None, requires_grad: bool = False,
-              device: Any = None) -> Tensor:
+def full_like(input: Any, fill_value: Any, *, dtype: Any = None,
+              requires_grad: builtins_bool = False, device: Any = None) -> Tensor:
     """``fill_value`` in ``input``'s shape and (unless ``dtype``) dtype.
 
     >>> import pyautotape as pat
@@ -232,7 +232,7 @@ def _float_dtype(dtype: Any, op: str) -> np.dtype:
     return dt
 
 
-def rand(*size: Any, dtype: Any = None, requires_grad: bool = False,
+def rand(*size: Any, dtype: Any = None, requires_grad: builtins_bool = False,
          device: Any = None) -> Tensor:
     """Uniform samples in [0, 1), from the generator :func:`pyautotape.manual_seed` seeds.
 
@@ -246,7 +246,7 @@ def rand(*size: Any, dtype: Any = None, requires_grad: bool = False,
     return _make(_random_draw("rand").random(shape, dtype=dt), requires_grad, "rand")
 
 
-def randn(*size: Any, dtype: Any = None, requires_grad: bool = False,
+def randn(*size: Any, dtype: Any = None, requires_grad: builtins_bool = False,
           device: Any = None) -> Tensor:
     """Standard normal samples, from the generator :func:`pyautotape.manual_seed` seeds.
 
@@ -260,7 +260,7 @@ def randn(*size: Any, dtype: Any = None, requires_grad: bool = False,
                  "randn")
 
 
-def randint(*args: Any, size: Any = None, dtype: Any = None, requires_grad: bool = False,
+def randint(*args: Any, size: Any = None, dtype: Any = None, requires_grad: builtins_bool = False,
             device: Any = None) -> Tensor:
     """Integers drawn uniformly from [low, high): ``randint(high, size)`` or
     ``randint(low, high, size)``, int64 unless ``dtype``, as ``torch.randint``.
@@ -292,7 +292,7 @@ def randint(*args: Any, size: Any = None, dtype: Any = None, requires_grad: bool
 
 
 def normal(mean: Any = 0.0, std: Any = 1.0, size: Any = None, *, dtype: Any = None,
-           requires_grad: bool = False, device: Any = None) -> Tensor:
+           requires_grad: builtins_bool = False, device: Any = None) -> Tensor:
     """Normal samples with ``mean`` and ``std`` (numbers, or tensors that broadcast); with
     numbers, ``size`` gives the shape. Not differentiable in mean and std (PyTorch's
     gradient there is 0).
@@ -317,7 +317,7 @@ def normal(mean: Any = 0.0, std: Any = 1.0, size: Any = None, *, dtype: Any = No
 
 
 def arange(start: Any, end: Any = None, step: Any = 1, *, dtype: Any = None,
-           requires_grad: bool = False, device: Any = None) -> Tensor:
+           requires_grad: builtins_bool = False, device: Any = None) -> Tensor:
     """``start, start + step, ...`` below ``end`` (``arange(end)`` starts at 0); int64 when
     every argument is an int, else the default float dtype, as ``torch.arange``.
 
@@ -340,7 +340,7 @@ def arange(start: Any, end: Any = None, step: Any = 1, *, dtype: Any = None,
 
 
 def linspace(start: Any, end: Any, steps: Any, *, dtype: Any = None,
-             requires_grad: bool = False, device: Any = None) -> Tensor:
+             requires_grad: builtins_bool = False, device: Any = None) -> Tensor:
     """``steps`` evenly spaced values from ``start`` to ``end``, both included.
 
     >>> import pyautotape as pat
@@ -355,7 +355,7 @@ def linspace(start: Any, end: Any, steps: Any, *, dtype: Any = None,
                  "linspace")
 
 
-def eye(n: Any, m: Any = None, *, dtype: Any = None, requires_grad: bool = False,
+def eye(n: Any, m: Any = None, *, dtype: Any = None, requires_grad: builtins_bool = False,
         device: Any = None) -> Tensor:
     """The ``n x m`` identity (``m`` defaults to ``n``).
 

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from . import _ffi
-from ._ffi import ffi, lib
+from ._ffi import ffi, filled, lib
 from ._state import ANOMALY_CHECK, ENGINE_COUNTS, engine_lock, hooks, state
 from .errors import ShapeError
 from .packing import Program, collect, every_leaf, pack_records
@@ -142,7 +142,7 @@ def _sweep(records, roots, targets, stats):
     if accumulate:
         for leaf, s, fresh in leaf_slots:
             if fresh:
-                leaf._grad = _wrap(grads[s])
+                leaf._grad = _wrap(filled(grads[s]))
         for t, seed in roots:  # a leaf used as its own root: d t / d t = seed
             if t._node is None:
                 _accumulate_leaf(t, seed)

@@ -46,7 +46,7 @@ from typing import Any
 
 import numpy as np
 
-from ._ffi import ffi, lib
+from ._ffi import ffi, filled, lib
 from ._state import state as _state
 from .errors import DTypeError, ShapeError
 from .ops.spec import Example, OpSpec, register
@@ -95,7 +95,7 @@ class _Application:
     __slots__ = ("fn", "ctx", "args", "positions", "in_shapes", "in_dtypes", "out_shape",
                  "out_dtype")
 
-    def __init__(self, fn: type, ctx: FunctionCtx, args: tuple, positions: list[int],
+    def __init__(self, fn: type[Function], ctx: FunctionCtx, args: tuple, positions: list[int],
                  out: np.ndarray) -> None:
         self.fn = fn
         self.ctx = ctx
@@ -139,15 +139,15 @@ class Function:
     """
 
     @staticmethod
-    def forward(ctx: FunctionCtx, *args: Any) -> Tensor:
+    def forward(ctx: FunctionCtx, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError("a Function subclass must define forward(ctx, *args)")
 
     @staticmethod
-    def backward(ctx: FunctionCtx, *grad_outputs: Tensor) -> Any:
+    def backward(ctx: FunctionCtx, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError("a Function subclass must define backward(ctx, grad)")
 
     @staticmethod
-    def jvp(ctx: FunctionCtx, *tangents: Tensor | None) -> Tensor:
+    def jvp(ctx: FunctionCtx, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError("this Function defines no jvp(ctx, *tangents)")
 
     @classmethod
@@ -263,7 +263,16 @@ def _const(arr: np.ndarray) -> Tensor:
 
 
 def _as_array(name: str, what: str, value: Any, shape: tuple, dtype: np.dtype) -> np.ndarray:
-    arr = value._data if isinstance(value, Tensor) else np.asarray(value)
+    try:
+        arr = value._data if isinstance(value, Tensor) else np.asarray(value)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{name}.{what} is not an array ({type(value).__name__}: {exc}); "
+                        "return a Tensor, a float ndarray or None") from None
+    if arr.dtype.kind not in "fiub":
+        raise TypeError(
+            f"{name}.{what} has dtype {arr.dtype}; return a Tensor, a float ndarray or None "
+            f"(e.g. np.asarray(g, dtype=np.{dtype}))"
+        )
     if arr.shape != shape:
         raise ShapeError(f"{name}.{what} has shape {arr.shape}; expected {shape}")
     return arr.astype(dtype, copy=False)
@@ -271,7 +280,7 @@ def _as_array(name: str, what: str, value: Any, shape: tuple, dtype: np.dtype) -
 
 def _backward(app: _Application, nseeds: int, dst: Any, bufs: list[Any]) -> None:
     name = app.fn.__name__
-    dy = _view(dst, (nseeds, *app.out_shape), app.out_dtype)
+    dy = filled(_view(dst, (nseeds, *app.out_shape), app.out_dtype))
     outs = [_view(p, (nseeds, *app.in_shapes[i]), app.in_dtypes[i]) for i, p in enumerate(bufs)]
     for j in range(nseeds):
         with no_grad():
@@ -284,9 +293,10 @@ def _backward(app: _Application, nseeds: int, dst: Any, bufs: list[Any]) -> None
                 "argument(s) of forward; return one per argument (None where there is none)"
             )
         for i, pos in enumerate(app.positions):
-            if outs[i] is not None and grads[pos] is not None:
+            o = outs[i]
+            if o is not None and grads[pos] is not None:
                 what = f"backward's gradient {pos}"
-                outs[i][j] += _as_array(name, what, grads[pos], app.in_shapes[i], outs[i].dtype)
+                o[j] += _as_array(name, what, grads[pos], app.in_shapes[i], o.dtype)
 
 
 def _tangent(app: _Application, nseeds: int, dst: Any, bufs: list[Any]) -> None:
@@ -296,7 +306,7 @@ def _tangent(app: _Application, nseeds: int, dst: Any, bufs: list[Any]) -> None:
             f"{name} defines no jvp(ctx, *tangents); forward mode (pat.jvp, jacfwd, "
             "hessian) through it needs one, or use reverse mode (pat.vjp, jacrev)"
         )
-    ty = _view(dst, (nseeds, *app.out_shape), app.out_dtype)
+    ty = filled(_view(dst, (nseeds, *app.out_shape), app.out_dtype))
     ins = [_view(p, (nseeds, *app.in_shapes[i]), app.in_dtypes[i]) for i, p in enumerate(bufs)]
     for j in range(nseeds):
         tangents: list[Tensor | None] = [None] * len(app.args)
@@ -320,7 +330,7 @@ def _forward(app: _Application, dst: Any, bufs: list[Any]) -> None:
     ctx.needs_input_grad = app.ctx.needs_input_grad
     with no_grad():
         out = app.fn.forward(ctx, *args)
-    y = _view(dst, app.out_shape, app.out_dtype)
+    y = filled(_view(dst, app.out_shape, app.out_dtype))
     y[...] = _as_array(app.fn.__name__, "forward's result", out, app.out_shape, app.out_dtype)
     app.ctx = ctx
 
@@ -360,7 +370,9 @@ class _TanhScale(Function):
 
     @staticmethod
     def forward(ctx: FunctionCtx, x: Tensor, w: Tensor) -> Tensor:
-        y = x.tanh()
+        from .ops import tanh
+
+        y = tanh(x)
         ctx.save_for_backward(y, w)
         return y * w
 

@@ -232,13 +232,13 @@ class DataLoader:
                 f"{where}: batch_size must be a positive int, got {batch_size}; "
                 "pass e.g. batch_size=32"
             )
-        self._X = _as_samples(X, "X", where)
-        self._y = _as_samples(y, "y", where)
+        self._X: np.ndarray = _as_samples(X, "X", where)
+        self._y: np.ndarray = _as_samples(y, "y", where)
         _check_same_length(self._X, self._y, where)
         self.batch_size: int = operator.index(batch_size)
         self.shuffle: bool = _check_bool(shuffle, "shuffle", where)
         self.drop_last: bool = _check_bool(drop_last, "drop_last", where)
-        self._rng = _make_rng(seed, where)
+        self._rng: np.random.Generator = _make_rng(seed, where)
 
     @property
     def X(self) -> np.ndarray:

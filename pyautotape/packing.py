@@ -214,7 +214,7 @@ def pack_records(
                 is_live = is_live or live[s]
                 if sv is not None and vals[s] is None:
                     vals[s] = sv
-            elif p is not None and want_leaf is not None and type(p) is not Record:
+            elif p is not None and want_leaf is not None and not isinstance(p, Record):
                 s = slot_of[id(p)] = len(vals)  # a leaf met for the first time
                 vals.append(sv)
                 like.append(p)

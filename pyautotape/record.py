@@ -61,6 +61,27 @@ class Record:
     counts, probabilities, differences). ``where`` is the caller's (file, line, function)
     while anomaly detection keeps call sites."""
 
+    # filled in by record(), which builds a Record field by field (no __init__: it is the
+    # hottest constructor of the package)
+    seq: int
+    op: int
+    dtype: np.dtype
+    shape: tuple[int, ...]
+    parents: list[Record | Tensor | None]
+    saved: list[np.ndarray | None]
+    out: np.ndarray | None
+    aux: np.ndarray | None
+    it: np.ndarray | None
+    m: int
+    k: int
+    n: int
+    alpha: float
+    guards: tuple[_Guard, ...]
+    versions: tuple[int, ...]
+    released: bool
+    busy: bool
+    where: tuple[str, int, str] | None
+
     __slots__ = (
         "seq",
         "op",
@@ -109,13 +130,21 @@ class Record:
 def _value(s: Tensor | np.ndarray, guards: list[_Guard]) -> np.ndarray:
     """What a record keeps of source s: a Tensor's buffer (locked while the record lives)
     or a constant array."""
-    if type(s) is np.ndarray:
+    if isinstance(s, np.ndarray):
         return s
     g = s._guard
     if g is None:
         g = s._guard = _Guard(s._data)
     guards.append(g)
     return s._data
+
+
+def _source(sources: Sequence[Tensor | np.ndarray | None], i: int) -> Tensor | np.ndarray:
+    """Source i of an op whose rules read it (the op's spec guarantees it is given)."""
+    s = sources[i]
+    if s is None:
+        raise RuntimeError(f"internal: a rule reads source {i}, which the op did not pass")
+    return s
 
 
 def record(
@@ -143,7 +172,7 @@ def record(
     any_grad = False
     i = 0
     for t in sources:
-        if t is not None and type(t) is not np.ndarray and t.requires_grad:
+        if t is not None and not isinstance(t, np.ndarray) and t.requires_grad:
             parents[i] = t._node if t._node is not None else t
             any_grad = True
         i += 1
@@ -178,9 +207,9 @@ def record(
             keep0 = alpha != 0.0
             save_out = alpha == 0.0
         if keep0:
-            values[0] = _value(sources[0], guards)
+            values[0] = _value(_source(sources, 0), guards)
         if keep1:
-            values[1] = _value(sources[1], guards)
+            values[1] = _value(_source(sources, 1), guards)
     r.saved = values
     if save_out:
         g = y._guard = _Guard(out)

@@ -110,6 +110,8 @@ class KinkCount:
 def _backward_flops(e: TapeEntry, need: Sequence[bool]) -> int:
     """FLOPs of e's backward rule when only the inputs flagged in ``need`` get adjoints
     (what the C sweep skips: e.g. linear computes dW = dYᵀX only when W is needed)."""
+    if e.cost is None:  # entries a Tape makes always carry one
+        raise ValueError(f"tape entry #{e.index} ({e.op}) has no cost to count FLOPs from")
     return SPECS[e.op].backward_flops(e.cost, need)
 
 
@@ -230,12 +232,13 @@ class Tape:
             p = r.parents[i] if i < len(r.parents) else None
             if p is None:
                 parents.append(("const", None))
-            elif type(p) is Record:
+            elif isinstance(p, Record):
                 idx = self._by_seq.get(p.seq)
                 parents.append(("record", idx) if idx is not None else ("outside", p.seq))
             else:
                 parents.append(("leaf", self._leaf(p)))
-        has_bias = op == "linear" and len(sources) > 2 and sources[2] is not None
+        has_bias = (op in ("linear", "stacked_linear") and len(sources) > 2
+                    and sources[2] is not None)
         cost = Cost(tuple(ins), tuple(r.shape), r.m, r.k, r.n, has_bias)
         held = [a for a in (*r.saved, r.out, r.aux) if a is not None]
         ids = tuple((self._token(a), a.nbytes) for a in held)
@@ -297,7 +300,7 @@ class Tape:
             for kind, key in e.parents:
                 if kind == "leaf":
                     on = on or leaves is None or key in leaves
-                elif kind == "record":
+                elif kind == "record" and key is not None:
                     on = on or live[key] or key in recs
                 elif kind == "outside":
                     on = on or leaves is None
@@ -311,7 +314,7 @@ class Tape:
         for kind, key in e.parents:
             if kind == "leaf":
                 need.append(leaves is None or key in leaves)
-            elif kind == "record":
+            elif kind == "record" and key is not None:
                 need.append(live[key] or key in recs)
             else:
                 need.append(kind == "outside" and leaves is None)
@@ -333,7 +336,7 @@ class Tape:
         for i in range(start, -1, -1):  # parents always come first: one backward pass
             if anc[i]:
                 for kind, key in self.entries[i].parents:
-                    if kind == "record":
+                    if kind == "record" and key is not None:
                         anc[key] = True
         return anc
 
@@ -456,7 +459,7 @@ class Tape:
             '  edge [color="#555555"];',
         ]
         used_leaves = sorted({key for e in self.entries for kind, key in e.parents
-                              if kind == "leaf"})
+                              if kind == "leaf" and key is not None})
         for j in used_leaves:
             shape, dt = self._leaf_info[j]
             on = leaves is None or j in leaves
@@ -474,7 +477,7 @@ class Tape:
                          f'{", " + hot if on else ""}];')
             lines.append(f"  op{e.index} -> v{e.index}{' [' + hot + ']' if on else ''};")
             for i, (kind, key) in enumerate(e.parents):
-                if kind == "record":
+                if kind == "record" and key is not None:
                     src, edge_on = f"v{key}", on and live[key]
                 elif kind == "leaf":
                     src, edge_on = f"leaf{key}", on and (leaves is None or key in leaves)

@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from ._ffi import ffi
+from ._ffi import ffi, filled
 from ._state import ENGINE_COUNTS
 from .batched import leaf as _leaf
 from .batched import local as _local
@@ -152,7 +152,7 @@ def value_and_grad(f: Callable[..., Tensor], argnums: int | Sequence[int] = 0) -
                 "pat.vjp or pat.jacrev for non-scalar outputs"
             )
         grads = prog.adjoints(np.ones((1, *out.shape), out.dtype))
-        result = tuple(grads[i][0] for i in range(len(nums)))
+        result = tuple(filled(grads[i])[0] for i in range(len(nums)))
         return out._data.copy(), result[0] if single else result
 
     return _wrapped(f, value_and_grad_f)
@@ -199,7 +199,7 @@ def vjp(f: Callable[..., Tensor], *primals: Any) -> tuple[np.ndarray, Callable]:
         _local.stats = ffi.new("pat_stats *")
         seed = np.array(u, dtype=out.dtype, order="C").reshape(1, *out.shape)
         grads = prog.adjoints(seed)
-        return tuple(grads[i][0] for i in range(len(prog.leaves)))
+        return tuple(filled(grads[i])[0] for i in range(len(prog.leaves)))
 
     return out._data.copy(), vjp_fn
 
@@ -346,7 +346,7 @@ def _jacobian(f: Callable[..., Tensor], argnums: int | Sequence[int], mode: str,
         cot = np.zeros((out.size, out.size), out.dtype)
         cot[np.arange(out.size), np.arange(out.size)] = 1
         grads = prog.adjoints(cot.reshape(out.size, *out.shape))
-        jacs = tuple(grads[i].reshape(out.shape + t.shape) for i, t in enumerate(leaves))
+        jacs = tuple(filled(grads[i]).reshape(out.shape + t.shape) for i, t in enumerate(leaves))
         return jacs[0] if single else jacs
 
     return _wrapped(f, jacobian_f)

@@ -11,6 +11,11 @@ Hypothesis profiles (select with ``--hypothesis-profile NAME``):
 The sanitizer job (scripts/sanitize.sh) sets ``PYAUTOTAPE_SANITIZED=1``: the session then
 refuses to start unless the extension really was built with AddressSanitizer, and tests
 marked ``asan_slow`` (pure soak/timing-heavy ones) are skipped there.
+
+``.ci/run`` sets ``PYAUTOTAPE_REQUIRE_OPTIONAL=1`` for its main run, where torch,
+matplotlib, graphviz and ray are installed: a test skipped because one of them cannot be
+imported (``pytest.importorskip``: the PyTorch parity tests, the plot tests, the Ray sweep) then fails
+instead, so CI cannot pass with those tests silently not run.
 """
 
 import os
@@ -22,6 +27,7 @@ from hypothesis import HealthCheck, settings
 import pyautotape as pat
 
 SANITIZED = os.environ.get("PYAUTOTAPE_SANITIZED") == "1"
+REQUIRE_OPTIONAL = os.environ.get("PYAUTOTAPE_REQUIRE_OPTIONAL") == "1"
 
 _relaxed = [HealthCheck.too_slow, HealthCheck.data_too_large]
 settings.register_profile("ci", max_examples=200, deadline=None, suppress_health_check=_relaxed)
@@ -51,6 +57,28 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "asan_slow" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if REQUIRE_OPTIONAL and report.skipped and isinstance(report.longrepr, tuple):
+        reason = str(report.longrepr[2])
+        if "could not import" in reason:
+            report.outcome = "failed"
+            report.longrepr = (f"PYAUTOTAPE_REQUIRE_OPTIONAL=1: {item.nodeid} was skipped "
+                               f"({reason}); install what it needs (see .ci/run)")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector):
+    outcome = yield
+    report = outcome.get_result()
+    if REQUIRE_OPTIONAL and report.skipped and "could not import" in str(report.longrepr):
+        report.outcome = "failed"
+        report.longrepr = (f"PYAUTOTAPE_REQUIRE_OPTIONAL=1: {collector.nodeid} was skipped "
+                           f"({report.longrepr}); install what it needs (see .ci/run)")
 
 
 @pytest.fixture

@@ -335,6 +335,37 @@ def _mag_linear(x, w, b=None):
         return 1.0
 
 
+def _draw_stacked_linear(data, rng, dt):
+    e, m = data.draw(st.integers(1, 4)), data.draw(st.integers(0, 4))
+    k, n = data.draw(st.integers(1, 5)), data.draw(st.integers(1, 5))
+    lead = data.draw(st.sampled_from([(), (e,), (1,)]))
+    args = [
+        _float_arg(data.draw, rng, lead + (m, k), dt),
+        _float_arg(data.draw, rng, (e, n, k), dt),
+    ]
+    if data.draw(st.booleans()):
+        args.append(_float_arg(data.draw, rng, (e, n), dt))
+    return args, {}
+
+
+def _ref_stacked_linear(x, w, b=None):
+    if w.ndim != 3 or x.ndim not in (2, 3) or x.shape[-1] != w.shape[2]:
+        raise Invalid("shapes")
+    if x.ndim == 3 and x.shape[0] not in (1, w.shape[0]):
+        raise Invalid("members")
+    if b is not None and b.shape != w.shape[:2]:
+        raise Invalid("bias shape")
+    y = np.broadcast_to(np.matmul(x, np.swapaxes(w, -1, -2)), (w.shape[0], x.shape[-2], w.shape[1]))
+    return y + b[:, None, :] if b is not None else y.copy()
+
+
+def _mag_stacked_linear(x, w, b=None):
+    try:
+        return float(np.max(_ref_stacked_linear(np.abs(x), np.abs(w), None if b is None else np.abs(b)), initial=1.0))
+    except Invalid:
+        return 1.0
+
+
 def _softmax_spec(name: str) -> Spec:
     def draw(data, rng, dt):
         x = _float_arg(data.draw, rng, _shape(data.draw, min_ndim=1), dt)
@@ -452,6 +483,8 @@ SPECS: dict[str, Spec] = {
                         _ref_concatenate),
     "matmul": Spec(_draw_matmul, pat.matmul, _ref_matmul, _mag_matmul),
     "linear": Spec(_draw_linear, pat.linear, _ref_linear, _mag_linear),
+    "stacked_linear": Spec(_draw_stacked_linear, pat.stacked_linear, _ref_stacked_linear,
+                           _mag_stacked_linear),
     "softmax": _softmax_spec("softmax"),
     "log_softmax": _softmax_spec("log_softmax"),
     "cross_entropy": Spec(_draw_cross_entropy, pat.cross_entropy, _ref_errstate(_ref_cross_entropy)),

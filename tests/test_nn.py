@@ -241,7 +241,7 @@ def test_linear_init_distribution_matches_torch():
 
 
 def test_mlp_784_256_128_10_sgd_loss_curve_matches_torch():
-    """Issue 4 acceptance: 20 float32 SGD steps from the same initial weights, relative
+    """Acceptance: 20 float32 SGD steps from the same initial weights, relative
     loss difference <= 1e-4 at every step."""
     torch = pytest.importorskip("torch")
     rng = np.random.default_rng(0)

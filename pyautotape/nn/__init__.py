@@ -38,6 +38,7 @@ from .activation import (
     Tanhshrink,
 )
 from .container import ModuleDict, ModuleList, ParameterDict, ParameterList, Sequential
+from .ensemble import Ensemble
 from .layers import (
     MLP,
     Bilinear,
@@ -75,4 +76,5 @@ __all__ = [
     "Tanhshrink", "Softmax", "LogSoftmax", "MSELoss", "CrossEntropyLoss", "NLLLoss",
     "BCELoss", "BCEWithLogitsLoss", "L1Loss", "SmoothL1Loss", "HuberLoss", "KLDivLoss",
     "CosineEmbeddingLoss", "MarginRankingLoss", "functional", "init", "utils",
+    "Ensemble",
 ]

@@ -205,7 +205,7 @@ class ModuleDict(Module):
 
     def update(self, modules: Mapping[str, Module] | Iterable[Any]) -> None:
         """Add or replace entries from a mapping or an iterable of (key, module) pairs."""
-        pairs = modules.items() if isinstance(modules, Mapping) else modules
+        pairs: Iterable[Any] = modules.items() if isinstance(modules, Mapping) else modules
         for pair in pairs:
             key, module = pair
             self[key] = module

@@ -128,7 +128,8 @@ def eye_(tensor: Tensor) -> Tensor:
     """
     if tensor.ndim != 2:
         raise ShapeError(f"eye_: only 2-D tensors are supported, got shape {tensor.shape}")
-    return _fill(tensor, np.eye(*tensor.shape), "eye_")
+    rows, cols = tensor.shape
+    return _fill(tensor, np.eye(rows, cols), "eye_")
 
 
 def xavier_uniform_(tensor: Tensor, gain: float = 1.0) -> Tensor:

@@ -68,6 +68,8 @@ class CrossEntropyLoss(_Loss):
     0.6931
     """
 
+    weight: Tensor | None  # a buffer (register_buffer)
+
     def __init__(self, weight: Any = None, ignore_index: int = -100, reduction: str = "mean",
                  label_smoothing: float = 0.0) -> None:
         super().__init__(reduction)
@@ -87,6 +89,8 @@ class NLLLoss(_Loss):
     2.0
     """
 
+    weight: Tensor | None  # a buffer (register_buffer)
+
     def __init__(self, weight: Any = None, ignore_index: int = -100,
                  reduction: str = "mean") -> None:
         super().__init__(reduction)
@@ -105,6 +109,8 @@ class BCELoss(_Loss):
     0.6931
     """
 
+    weight: Tensor | None  # a buffer (register_buffer)
+
     def __init__(self, weight: Any = None, reduction: str = "mean") -> None:
         super().__init__(reduction)
         self._buffer("weight", weight)
@@ -121,6 +127,9 @@ class BCEWithLogitsLoss(_Loss):
     >>> round(loss(pat.tensor([0.0]), pat.tensor([1.0])).item(), 4)
     1.3863
     """
+
+    weight: Tensor | None  # a buffer (register_buffer)
+    pos_weight: Tensor | None  # a buffer (register_buffer)
 
     def __init__(self, weight: Any = None, reduction: str = "mean",
                  pos_weight: Any = None) -> None:

@@ -483,7 +483,12 @@ class Module:
             if name not in state_dict:
                 continue
             raw = state_dict[name]
-            value = raw.numpy() if isinstance(raw, Tensor) else np.asarray(raw)
+            try:
+                value = raw.numpy() if isinstance(raw, Tensor) else np.asarray(raw)
+            except (TypeError, ValueError) as exc:
+                raise TypeError(
+                    f"load_state_dict: '{name}' is not an array ({type(raw).__name__}: {exc})"
+                ) from None
             if value.shape != t.shape:
                 raise ShapeError(
                     f"load_state_dict: '{name}' has shape {value.shape} in the state dict "
@@ -498,6 +503,16 @@ class Module:
                     "build the module with the matching dtype"
                 )
             values[name] = value
+        # every destination writable before the first write: all of it lands, or nothing
+        for name in values:
+            t = own[name]
+            g = t._guard
+            locked = g is not None and g.count > 0 and g.arr is t._data  # lifted for writes
+            if not (t._data.flags.writeable or locked):
+                raise ValueError(
+                    f"load_state_dict: '{name}' is a read-only array in the module; give the "
+                    "tensor a writable .data first"
+                )
         for name, value in values.items():
             with _writable(own[name]) as buf:
                 np.copyto(buf, value)

@@ -69,6 +69,11 @@ class BatchNorm1d(Module):
     (array([0.15, 0.25, 0.35], dtype=float32), 1.0)
     """
 
+    # buffers (register_buffer), None without track_running_stats
+    running_mean: Tensor | None
+    running_var: Tensor | None
+    num_batches_tracked: Tensor | None
+
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1,
                  affine: bool = True, track_running_stats: bool = True,
                  dtype: Any = None) -> None:
@@ -93,8 +98,9 @@ class BatchNorm1d(Module):
     def forward(self, x: Any) -> Tensor:
         self._guard_mode()
         use_batch = self.training or not self.track_running_stats
-        if self.training and self.track_running_stats:
-            F._update(self.num_batches_tracked, 1.0, self.num_batches_tracked * 0.0 + 1.0, 1.0)
+        count = self.num_batches_tracked
+        if self.training and self.track_running_stats and count is not None:
+            F._update(count, 1.0, count * 0.0 + 1.0, 1.0)
         track = self.training and self.track_running_stats
         return F.batch_norm(x, self.running_mean if track or not use_batch else None,
                             self.running_var if track or not use_batch else None,
@@ -105,8 +111,9 @@ class BatchNorm1d(Module):
         if self.track_running_stats:
             for buf, v in ((self.running_mean, 0.0), (self.running_var, 1.0),
                            (self.num_batches_tracked, 0.0)):
-                buf._data = np.full(buf.shape, v, buf.dtype)
-                buf._guard = None
+                if buf is not None:
+                    buf._data = np.full(buf.shape, v, buf.dtype)
+                    buf._guard = None
 
     def extra_repr(self) -> str:
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "

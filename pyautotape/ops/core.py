@@ -46,7 +46,14 @@ def const(x: Any, dtype: np.dtype, opname: str, argname: str) -> Tensor:
         arr = x._data.astype(dtype)
         exact_guard((x._data,))  # computed outside the tape (see exact_guard)
     elif _is_scalar(x):
-        arr = np.array(x, dtype=dtype)
+        try:
+            arr = np.array(x, dtype=dtype)
+        except OverflowError:
+            raise OverflowError(
+                f"{opname}: {argname} is a Python int of {len(str(abs(int(x))))} digits, "
+                f"beyond the range of {np.dtype(dtype)}; pass a float (e.g. float('inf')) "
+                "or a smaller number"
+            ) from None
     elif isinstance(x, numbers.Real) and not isinstance(x, np.bool_):  # a traced .item()
         arr = np.array(float(x), dtype=dtype)
     elif isinstance(x, np.ndarray):
@@ -156,10 +163,10 @@ def pack_iter(shape: Sequence[int], strides: Sequence[Sequence[int]], opname: st
         )
     words = np.zeros(ITER_WORDS, dtype=np.int64)
     words[0] = len(merged)
-    for d, row in enumerate(merged):
-        words[1 + d] = row[0]
+    for axis, row in enumerate(merged):
+        words[1 + axis] = row[0]
         for o in range(nops):
-            words[1 + lib.PAT_MAXDIM + o * lib.PAT_MAXDIM + d] = row[1 + o]
+            words[1 + lib.PAT_MAXDIM + o * lib.PAT_MAXDIM + axis] = row[1 + o]
     words.flags.writeable = False
     if len(_iter_cache) > 4096:
         _iter_cache.clear()
@@ -247,6 +254,17 @@ def axes(name: str, ndim: int, axis: Any) -> tuple[int, ...]:
     if len(set(out)) != len(out):
         raise ShapeError(f"{name}: axis {axis!r} repeats an axis")
     return tuple(sorted(out))
+
+
+def one_axis(name: str, ndim: int, axis: Any) -> int:
+    """The one axis an op works along (softmax, concatenate, ...): an int in range."""
+    if axis is None or isinstance(axis, (tuple, list)):
+        raise TypeError(
+            f"{name}: axis must be one int (e.g. axis=-1), got {axis!r}; {name} works "
+            "along a single axis (flatten first with .reshape(-1) for the whole tensor)"
+        )
+    (ax,) = axes(name, ndim, axis)
+    return ax
 
 
 def blas_sizes(name: str, *sizes: int) -> None:

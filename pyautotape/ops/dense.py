@@ -1,5 +1,6 @@
-"""Dense ops: ``matmul`` (NumPy's rules, batched) and ``linear`` (PyTorch's weight layout,
-bias fused), through OpenBLAS.
+"""Dense ops: ``matmul`` (NumPy's rules, batched), ``linear`` (PyTorch's weight layout,
+bias fused) and ``stacked_linear`` (the linear layers of E models at once), through
+OpenBLAS.
 
 >>> import numpy as np, pyautotape as pat
 >>> (pat.tensor(np.ones((2, 3))) @ pat.tensor(np.ones((3, 4)))).shape
@@ -118,6 +119,57 @@ def linear(x: Any, weight: Any, bias: Any = None) -> Tensor:
     return record(lib.PAT_OP_LINEAR, y, (tx, tw, tb), m=m, k=k, n=n)
 
 
+def stacked_linear(x: Any, weight: Any, bias: Any = None) -> Tensor:
+    """The linear layers of E models at once: ``y[e] = x[e] @ weight[e].T + bias[e]`` with
+    weight (E, out, in) and bias (E, out); x is one batch (B, in) that every member reads,
+    or per-member batches (E, B, in) (a leading 1 broadcasts). Returns (E, B, out).
+
+    One C call runs member e exactly as ``linear(x[e], weight[e], bias[e])`` (the same GEMM,
+    the same sizes), so each member's values and gradients are bitwise those of the model
+    alone. This is what :class:`pyautotape.nn.Ensemble` runs its members' Linear layers as.
+
+    >>> import numpy as np, pyautotape as pat
+    >>> w = pat.tensor(np.ones((3, 4, 2)))            # 3 members, Linear(2, 4) each
+    >>> pat.stacked_linear(np.ones((5, 2)), w, pat.tensor(np.zeros((3, 4)))).shape
+    (3, 5, 4)
+    """
+    args = (x, weight) if bias is None else (x, weight, bias)
+    ts, dt = operands("stacked_linear", *args)
+    tx, tw = ts[0], ts[1]
+    tb = ts[2] if bias is not None else None
+    xs, ws = tx._data.shape, tw._data.shape
+    if len(ws) != 3:
+        raise ShapeError(
+            f"stacked_linear: weight must be 3-D (members, out, in), got {ws}; for one "
+            "model use pat.linear"
+        )
+    e, n, k = ws
+    if len(xs) not in (2, 3) or xs[-1] != k:
+        raise ShapeError(
+            f"stacked_linear: x {xs} must be (batch, {k}) shared by the members or "
+            f"({e}, batch, {k}) one per member, for weight {ws} (members, out, in)"
+        )
+    if len(xs) == 3 and xs[0] not in (e, 1):
+        raise ShapeError(
+            f"stacked_linear: x {xs} has {xs[0]} member batches but weight {ws} has {e} "
+            "members; pass one batch per member, or a batch of shape (batch, in) for all"
+        )
+    if tb is not None and tb._data.shape != (e, n):
+        raise ShapeError(
+            f"stacked_linear: bias must have shape ({e}, {n}) for weight {ws}, got "
+            f"{tb._data.shape}"
+        )
+    m = xs[-2]
+    blas_sizes("stacked_linear", m, k, n)
+    shared = len(xs) == 2 or xs[0] == 1
+    strides = ([m * n], [0 if shared else m * k], [n * k], [n if tb is not None else 0])
+    it = pack_iter((e,), strides, "stacked_linear")
+    y = np.empty((e, m, n), dt)
+    run(lib.PAT_OP_STACKED_LINEAR, "stacked_linear", dt, y, s0=tx._data, s1=tw._data,
+        s2=tb._data if tb is not None else None, it=it, m=m, k=k, n=n)
+    return record(lib.PAT_OP_STACKED_LINEAR, y, (tx, tw, tb), it=it, m=m, k=k, n=n)
+
+
 # ---------------------------------------------------------------------------------------
 # the specs
 
@@ -150,6 +202,33 @@ register(OpSpec("linear", linear, "dense", inputs=("x", "weight", "bias"), flops
                     lambda r: [r.standard_normal((3, 4)), r.standard_normal((5, 4)),
                                r.standard_normal(5)]),)))
 
+
+
+def _stacked_flops(c: Cost) -> int:
+    return c.out[0] * _linear_flops(c)
+
+
+def _stacked_bwd(c: Cost, need: Sequence[bool]) -> int:
+    return c.out[0] * _linear_bwd(c, need)
+
+
+def _np_stacked(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.matmul(x, np.swapaxes(w, -1, -2)) + b[:, None, :]
+
+
+register(OpSpec("stacked_linear", stacked_linear, "dense", inputs=("x", "weight", "bias"),
+                flops=_stacked_flops, bwd_flops=_stacked_bwd, examples=(
+                    Example(stacked_linear, _np_stacked,
+                            lambda r: [r.standard_normal((3, 4)), r.standard_normal((2, 5, 4)),
+                                       r.standard_normal((2, 5))]),
+                    Example(stacked_linear, _np_stacked,
+                            lambda r: [r.standard_normal((2, 3, 4)),
+                                       r.standard_normal((2, 5, 4)),
+                                       r.standard_normal((2, 5))]),
+                    Example(lambda x, w: stacked_linear(x, w), lambda x, w: _np_stacked(
+                                x, w, np.zeros(w.shape[:2])),
+                            lambda r: [r.standard_normal((1, 3, 4)),
+                                       r.standard_normal((3, 2, 4))]))))
 
 
 # ---------------------------------------------------------------------------------------
@@ -219,4 +298,4 @@ def addmm(input: Any, mat1: Any, mat2: Any, *, beta: float = 1.0,
     return add(ti if beta == 1 else mul(ti, beta), p)
 
 
-__all__ = ["matmul", "linear", "outer", "dot", "addmm"]
+__all__ = ["matmul", "linear", "stacked_linear", "outer", "dot", "addmm"]

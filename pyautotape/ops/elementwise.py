@@ -81,15 +81,19 @@ def _binary(name: str, a: Any, b: Any, alpha: float = 0.0) -> Tensor:
     # a number becomes a 0-d constant array of the tensor's dtype (weak scalars).
     ta = a if type(a) is Tensor and a._data.dtype.kind == "f" else None
     tb = b if type(b) is Tensor and b._data.dtype.kind == "f" else None
-    if ta is not None and tb is not None and ta._data.dtype == tb._data.dtype:
-        ad, bd = ta._data, tb._data
-    elif ta is not None and type(b) in _PY_NUMBERS:
-        ad, bd = ta._data, np.array(b, ta._data.dtype)
-    elif tb is not None and type(a) in _PY_NUMBERS:
-        ad, bd = np.array(a, tb._data.dtype), tb._data
-    elif ta is None and tb is None and _exact_operands(a, b):
+    ad = None
+    try:
+        if ta is not None and tb is not None and ta._data.dtype == tb._data.dtype:
+            ad, bd = ta._data, tb._data
+        elif ta is not None and type(b) in _PY_NUMBERS:
+            ad, bd = ta._data, np.array(b, ta._data.dtype)
+        elif tb is not None and type(a) in _PY_NUMBERS:
+            ad, bd = np.array(a, tb._data.dtype), tb._data
+    except OverflowError:  # an int beyond float range: operands() explains it
+        ad = None
+    if ad is None and ta is None and tb is None and _exact_operands(a, b):
         return exact_binary(name, a, b)
-    else:
+    if ad is None:
         (ta, tb), _ = operands(name, a, b)
         ad, bd = ta._data, tb._data
     dt = ad.dtype

@@ -18,7 +18,7 @@ from .._state import state
 from ..errors import DTypeError, ShapeError
 from ..record import record
 from ..tensor import Tensor, exact_guard
-from .core import OPCODE, axes, operands, prod, run, tensor_arg
+from .core import OPCODE, one_axis, operands, prod, run, tensor_arg
 from .spec import Cost, Example, OpSpec, register
 
 
@@ -26,7 +26,7 @@ def _softmax(name: str, x: Any, axis: int) -> Tensor:
     t = tensor_arg(x, name)
     if t.ndim == 0:
         raise ShapeError(f"{name}: needs at least 1-D input, got a scalar")
-    (ax,) = axes(name, t.ndim, axis)
+    ax = one_axis(name, t.ndim, axis)
     m, k, n = prod(t.shape[:ax]), t.shape[ax], prod(t.shape[ax + 1 :])
     op = OPCODE[name]
     y = np.empty(t.shape, t.dtype)

@@ -43,7 +43,8 @@ def seed(value: int) -> None:
     _STATE[:] = (key >> 32, key & 0xFFFFFFFF, 0.0)
 
 
-seed(int(np.random.SeedSequence().entropy) & ((1 << 63) - 1))
+_entropy = np.random.SeedSequence().entropy  # an int when drawn from the OS
+seed(int(_entropy if isinstance(_entropy, int) else 0) & ((1 << 63) - 1))
 
 
 def _check_p(p: Any, where: str) -> float:

@@ -17,7 +17,7 @@ from .._ffi import lib
 from ..errors import ShapeError
 from ..record import record
 from ..tensor import Tensor
-from .core import OPCODE, axes, cstrides, operands, pack_iter, prod, run, tensor_arg
+from .core import OPCODE, cstrides, one_axis, operands, pack_iter, prod, run, tensor_arg
 from .spec import Example, OpSpec, register
 
 
@@ -60,7 +60,14 @@ def transpose(x: Any, axes: Sequence[int] | None = None) -> Tensor:
     """
     t = tensor_arg(x, "transpose")
     if axes is not None:
+        if isinstance(axes, (str, bytes)) or not isinstance(axes, Sequence):
+            raise TypeError(f"transpose: axes must be a tuple of ints, got {axes!r:.60}")
         axes = tuple(axes)
+        if any(isinstance(a, bool) or not isinstance(a, (int, np.integer)) for a in axes):
+            raise TypeError(
+                f"transpose: axes must be ints, got {axes!r:.60}; pass a permutation of "
+                f"range({t.ndim}), e.g. {tuple(range(t.ndim))[::-1]}"
+            )
         norm = [int(a) + t.ndim if int(a) < 0 else int(a) for a in axes]
         if sorted(norm) != list(range(t.ndim)):
             raise ShapeError(
@@ -98,8 +105,15 @@ def index(x: Any, idx: Any) -> Tensor:
         view = t._data[idx]
         if not isinstance(view, np.ndarray):  # all ints: NumPy returns a scalar, not a view
             view = t._data[(idx if isinstance(idx, tuple) else (idx,)) + (Ellipsis,)]
+    except OverflowError:
+        raise IndexError(f"index: {idx!r:.60} is out of range for a tensor of shape {t.shape}"
+                         ) from None
     except IndexError as exc:
-        raise IndexError(f"index: {exc} (tensor of shape {t.shape})") from None
+        raise IndexError(f"index: {exc} (tensor of shape {t.shape}, index {idx!r:.60})"
+                         ) from None
+    except ValueError as exc:  # a zero slice step
+        raise ValueError(f"index: {exc} (tensor of shape {t.shape}, index {idx!r:.60}); use "
+                         "a nonzero step, e.g. t[::-1] to reverse") from None
     return _gather("index", t, view)
 
 
@@ -119,7 +133,7 @@ def concatenate(tensors: Sequence[Any], axis: int = 0) -> Tensor:
     nd = ts[0].ndim
     if nd == 0:
         raise ShapeError("concatenate: 0-d tensors cannot be joined; reshape them to (1,)")
-    (ax,) = axes("concatenate", nd, axis)
+    ax = one_axis("concatenate", nd, axis)
     for t in ts[1:]:
         if (
             t.ndim != nd

@@ -3,8 +3,8 @@ per group, ``zero_grad`` and ``state_dict`` (the package docstring tells the who
 
 from __future__ import annotations
 
-import dataclasses
 import numbers
+import operator
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -15,40 +15,10 @@ from .._ffi import DTYPE_CODE, ffi
 from .._state import state as _state
 from ..errors import DTypeError, ShapeError
 from ..tensor import Tensor, _writable, clear_grad
+from ._group import ParamList, _GroupState, _index, _step
 
 __all__ = ["Optimizer"]
 
-
-
-@dataclasses.dataclass
-class _GroupState:
-    """The state of one parameter group: ``counts[i]`` is parameter i's counter (Adam:
-    the step; SGD: updates folded into the momentum buffer, 0 = not started) and
-    ``buffers[name][i]`` its state arrays (None until it first has a gradient).
-
-    ``sizes`` (elements per parameter) never changes; ``tables`` caches the pointer tables
-    of parameters and state buffers with the arrays they point to, rebuilt only when one
-    of those arrays changed; ``checked`` holds the last hyperparameter values that passed
-    validation."""
-
-    counts: np.ndarray
-    buffers: dict[str, list[np.ndarray | None]]
-    sizes: np.ndarray
-    tables: dict[str, tuple[list[np.ndarray | None], np.ndarray, Any]] = dataclasses.field(
-        default_factory=dict
-    )
-    checked: tuple[Any, ...] | None = None
-
-    def table(self, key: str, arrays: list[np.ndarray | None]) -> Any:
-        """A ``void **`` to a table of the arrays' addresses; the table (and the arrays)
-        stay referenced here until a later call with other arrays replaces it."""
-        hit = self.tables.get(key)
-        if hit is not None and all(a is b for a, b in zip(hit[0], arrays, strict=True)):
-            return hit[2]
-        tab = _ffi.addresses(arrays)
-        cptr = ffi.cast("void **", _ffi.ptr(tab))
-        self.tables[key] = (list(arrays), tab, cptr)
-        return cptr
 
 
 # Entries that learning-rate schedulers add to parameter groups (optim/lr_scheduler/), kept
@@ -59,7 +29,13 @@ _SCHEDULE_KEYS = frozenset({"initial_lr", "max_lr", "min_lr", "max_momentum", "b
 def _number(value: Any, name: str, where: str) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{where}: {name} must be a number, got {type(value).__name__}")
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError:
+        raise ValueError(
+            f"{where}: {name} is an int of {len(str(abs(int(value))))} digits, beyond float "
+            "range; pass a float"
+        ) from None
 
 
 class Optimizer:
@@ -67,7 +43,13 @@ class Optimizer:
 
     Subclasses name their hyperparameter ``defaults``, their per-parameter state
     ``_buffers``, check hyperparameters in ``_check`` and update one group in
-    ``_update``.
+    ``_update`` (through ``_call``, which makes the C call).
+
+    ``param_groups`` may be edited in place: before each step (and ``state_dict``,
+    ``load_state_dict``, ``add_param_group``) each group's list is checked against the
+    one its state was built for, and a changed list (a tensor replaced, appended or
+    removed, another size or dtype) rebuilds the state: tensors the group held keep
+    theirs, new ones start fresh, an invalid list raises before anything is updated.
 
     >>> import pyautotape as pat
     >>> lin = pat.nn.Linear(3, 2)
@@ -89,6 +71,7 @@ class Optimizer:
                 f"{type(self).__name__}: params must be an iterable of Tensors (e.g. "
                 "model.parameters() or [w, b]), not a single Tensor"
             )
+        self._groups: list[dict[str, Any]] = []
         groups = list(params)
         if not groups:
             raise ValueError(f"{type(self).__name__}: optimizer got an empty parameter list")
@@ -123,7 +106,8 @@ class Optimizer:
     def add_param_group(self, group: Mapping[str, Any]) -> None:
         """Add a group: ``{"params": [...], **hyperparameters}``; missing hyperparameters
         take the optimizer's defaults. Parameters of one group share a dtype (one C call
-        per group); put float32 and float64 parameters in separate groups.
+        per group); put float32 and float64 parameters in separate groups. Everything is
+        checked before the optimizer changes: a refused group leaves it as it was.
 
         >>> import pyautotape as pat
         >>> a, b = pat.nn.Linear(2, 2), pat.nn.Linear(2, 2)
@@ -132,7 +116,18 @@ class Optimizer:
         >>> [g["lr"] for g in opt.param_groups]
         [0.1, 0.01]
         """
-        where = type(self).__name__
+        where = f"{type(self).__name__}.add_param_group"
+        if self._state:
+            self._sync(where)
+        entry, state = self._new_group(group, where, None)
+        self.param_groups.append(entry)
+        self._state.append(state)
+        self._groups = list(self.param_groups)
+
+    def _new_group(self, group: Any, where: str, exclude: Any = None
+                   ) -> tuple[dict[str, Any], _GroupState]:
+        """A validated group dict and its fresh state; raises before anything is changed.
+        ``exclude`` is a group of ``param_groups`` whose parameters may repeat (itself)."""
         if not isinstance(group, Mapping) or "params" not in group:
             raise TypeError(f"{where}: a parameter group is a dict with a 'params' entry")
         unknown = set(group) - set(self.defaults) - {"params"} - _SCHEDULE_KEYS
@@ -141,11 +136,28 @@ class Optimizer:
                 f"{where}: unknown hyperparameters {sorted(unknown)} in a parameter group; "
                 f"known: {sorted(self.defaults)}"
             )
-        raw = group["params"]
+        params = self._checked_params(group["params"], where, exclude)
+        hyper = {**self.defaults, **{k: v for k, v in group.items() if k != "params"}}
+        self._check(hyper)
+        plist = ParamList(params)
+        state = self._fresh_state(params)
+        state.plist, state.pversion = plist, plist.version
+        return {"params": plist, **hyper}, state
+
+    def _checked_params(self, raw: Any, where: str, group: dict[str, Any] | None
+                        ) -> list[Tensor]:
+        """A group's parameters as a list, checked: Tensors, leaves, each once across
+        all groups (``group`` itself excluded), one dtype."""
+        if isinstance(raw, (str, bytes, Mapping)) or not isinstance(raw, Iterable):
+            raise TypeError(
+                f"{where}: a group's 'params' must be a list of Tensors, got "
+                f"{type(raw).__name__}"
+            )
         params = [raw] if isinstance(raw, Tensor) else list(raw)
         if not params:
             raise ValueError(f"{where}: a parameter group has no parameters")
-        seen = {id(p) for g in self.param_groups for p in g["params"]}
+        seen = {id(p) for g in self.param_groups if g is not group
+                for p in (g.get("params", ()) if isinstance(g, Mapping) else ())}
         for i, p in enumerate(params):
             if not isinstance(p, Tensor):
                 raise TypeError(f"{where}: parameter {i} is a {type(p).__name__}, not a Tensor")
@@ -156,26 +168,101 @@ class Optimizer:
                 )
             if id(p) in seen:
                 raise ValueError(
-                    f"{where}: parameter {i} (shape {p.shape}) appears twice; pass each "
-                    "tensor once"
+                    f"{where}: parameter {i} (shape {p.shape}) appears twice (in this group "
+                    "or another); pass each tensor once"
                 )
             seen.add(id(p))
+            if p.dtype not in DTYPE_CODE:
+                raise DTypeError(
+                    f"{where}: parameter {i} has dtype {p.dtype}; an optimizer updates "
+                    "float32 or float64 tensors only"
+                )
             if p.dtype != params[0].dtype:
+                name = type(self).__name__
                 raise DTypeError(
                     f"{where}: parameters of one group must share a dtype, got "
                     f"{params[0].dtype} (parameter 0) and {p.dtype} (parameter {i}); put them "
-                    f'in separate groups: {where}([{{"params": f32}}, {{"params": f64}}], ...)'
+                    f'in separate groups: {name}([{{"params": f32}}, {{"params": f64}}], ...)'
                 )
-        hyper = {**self.defaults, **{k: v for k, v in group.items() if k != "params"}}
-        self._check(hyper)
-        self.param_groups.append({"params": params, **hyper})
-        self._state.append(
-            _GroupState(
-                np.zeros(len(params), np.int64),
-                {name: [None] * len(params) for name in self._buffers},
-                np.array([p.size for p in params], np.int64),
-            )
+        return params
+
+    def _fresh_state(self, params: list[Tensor], old: _GroupState | None = None
+                     ) -> _GroupState:
+        """The state for ``params``; a parameter that ``old`` already held, with the same
+        shape and dtype, keeps its counter and buffers (state follows the tensor, as in
+        PyTorch), any other starts fresh."""
+        n = len(params)
+        st = _GroupState(
+            np.zeros(n, np.int64),
+            {name: [None] * n for name in self._buffers},
+            np.array([p.size for p in params], np.int64),
+            list(params),
+            [p.shape for p in params],
+            params[0].dtype,
         )
+        if old is not None:
+            st.version = old.version + 1
+            where = {id(p): j for j, p in enumerate(old.params)}
+            for i, p in enumerate(params):
+                j = where.get(id(p))
+                if j is None or old.shapes[j] != p.shape or old.dtype != p.dtype:
+                    continue
+                st.counts[i] = old.counts[j]
+                for name in self._buffers:
+                    st.buffers[name][i] = old.buffers[name][j]
+        return st
+
+    def _sync(self, where: str) -> None:
+        """Bring the state in line with ``param_groups`` as Python sees it now (a group's
+        params replaced, appended or removed, a parameter of another shape or dtype, a
+        group dict added or removed directly): the cheap identity check of each group's
+        list first, a validated rebuild only when it fails. Raises, changing nothing,
+        when the new layout is invalid; the C step never sees a stale pointer table."""
+        groups = self.param_groups
+        if type(groups) is not list or len(groups) != len(self._groups) or not all(
+            map(operator.is_, groups, self._groups)
+        ):
+            self._sync_groups(where)
+        for group, st in zip(self.param_groups, self._state, strict=True):
+            if not st.current(group["params"]):
+                self._resync(group, st, where)
+
+    def _resync(self, group: dict[str, Any], st: _GroupState, where: str) -> None:
+        """Rebuild one group's state for its list as it is now (validated first)."""
+        raw = group["params"]
+        new = self._fresh_state(self._checked_params(raw, where, group), st)
+        if type(raw) is not list and type(raw) is not ParamList:  # a tuple, a generator
+            raw = group["params"] = ParamList(new.params)
+        new.plist = raw  # a user's own list stays the group's list, checked each step
+        new.pversion = raw.version if type(raw) is ParamList else -1
+        st.buffers.clear()  # in place, this dict too: recordings hold both
+        st.buffers.update(new.buffers)
+        new.buffers = st.buffers
+        st.__dict__.update(new.__dict__)
+
+    def _sync_groups(self, where: str) -> None:
+        groups = list(self.param_groups)
+        known = {id(g): st for g, st in zip(self._groups, self._state, strict=True)}
+        if not groups:
+            raise ValueError(f"{where}: param_groups is empty")
+        states, completed = [], []
+        for gi, group in enumerate(groups):
+            if any(g is group for g in groups[:gi]):
+                raise ValueError(f"{where}: param_groups[{gi}] is the same dict as an "
+                                 "earlier group; each group appears once")
+            st = known.get(id(group))
+            if st is None:
+                if not isinstance(group, dict):
+                    raise TypeError(f"{where}: param_groups[{gi}] is a "
+                                    f"{type(group).__name__}, not a dict")
+                entry, st = self._new_group(group, f"{where} (param_groups[{gi}])", group)
+                completed.append((group, entry))
+            states.append(st)
+        for group, entry in completed:  # all checked: now fill in defaults
+            group.update(entry)
+        self.param_groups = groups
+        self._state = states
+        self._groups = list(groups)
 
     # -- the step ------------------------------------------------------------------------
     def step(self) -> None:
@@ -189,31 +276,46 @@ class Optimizer:
         array([0.9])
         """
         where = f"{type(self).__name__}.step"
+        self._sync(where)
         for group, state in zip(self.param_groups, self._state, strict=True):
             hyper = tuple(group.get(k) for k in self.defaults)
             if hyper != state.checked:  # validate what a schedule or the user changed
                 self._check(group)
                 state.checked = tuple(group.get(k) for k in self.defaults)
-            grads: list[np.ndarray | None] = []
-            for i, p in enumerate(group["params"]):
-                g = p.grad
-                if g is None:
-                    grads.append(None)
-                    continue
-                ga = g._data
-                if ga.shape != p.shape or ga.dtype != p.dtype:
-                    raise ShapeError(
-                        f"{where}: parameter {i} is {p.shape} {p.dtype} but its gradient is "
-                        f"{ga.shape} {ga.dtype}"
-                    )
-                pd = p._data  # our own gradients never alias; only a user's view can
-                if ga is pd or (ga.base is not None and np.may_share_memory(ga, pd)):
-                    raise ValueError(
-                        f"{where}: parameter {i}'s gradient shares memory with the parameter"
-                    )
-                grads.append(ga)
-            if any(g is not None for g in grads):
+            grads = self._grads(group, state, where)
+            if grads is None:  # a tensor's buffer was swapped behind the list's back
+                self._resync(group, state, where)
+                grads = self._grads(group, state, where)
+            if grads is not None and any(g is not None for g in grads):
                 self._update(group, state, grads)
+
+    def _grads(self, group: dict[str, Any], state: _GroupState, where: str
+               ) -> list[np.ndarray | None] | None:
+        """The group's gradient arrays (None where a parameter has none), checked; None
+        when a parameter's buffer no longer has the shape and dtype the state holds."""
+        grads: list[np.ndarray | None] = []
+        shapes, dtype = state.shapes, state.dtype
+        for i, p in enumerate(group["params"]):
+            g = p.grad
+            if g is None:
+                grads.append(None)
+                continue
+            pd = p._data
+            if pd.shape != shapes[i] or pd.dtype != dtype:
+                return None
+            ga = g._data
+            if ga.shape != pd.shape or ga.dtype != pd.dtype:
+                raise ShapeError(
+                    f"{where}: parameter {i} is {p.shape} {p.dtype} but its gradient is "
+                    f"{ga.shape} {ga.dtype}"
+                )
+            # our own gradients never alias; only a user's view can
+            if ga is pd or (ga.base is not None and np.may_share_memory(ga, pd)):
+                raise ValueError(
+                    f"{where}: parameter {i}'s gradient shares memory with the parameter"
+                )
+            grads.append(ga)
+        return grads
 
     def _hyper(self, group: dict[str, Any]) -> tuple[float, ...]:
         """The group's floating-point hyperparameters, in the C kernel's order."""
@@ -278,6 +380,7 @@ class Optimizer:
         >>> w.sum().backward(); opt.zero_grad(); w.grad is None
         True
         """
+        self._sync(f"{type(self).__name__}.zero_grad")
         for group in self.param_groups:
             for p in group["params"]:
                 clear_grad(p, set_to_none)
@@ -296,6 +399,7 @@ class Optimizer:
     @property
     def state(self) -> dict[Tensor, dict[str, Any]]:
         """Per-parameter state, keyed by the parameter tensor (live arrays, not copies)."""
+        self._sync(f"{type(self).__name__}.state")
         out: dict[Tensor, dict[str, Any]] = {}
         for group, st in zip(self.param_groups, self._state, strict=True):
             for i, p in enumerate(group["params"]):
@@ -317,6 +421,7 @@ class Optimizer:
         >>> sd["state"][0]["step"], sorted(sd["state"][0]), sd["param_groups"][0]["params"]
         (1, ['exp_avg', 'exp_avg_sq', 'step'], [0])
         """
+        self._sync(f"{type(self).__name__}.state_dict")
         states: dict[int, dict[str, Any]] = {}
         groups = []
         index = 0
@@ -354,16 +459,25 @@ class Optimizer:
                 f"{where}: expected a dict with keys 'state' and 'param_groups' (from "
                 "Optimizer.state_dict())"
             )
-        saved_groups = list(state_dict["param_groups"])
+        self._sync(where)
+        raw_groups, raw_states = state_dict["param_groups"], state_dict["state"]
+        if not isinstance(raw_groups, (list, tuple)) or not isinstance(raw_states, Mapping):
+            raise ValueError(f"{where}: 'param_groups' must be a list and 'state' a dict")
+        saved_groups = list(raw_groups)
         if len(saved_groups) != len(self.param_groups):
             raise ValueError(
                 f"{where}: the state dict has {len(saved_groups)} parameter groups, this "
                 f"optimizer {len(self.param_groups)}"
             )
-        states = {int(k): v for k, v in dict(state_dict["state"]).items()}
+        states = {_index(k, where, "a key of 'state'"): v for k, v in raw_states.items()}
         plans = []
         for gi, (saved, group) in enumerate(zip(saved_groups, self.param_groups, strict=True)):
-            ids = [int(i) for i in saved["params"]]
+            if not isinstance(saved, Mapping) or not isinstance(
+                saved.get("params"), (list, tuple)
+            ):
+                raise ValueError(f"{where}: param_groups[{gi}] must be a dict with a "
+                                 "'params' list of parameter indices")
+            ids = [_index(i, where, f"param_groups[{gi}]['params']") for i in saved["params"]]
             if len(ids) != len(group["params"]):
                 raise ValueError(
                     f"{where}: group {gi} has {len(ids)} parameters in the state dict and "
@@ -373,19 +487,29 @@ class Optimizer:
             unknown = set(hyper) - set(self.defaults) - _SCHEDULE_KEYS
             if unknown:
                 raise ValueError(f"{where}: unknown hyperparameters {sorted(unknown)}")
-            hyper = {**{k: group[k] for k in self.defaults}, **hyper}
-            self._check(hyper)
+            hyper = {**{k: group.get(k) for k in self.defaults}, **hyper}
+            try:
+                self._check(hyper)
+            except (TypeError, ValueError) as exc:
+                raise type(exc)(f"{where}: group {gi}: {exc}") from None
             entries = []
             for p, idx in zip(group["params"], ids, strict=True):
                 entry = states.get(idx)
                 if entry is not None:
+                    if not isinstance(entry, Mapping):
+                        raise ValueError(f"{where}: the state of parameter {idx} must be a "
+                                         f"dict, got {type(entry).__name__}")
                     entry = self._checked_entry(entry, p, idx, where)
                 entries.append(entry)
             plans.append((group, hyper, entries))
+        # everything is checked: from here on nothing can fail
         for (group, hyper, entries), st in zip(plans, self._state, strict=True):
             group.update(hyper)
             for i, entry in enumerate(entries):
                 self._set_param_state(st, i, entry)
+            st.version += 1  # a recorded step holds the old buffers: it must record again
+            st.tables.clear()
+            st.checked = None
 
     def _checked_entry(
         self, entry: Mapping[str, Any], p: Tensor, idx: int, where: str
@@ -394,7 +518,11 @@ class Optimizer:
         out: dict[str, Any] = {}
         for k, v in entry.items():
             if k in self._buffers:
-                arr = v.numpy() if isinstance(v, Tensor) else np.asarray(v)
+                try:
+                    arr = v.numpy() if isinstance(v, Tensor) else np.asarray(v)
+                except (TypeError, ValueError) as exc:
+                    raise ValueError(f"{where}: state '{k}' of parameter {idx} is not an "
+                                     f"array: {exc}") from None
                 if arr.shape != p.shape:
                     raise ShapeError(
                         f"{where}: state '{k}' of parameter {idx} has shape {arr.shape}, "
@@ -407,13 +535,7 @@ class Optimizer:
                     )
                 out[k] = np.array(arr, order="C", copy=True)
             elif k == "step":
-                step = np.asarray(v)
-                if step.size != 1 or step.reshape(()) != int(step.reshape(())) or step < 0:
-                    raise ValueError(
-                        f"{where}: state 'step' of parameter {idx} must be a non-negative "
-                        f"integer, got {v!r}"
-                    )
-                out[k] = int(step.reshape(()))
+                out[k] = _step(v, f"{where}: state 'step' of parameter {idx}")
             else:
                 raise ValueError(f"{where}: unknown state '{k}' for parameter {idx}")
         missing = set(self._buffers) - set(self._optional) - set(out)

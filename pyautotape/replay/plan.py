@@ -138,6 +138,12 @@ class OptCheck:
 class Plan:
     """One recorded signature, packed for pat_replay."""
 
+    # set by Compiled when it caches the plan: its signature key, and the plain-argument
+    # signature of the call it was recorded for (None when called with keywords)
+    key: Any
+    call_sig: tuple | None
+    all_nd: bool  # every argument of that call is a plain ndarray
+
     def __init__(self, rec: Recorder, result: Any) -> None:
         self.leaves = list(rec.leaves.values())
         self.leaf_data = [p._data for p in self.leaves]
@@ -199,10 +205,10 @@ class Plan:
                          [slot(r(s0)), slot(r(s1)), slot(r(s2))], slot(r(aux)),
                          prog.iter_index(it))
             elif kind == "zero":
-                g = r(st[1])
+                g = _ffi.filled(r(st[1]))
                 steps.append((lib.PAT_STEP_ZERO, DTYPE_CODE[g.dtype], slot(g), 0, 0, 0, g.size))
             elif kind == "acc":
-                g, seed = r(st[1]), r(st[2])
+                g, seed = _ffi.filled(r(st[1])), r(st[2])
                 steps.append((lib.PAT_STEP_ACC, DTYPE_CODE[g.dtype], slot(g), slot(seed), 0, 0,
                               g.size))
             elif kind == "bwd":
@@ -420,7 +426,7 @@ class Plan:
         def owner(a: np.ndarray) -> np.ndarray:
             return a.base if a.base is not None else a
 
-        arrays: list[np.ndarray] = list(self.bufs)
+        arrays = [a for a in self.bufs if a is not None]
         saved: set[int] = set()
         for _, _, vals, grads in self.sweep_src:
             arrays += [a for a in vals + grads if a is not None]

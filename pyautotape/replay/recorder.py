@@ -51,6 +51,10 @@ class TracedFloat:
     a ``float`` subclass on purpose: C code reads a float subclass's value without asking
     it (``math.isnan``), so no guard could be recorded."""
 
+    _rec: Recorder
+    _arr: np.ndarray
+    _v: Any
+
     __slots__ = ("_rec", "_arr", "_v")
 
     def _live(self) -> bool:

@@ -49,6 +49,8 @@ class TracedArg(Tensor):
     (``np.add``, ``np.sqrt``, ...); ``astype`` to its own dtype is recorded; any other
     NumPy work raises TypeError."""
 
+    _pos: int  # the argument position it stands for
+
     __slots__ = ("_pos",)
 
     def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
