@@ -464,7 +464,7 @@ class Tensor:
     def numpy(self) -> np.ndarray:
         """A copy of the value as an ndarray."""
         if _state.recorder is not None:
-            _state.recorder.read(self._data)
+            exact_guard((self._data,))  # floats: a read guard; int/bool: derived or eager
         return self._data.copy()
 
     def item(self) -> Any:
@@ -551,8 +551,12 @@ class Tensor:
 
     # -- comparisons: bool tensors (never differentiable), guarded while pat.compile records
     def _compare(self, other: Any, how: str, result: np.ndarray) -> Tensor:
-        result = np.ascontiguousarray(result)
-        if _state.recorder is not None:
+        result = np.asarray(result, order="C")  # keeps 0-d (ascontiguousarray makes it 1-d)
+        if _state.recorder is not None and self._data.dtype.kind != "f":
+            # integer/bool operands: sound when they derive from guarded values
+            others = [other] if isinstance(other, np.ndarray) else []
+            exact_guard([self._data, *others], result)
+        elif _state.recorder is not None:
             _state.recorder.compare(self._data, other, how, result)
             exact_guard((), result)  # the guard holds it: a constant of the recording
         return _wrap(result)

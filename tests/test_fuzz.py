@@ -176,6 +176,10 @@ def _reduce_spec(name: str) -> Spec:
         return [x], {"axis": axis, "keepdims": data.draw(st.booleans())}
 
     def ref(x, axis=None, keepdims=False):
+        items = axis if isinstance(axis, tuple) else (axis,)
+        if x.ndim == 0 and axis is not None and all(
+                type(a) is int and a in (0, -1) for a in items):
+            axis = ()  # a 0-d tensor reduces over dim 0 or -1 as over no axes (as torch)
         axes = _check_axes(x.ndim, axis)
         if name == "max":
             if x.size == 0 and any(x.shape[d] == 0 for d in axes):

@@ -25,7 +25,7 @@ def _numpy_backprop(params, X, y):
     z2 = h1 @ W2.T + b2
     h2 = np.maximum(z2, 0)
     z3 = h2 @ W3.T + b3
-    z = z3 - z3.max(1, keepdims=True)
+    z = z3 - z3.max(axis=1, keepdims=True)
     p = np.exp(z) / np.exp(z).sum(1, keepdims=True)
     n = len(y)
     loss = -np.log(p[np.arange(n), y]).mean()

@@ -1,9 +1,9 @@
 """The differentiable ops: validate in Python, allocate with NumPy, compute in C, record.
 
 One module per family: elementwise (binary, ``where``, unary), math (more elementwise math),
-activation, reduce, shape, dense, loss;
-core.py holds what they share, spec.py the :class:`~.spec.OpSpec` table every other part
-reads, methods.py the Tensor operators. ``SPECS`` (name -> OpSpec) and ``REGISTRY``
+activation, reduce, reductions (composed of the others), shape, dense, loss; core.py holds
+what they share, spec.py the :class:`~.spec.OpSpec` table every other part reads,
+methods.py the Tensor operators. ``SPECS`` (name -> OpSpec) and ``REGISTRY``
 (name -> opcode) are in ``csrc/ops.def`` order, and checked at import against C.
 
 >>> import pyautotape as pat
@@ -31,6 +31,8 @@ from .nn import __all__ as _nn
 from .nn import embedding, pick  # noqa: F401
 from .reduce import *  # noqa: F403
 from .reduce import __all__ as _reduce
+from .reductions import *  # noqa: F403
+from .reductions import __all__ as _reductions
 from .shape import *  # noqa: F403
 from .shape import __all__ as _shape
 from .shape import index  # noqa: F401
@@ -42,5 +44,5 @@ OP_NAMES = _ffi.OP_NAMES
 _methods.install()
 
 # the public ops (pat.add, ...); index is x[i], reached as pat.ops.index
-__all__ = [n for n in (*_elementwise, *_math, *_activation, *_reduce, *_shape, *_dense, *_loss,
-                       *_nn) if n != "index"]
+__all__ = [n for n in (*_elementwise, *_math, *_activation, *_reduce, *_reductions, *_shape,
+                       *_dense, *_loss, *_nn) if n != "index"]

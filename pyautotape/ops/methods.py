@@ -28,19 +28,9 @@ from .elementwise import add, div, maximum, minimum, mul, neg, pow, sub
 from .inplace import INPLACE_METHODS
 from .loss import log_softmax, softmax
 from .math import abs, atan2, floor_divide, fmod, lerp, remainder
-from .reduce import max, mean, sum
+from .reductions import REDUCTIONS
 from .shape import index, reshape, transpose
 from .spec import SPECS
-
-
-def _reduction(op: Any, what: str) -> Any:
-    def method(self: Tensor, axis: int | tuple[int, ...] | None = None,
-               keepdims: bool = False) -> Tensor:
-        return op(self, axis=axis, keepdims=keepdims)
-
-    method.__name__ = op.__name__
-    method.__doc__ = f"{what} over ``axis`` (int, tuple, or None: all), as ``np.{op.__name__}``."
-    return method
 
 
 def _reshape(self: Tensor, *shape: Any) -> Tensor:
@@ -73,7 +63,7 @@ def _exact(t: Tensor) -> bool:
 
 def _out(src: Tensor, arr: np.ndarray) -> Tensor:
     """A tensor computed from ``src`` outside the tape (see tensor.exact_guard)."""
-    arr = np.ascontiguousarray(arr)
+    arr = np.asarray(arr, order="C")  # keeps 0-d
     if arr is src._data:
         arr = arr.copy()
     exact_guard((src._data,), arr)
@@ -114,15 +104,6 @@ def _invert(self: Tensor) -> Tensor:
     if self._data.dtype.kind not in "iub":
         raise DTypeError(f"~: needs a bool or integer tensor, got {self._data.dtype}")
     return _out(self, ~self._data)
-
-
-def _truth(name: str, fn: Any) -> Any:
-    def method(self: Tensor) -> Tensor:
-        return _out(self, np.asarray(fn(self._data)))
-
-    method.__name__ = name
-    method.__doc__ = f"Whether {name} element is nonzero, a 0-d bool tensor (no gradient)."
-    return method
 
 
 # -- casts, devices and the small PyTorch protocol ----------------------------------------
@@ -239,11 +220,7 @@ METHODS |= {
     "__abs__": lambda self: abs(self),
     "__invert__": _invert,
     "__getitem__": _getitem,
-    "sum": _reduction(sum, "Sum"),
-    "mean": _reduction(mean, "Mean"),
-    "max": _reduction(max, "Max (tied maxima share the gradient evenly)"),
-    "any": _truth("any", np.any),
-    "all": _truth("all", np.all),
+    **{f.__name__: f for f in REDUCTIONS},
     "reshape": _exact_shaped(_reshape, _np_reshape),
     "view": _exact_shaped(_reshape, _np_reshape),
     "transpose": _exact_shaped(_transpose, _np_transpose),
