@@ -25,6 +25,7 @@ import numpy as np
 
 from ._exact import EXACT_DTYPES, _Size, exact_guard
 from ._ffi import F32, F64
+from ._guard import _Guard, _writable  # noqa: F401 (_writable: re-exported)
 from ._state import state as _state
 from .errors import DTypeError, ShapeError, TapeError
 from .grad_mode import (
@@ -100,62 +101,6 @@ def set_default_dtype(dtype: Any) -> None:
     if dt not in (F32, F64):
         raise DTypeError(f"set_default_dtype: {dt} is not supported; use float32 or float64")
     _default_dtype = dt
-
-
-# ---------------------------------------------------------------------------------------
-# guards on arrays saved for backward
-
-
-class _Guard:
-    """Lock count and version of one tensor's buffer.
-
-    While ``count > 0`` some live record reads the buffer in its backward, and the array
-    is read-only. ``version`` counts writes pyautotape made through :func:`_writable`."""
-
-    __slots__ = ("arr", "count", "version", "writer", "exposed", "__weakref__")
-
-    def __init__(self, arr: np.ndarray) -> None:
-        self.arr = arr
-        self.count = 0
-        self.version = 0
-        self.writer: str | None = None  # the last in-place op that wrote, for messages
-        self.exposed = False  # .data was handed out while writable: views may exist
-
-    def lock(self) -> None:
-        self.count += 1
-        if self.count == 1:
-            self.arr.flags.writeable = False
-
-    def unlock(self) -> None:
-        self.count -= 1
-        if self.count == 0:
-            self.arr.flags.writeable = True
-
-
-class _writable:
-    """Context manager for writes pyautotape makes into a tensor's buffer (optimizer
-    steps, gradient accumulation): lifts the read-only lock for the write and bumps the
-    version, so a record that saved the old values refuses to run backward."""
-
-    __slots__ = ("t", "g", "name")
-
-    def __init__(self, t: Tensor, name: str | None = None) -> None:
-        self.t = t
-        self.g = t._guard
-        self.name = name
-
-    def __enter__(self) -> np.ndarray:
-        if self.g is not None and self.g.count > 0:
-            self.g.arr.flags.writeable = True
-        return self.t._data
-
-    def __exit__(self, *exc: object) -> None:
-        g = self.g
-        if g is not None:
-            g.version += 1
-            g.writer = self.name
-            if g.count > 0:
-                g.arr.flags.writeable = False
 
 
 # ---------------------------------------------------------------------------------------
@@ -334,6 +279,10 @@ class Tensor:
         def __matmul__(self, other: Any) -> Tensor: ...
         def __rmatmul__(self, other: Any) -> Tensor: ...
         def __neg__(self) -> Tensor: ...
+        def __iadd__(self, other: Any) -> Tensor: ...
+        def __isub__(self, other: Any) -> Tensor: ...
+        def __imul__(self, other: Any) -> Tensor: ...
+        def __itruediv__(self, other: Any) -> Tensor: ...
         def __getitem__(self, index: Any) -> Tensor: ...
         def sum(self, axis: int | tuple[int, ...] | None = None,
                 keepdims: bool = False) -> Tensor: ...

@@ -202,8 +202,8 @@ def _select(name: str, x: Any, dim: Any, keepdim: bool, sign: float) -> ValuesIn
     kept = tuple(1 if a == d else n for a, n in enumerate(src.shape))
     vals = reshape(vals if sign > 0 else neg(vals), kept)
     if not keepdim:
-        out = tuple(n for a, n in enumerate(src.shape) if a != d) if t.ndim else ()
-        vals, idx = reshape(vals, out), idx.reshape(out)
+        kept_out = tuple(n for a, n in enumerate(src.shape) if a != d) if t.ndim else ()
+        vals, idx = reshape(vals, kept_out), idx.reshape(kept_out)
     exact_guard((), idx)
     return ValuesIndices(vals, _wrap(np.asarray(idx, order="C")))
 

@@ -1,0 +1,64 @@
+"""Guards on the buffers records save for backward: a lock count (the array is read-only
+while a live record reads it) and a version (pyautotape's own writes), so a tape that
+saved an old value refuses backward instead of computing with a new one."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from .tensor import Tensor
+
+
+class _Guard:
+    """Lock count and version of one tensor's buffer.
+
+    While ``count > 0`` some live record reads the buffer in its backward, and the array
+    is read-only. ``version`` counts writes pyautotape made through :func:`_writable`."""
+
+    __slots__ = ("arr", "count", "version", "writer", "exposed", "__weakref__")
+
+    def __init__(self, arr: np.ndarray) -> None:
+        self.arr = arr
+        self.count = 0
+        self.version = 0
+        self.writer: str | None = None  # the last in-place op that wrote, for messages
+        self.exposed = False  # .data was handed out while writable: views may exist
+
+    def lock(self) -> None:
+        self.count += 1
+        if self.count == 1:
+            self.arr.flags.writeable = False
+
+    def unlock(self) -> None:
+        self.count -= 1
+        if self.count == 0:
+            self.arr.flags.writeable = True
+
+
+class _writable:
+    """Context manager for writes pyautotape makes into a tensor's buffer (optimizer
+    steps, gradient accumulation): lifts the read-only lock for the write and bumps the
+    version, so a record that saved the old values refuses to run backward."""
+
+    __slots__ = ("t", "g", "name")
+
+    def __init__(self, t: Tensor, name: str | None = None) -> None:
+        self.t = t
+        self.g = t._guard
+        self.name = name
+
+    def __enter__(self) -> np.ndarray:
+        if self.g is not None and self.g.count > 0:
+            self.g.arr.flags.writeable = True
+        return self.t._data
+
+    def __exit__(self, *exc: object) -> None:
+        g = self.g
+        if g is not None:
+            g.version += 1
+            g.writer = self.name
+            if g.count > 0:
+                g.arr.flags.writeable = False
