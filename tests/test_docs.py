@@ -70,6 +70,8 @@ BLOCKS: dict[tuple[str, str], tuple[str, object]] = {
     ("README.md", "import numpy as np\nimport pyautotape as pat\n\ndef f"): ("exec", ("", ["(3, 3)"])),
     ("README.md", "$ python -m pyautotape train"): ("output", f"{sys.executable} -m pyautotape train"),
     ("README.md", "import os"): ("exec", ("", [])),
+    ("README.md", "import numpy as np\nimport pyautotape as pat\n\npat.manual_seed(0)"):
+        ("exec", ("", [])),
     ("README.md", "python -m pytest bench/"): ("bench", None),
     ("README.md", "csrc/        the C core"): ("layout", None),
     ("docs/01-chain-rule.md", "import numpy as np, pyautotape as pat"):
@@ -113,6 +115,9 @@ INLINE: dict[str, str] = {
     "pip install '.[test]'": "scripts/sanitize.sh",
     "pip install .": "scripts/sanitize.sh",
     "pip install 'pyautotape[plot]'": "extra:plot",
+    "pip install 'pyautotape[ray]'": "extra:ray",
+    "python examples/sweep_ray.py --address HEAD:6379":
+        "tests/test_sweep_ray.py::test_ray_tune_sweep_of_ensembles",
     ".ci/run": "tests/test_ci.py::test_ci_installs_the_optional_packages_and_requires_their_tests",
     "scripts/readme_setup.py": "tests/test_ci.py::test_the_setup_block_is_the_readmes_two_commands",
     "scripts/sanitize.sh": ".ci/run",
