@@ -4,12 +4,9 @@ saved an old value refuses backward instead of computing with a new one."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any
 
 import numpy as np
-
-if TYPE_CHECKING:
-    from .tensor import Tensor
 
 
 class _Guard:
@@ -45,7 +42,7 @@ class _writable:
 
     __slots__ = ("t", "g", "name")
 
-    def __init__(self, t: Tensor, name: str | None = None) -> None:
+    def __init__(self, t: Any, name: str | None = None) -> None:  # t: a Tensor
         self.t = t
         self.g = t._guard
         self.name = name

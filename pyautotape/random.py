@@ -13,7 +13,7 @@ import numbers
 import numpy as np
 
 from . import data
-from .ops import nn as _nn_ops
+from .ops.nn import seed as _seed_dropout
 
 __all__ = ["manual_seed", "default_generator"]
 
@@ -36,7 +36,7 @@ def manual_seed(seed: int) -> np.random.Generator:
         raise ValueError(f"manual_seed: seed must be non-negative, got {seed}")
     _generator = np.random.default_rng(int(seed))
     data._seed(int(seed))
-    _nn_ops.seed(int(seed))
+    _seed_dropout(int(seed))
     return _generator
 
 

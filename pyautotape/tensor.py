@@ -37,9 +37,6 @@ from .grad_mode import (
     set_grad_enabled,
 )
 
-if TYPE_CHECKING:
-    from .record import Record
-
 __all__ = [
     "Tensor",
     "tensor",
@@ -226,7 +223,7 @@ class Tensor:
     _data: np.ndarray
     requires_grad: bool
     _grad: Tensor | None
-    _node: Record | None  # the record that made this tensor (None for a leaf)
+    _node: Any  # the record.Record that made this tensor (None for a leaf)
     _guard: _Guard | None
 
     __slots__ = ("_data", "requires_grad", "_grad", "_node", "_guard", "__weakref__")

@@ -12,8 +12,9 @@ from typing import Any
 
 import numpy as np
 
+import pyautotape.nn.functional as F  # the module, not the package: no import cycle
+
 from ..tensor import Tensor
-from . import functional as F
 from .module import Module
 
 __all__ = [

@@ -7,8 +7,9 @@ from typing import Any
 
 import numpy as np
 
+import pyautotape.nn._losses as F  # the module, not the package: no import cycle
+
 from ..tensor import Tensor, tensor
-from . import _losses as F
 from .module import Module
 
 __all__ = ["MSELoss", "CrossEntropyLoss", "NLLLoss", "BCELoss", "BCEWithLogitsLoss",

@@ -13,8 +13,9 @@ from typing import Any
 
 import numpy as np
 
+import pyautotape.nn.functional as F  # the module, not the package: no import cycle
+
 from ..tensor import Tensor, tensor
-from . import functional as F
 from .module import Module, Parameter, _dtype, _positive_int
 
 __all__ = ["LayerNorm", "BatchNorm1d", "Dropout"]
