@@ -145,31 +145,27 @@ class ModuleList(Module):
         self._items.insert(index, _module(module, "ModuleList.insert: the argument"))
 
 
-class ModuleDict(Module):
-    """An ordered dict of modules with str keys, registered as ``key.weight``, ...
+class _Keyed(Module):
+    """What ModuleDict and ParameterDict share: an ordered ``str -> member`` mapping whose
+    members register under their keys; ``_convert`` checks (and converts) a new member."""
 
-    >>> import pyautotape as pat
-    >>> heads = pat.nn.ModuleDict({"a": pat.nn.Linear(2, 1), "b": pat.nn.Linear(2, 3)})
-    >>> list(heads), [n for n, _ in heads.named_parameters()][:2], "a" in heads
-    (['a', 'b'], ['a.weight', 'a.bias'], True)
-    """
+    _items: OrderedDict[str, Any]
 
-    def __init__(self, modules: Mapping[str, Module] | Iterable[Any] | None = None) -> None:
-        super().__init__()
-        self._items: OrderedDict[str, Module] = OrderedDict()
-        if modules is not None:
-            self.update(modules)
+    @staticmethod
+    def _convert(value: Any, where: str, /) -> Any:
+        return value
 
     def _members(self) -> Iterator[tuple[str, Module | Tensor]]:
         yield from self._items.items()
 
-    def __getitem__(self, key: str) -> Module:
+    def __getitem__(self, key: str) -> Any:
         return self._items[key]
 
-    def __setitem__(self, key: str, module: Module) -> None:
+    def __setitem__(self, key: str, value: Any) -> None:
+        name = type(self).__name__
         if not isinstance(key, str):
-            raise TypeError(f"ModuleDict: keys must be str, got {type(key).__name__}")
-        self._items[key] = _module(module, f"ModuleDict[{key!r}]")
+            raise TypeError(f"{name}: keys must be str, got {type(key).__name__}")
+        self._items[key] = self._convert(value, f"{name}[{key!r}]")
 
     def __delitem__(self, key: str) -> None:
         del self._items[key]
@@ -187,13 +183,31 @@ class ModuleDict(Module):
         """The keys, in insertion order."""
         return list(self._items)
 
-    def values(self) -> list[Module]:
-        """The modules, in insertion order."""
+    def values(self) -> list[Any]:
+        """The members, in insertion order."""
         return list(self._items.values())
 
-    def items(self) -> list[tuple[str, Module]]:
-        """``(key, module)`` pairs, in insertion order."""
+    def items(self) -> list[tuple[str, Any]]:
+        """``(key, member)`` pairs, in insertion order."""
         return list(self._items.items())
+
+
+class ModuleDict(_Keyed):
+    """An ordered dict of modules with str keys, registered as ``key.weight``, ...
+
+    >>> import pyautotape as pat
+    >>> heads = pat.nn.ModuleDict({"a": pat.nn.Linear(2, 1), "b": pat.nn.Linear(2, 3)})
+    >>> list(heads), [n for n, _ in heads.named_parameters()][:2], "a" in heads
+    (['a', 'b'], ['a.weight', 'a.bias'], True)
+    """
+
+    def __init__(self, modules: Mapping[str, Module] | Iterable[Any] | None = None) -> None:
+        super().__init__()
+        self._items: OrderedDict[str, Module] = OrderedDict()
+        if modules is not None:
+            self.update(modules)
+
+    _convert = staticmethod(_module)
 
     def pop(self, key: str) -> Module:
         """Remove ``key`` and return its module."""
@@ -260,7 +274,7 @@ class ParameterList(Module):
         return self
 
 
-class ParameterDict(Module):
+class ParameterDict(_Keyed):
     """An ordered dict of parameters with str keys.
 
     >>> import pyautotape as pat
@@ -275,37 +289,4 @@ class ParameterDict(Module):
         for k, v in (values or {}).items():
             self[k] = v
 
-    def _members(self) -> Iterator[tuple[str, Module | Tensor]]:
-        yield from self._items.items()
-
-    def __getitem__(self, key: str) -> Tensor:
-        return self._items[key]
-
-    def __setitem__(self, key: str, value: Any) -> None:
-        if not isinstance(key, str):
-            raise TypeError(f"ParameterDict: keys must be str, got {type(key).__name__}")
-        self._items[key] = _param(value, f"ParameterDict[{key!r}]")
-
-    def __delitem__(self, key: str) -> None:
-        del self._items[key]
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(list(self._items))
-
-    def __contains__(self, key: object) -> bool:
-        return key in self._items
-
-    def keys(self) -> list[str]:
-        """The keys, in insertion order."""
-        return list(self._items)
-
-    def values(self) -> list[Tensor]:
-        """The parameters, in insertion order."""
-        return list(self._items.values())
-
-    def items(self) -> list[tuple[str, Tensor]]:
-        """``(key, parameter)`` pairs, in insertion order."""
-        return list(self._items.items())
+    _convert = staticmethod(_param)
