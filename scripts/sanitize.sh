@@ -13,6 +13,9 @@
 #   PYAUTOTAPE_SANITIZE_PYTHONMALLOC  PYTHONMALLOC for the run (default: malloc); pymalloc
 #                               halves the time of long fuzz runs and still leaves every
 #                               buffer C touches (NumPy array data, from malloc) guarded
+#   PYAUTOTAPE_SANITIZE_JOBS    run the tests in that many processes (pytest-xdist,
+#                               installed into the venv; .ci/run uses 2, one per core);
+#                               a sanitizer abort in a worker still fails the run
 #
 # Why each step is there:
 # - The sources are copied (tracked and untracked-but-not-ignored files) so the build has
@@ -58,6 +61,11 @@ fi
 "$VENV/bin/python" -m pip uninstall -q -y pyautotape >/dev/null 2>&1 || true
 echo "== pip install '.[test]' with PYAUTOTAPE_SANITIZE=1 PYAUTOTAPE_CANARY=${PYAUTOTAPE_CANARY:-0}"
 PYAUTOTAPE_SANITIZE=1 "$VENV/bin/python" -m pip install -q "$SRC[test]"
+JOBS=()
+if [ "${PYAUTOTAPE_SANITIZE_JOBS:-1}" -gt 1 ]; then
+    "$VENV/bin/python" -m pip install -q pytest-xdist
+    JOBS=(-n "$PYAUTOTAPE_SANITIZE_JOBS")
+fi
 # Some tests run the source tree itself (PYTHONPATH=<repo>, pytest --doctest-modules over
 # pyautotape/): give the copy the same sanitized extension, as an in-place build would.
 cp "$("$VENV/bin/python" -c 'import glob, sysconfig; print(glob.glob(sysconfig.get_paths()["platlib"] + "/pyautotape/_pat*.so")[0])')" "$SRC/pyautotape/"
@@ -88,6 +96,6 @@ echo "== pytest under ASan + UBSan"
 # file descriptor 2 just before the abort) reaches the job's output instead of a capture
 # file that dies with the process. test_stale_extension_is_refused checks the
 # editable-install guard, which a regular install (no csrc/ beside it) rightly skips.
-exec "$VENV/bin/python" -m pytest -p no:cacheprovider -q --capture=sys \
+exec "$VENV/bin/python" -m pytest -p no:cacheprovider -q --capture=sys "${JOBS[@]}" \
     "$SRC/${PYAUTOTAPE_SANITIZE_TESTS:-tests}" \
     --deselect tests/test_kernels.py::test_stale_extension_is_refused "$@"

@@ -2,6 +2,7 @@
 main suite collects none of them), and a saved run can be compared against."""
 
 import json
+import os
 import pathlib
 import subprocess
 import sys
@@ -11,8 +12,11 @@ FILES = sorted(p.name for p in (ROOT / "bench").glob("bench_*.py"))
 
 
 def pytest_run(*args):
+    # a fresh pytest, as a user starts it: not an xdist worker's environment (the sanitizer
+    # job runs the suite with -n 2, and pytest-benchmark disables itself under xdist)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
     return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
-                          capture_output=True, text=True, cwd=ROOT, timeout=300)
+                          capture_output=True, text=True, cwd=ROOT, timeout=300, env=env)
 
 
 def test_pytest_bench_collects_every_benchmark_file_once():
