@@ -23,8 +23,10 @@ def test_ci_installs_the_optional_packages_and_requires_their_tests():
     assert "torch==2.13.0" in CI and "matplotlib" in CI and "graphviz" in CI
     assert "pip install torch\n" not in CI and "pip install -q torch " not in CI
     assert "PYAUTOTAPE_REQUIRE_OPTIONAL=1 python -m pytest" in CI
+    assert "ray[tune]" in CI
     for step in ("python -m pytest -q bench/", "python -m mypy pyautotape",
-                 "python scripts/readme_setup.py", "bash scripts/sanitize.sh"):
+                 "python scripts/readme_setup.py",
+                 "env PYAUTOTAPE_SANITIZE_JOBS=2 bash scripts/sanitize.sh"):
         assert f"step {step}" in CI, step
 
 
