@@ -193,7 +193,8 @@ class Sampler:
     """
 
     def __iter__(self) -> Iterator[Any]:
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__}: a Sampler subclass defines __iter__, "
+                                  "yielding the indices (as in torch.utils.data)")
 
     def __len__(self) -> int:
         raise TypeError(f"{type(self).__name__} has no length")

@@ -64,7 +64,7 @@ class _GradMode:
         self._prev: list[tuple[bool, bool]] = []
 
     def _target(self) -> tuple[bool, bool]:  # (grad_enabled, inference)
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__}: a grad-mode class defines _target")
 
     def __enter__(self) -> None:
         self._prev.append((_state.grad_enabled, _state.inference))

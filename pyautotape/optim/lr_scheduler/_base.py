@@ -112,7 +112,8 @@ class LRScheduler:
 
     def get_lr(self) -> list[float]:
         """The learning rates of the next step (called by :meth:`step`)."""
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__}: a scheduler subclass defines get_lr "
+                                  "(as in torch.optim.lr_scheduler)")
 
     def step(self, epoch: int | None = None) -> None:
         """Advance one epoch (or jump to ``epoch``, deprecated as in PyTorch) and set
