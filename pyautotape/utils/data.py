@@ -9,21 +9,5 @@
 
 from __future__ import annotations
 
-from ..dataset import (
-    BatchSampler,
-    ConcatDataset,
-    DataLoader,
-    Dataset,
-    RandomSampler,
-    Sampler,
-    SequentialSampler,
-    Subset,
-    SubsetRandomSampler,
-    TensorDataset,
-    default_collate,
-    random_split,
-)
-
-__all__ = ["BatchSampler", "ConcatDataset", "DataLoader", "Dataset", "RandomSampler",
-           "Sampler", "SequentialSampler", "Subset", "SubsetRandomSampler", "TensorDataset",
-           "default_collate", "random_split"]
+from ..dataset import *  # noqa: F403 (the torch.utils.data names, listed once there)
+from ..dataset import __all__ as __all__
