@@ -172,13 +172,14 @@ def offsets(shape: tuple[int, ...], idx: Any, name: str = "index") -> np.ndarray
         raise ValueError(f"{name}: {exc} (tensor of shape {shape}); use a nonzero step"
                          ) from None
     vshape = views[0].shape if views else np.empty(shape)[tuple(basic)].shape
+    probe = np.broadcast_to(np.bool_(False), vshape)  # shapes only: nothing allocated
     adv: list[Any] = [slice(None)] * len(vshape)
     for pos, i in sorted(later, key=lambda e: e[0], reverse=True):
         k = i.ndim if i.dtype.kind == "b" else 1
         adv[pos:pos + k] = list(np.nonzero(i)) if i.dtype.kind == "b" else [i]
     try:
         picked = [v[tuple(adv)] for v in views]
-        out_shape = np.empty(vshape, np.bool_)[tuple(adv)].shape
+        out_shape = probe[tuple(adv)].shape
     except IndexError as exc:  # index arrays that do not broadcast together
         raise IndexError(f"{name}: {exc} (tensor of shape {shape})") from None
     return np.broadcast_to(_flat(shape, picked), out_shape) if shape else \
@@ -239,13 +240,17 @@ def setitem(t: Tensor, idx: Any, value: Any) -> None:
     rebound to ``where(written, 0, t) + scatter(value)``). With repeated indices the last
     write wins."""
     off = offsets(t.shape, idx, "setitem")
-    if off is None:  # basic: the offsets of the written view
+    where: Any = off  # the written positions: offsets, or a basic index of t's buffer
+    if off is None:  # basic: a view of the buffer is written
+        where = idx if _basic_index(idx) else tuple(
+            _as_index(i, "setitem") for i in (idx if isinstance(idx, tuple) else (idx,)))
         try:
-            off = np.arange(t.size, dtype=np.int64).reshape(t.shape)[idx]
-        except (IndexError, ValueError) as exc:
+            shape = np.shape(t._data[where])
+        except (IndexError, ValueError, TypeError) as exc:
             raise IndexError(f"setitem: {exc} (tensor of shape {t.shape}, index "
                              f"{idx!r:.60})") from None
-    off = np.asarray(off)
+    else:
+        shape = off.shape
     if state.grad_enabled and (t.requires_grad or (isinstance(value, Tensor)
                                                    and value.requires_grad)):
         if t.is_leaf and t.requires_grad:
@@ -253,7 +258,9 @@ def setitem(t: Tensor, idx: Any, value: Any) -> None:
         if t._data.dtype.kind != "f":
             raise DTypeError(f"setitem: cannot write a value that requires grad into a "
                              f"{t.dtype} tensor")
-        _record_write(t, off, value)
+        if off is None:
+            off = np.arange(t.size, dtype=np.int64).reshape(t.shape)[where]
+        _record_write(t, np.asarray(off), value)
         return
     raw = value._data if isinstance(value, Tensor) else np.asarray(value)
     if raw.dtype.kind not in "fiub" or (t._data.dtype.kind in "iub" and raw.dtype.kind == "f"
@@ -261,17 +268,20 @@ def setitem(t: Tensor, idx: Any, value: Any) -> None:
         raise TypeError(f"setitem: cannot write a {raw.dtype} value into a {t.dtype} tensor "
                         "(it would be truncated); convert it first")
     try:
-        vb = np.broadcast_to(raw, off.shape)
+        vb = np.broadcast_to(raw, shape)
     except ValueError:
         raise ShapeError(f"setitem: a value of shape {raw.shape} cannot be broadcast to the "
-                         f"indexed shape {off.shape} of a tensor of shape {t.shape}") from None
+                         f"indexed shape {shape} of a tensor of shape {t.shape}") from None
     if t._guard is None:
         t._guard = _Guard(t._data)
     rec = state.recorder
     if rec is not None:  # pat.compile replays kernel calls; this write is not one of them
         rec.opaque("Tensor.__setitem__ wrote into a tensor's buffer")
     with _writable(t, "setitem") as buf:  # bumps the version: saved copies go stale
-        buf.reshape(-1)[off.reshape(-1)] = vb.reshape(-1)
+        if off is None:
+            buf[where] = vb
+        else:
+            buf.reshape(-1)[off.reshape(-1)] = vb.reshape(-1)
 
 
 def _record_write(t: Tensor, off: np.ndarray, v: Any) -> None:
