@@ -307,3 +307,20 @@ def test_a_failed_write_changes_nothing():
     with pytest.raises(TypeError):
         pat.tensor(np.array([1, 2]), dtype=pat.int64)[0] = 1.5
     np.testing.assert_array_equal(a.numpy(), before)
+
+
+def test_in_place_masked_fill_and_scatter_add_follow_torch():
+    torch = pytest.importorskip("torch")
+    a, at = pat.tensor(X[:, :, 0]), torch.tensor(X[:, :, 0])
+    assert a.masked_fill_(MASK2, -3.0) is a
+    at.masked_fill_(torch.from_numpy(MASK2), -3.0)
+    a.scatter_add_(0, IDX2, pat.tensor(X[:2, :, 1]))
+    at.scatter_add_(0, torch.from_numpy(IDX2), torch.from_numpy(X[:2, :, 1]))
+    np.testing.assert_allclose(a.numpy(), at.numpy(), rtol=1e-12)
+    w = pat.tensor(X[:, :, 0], requires_grad=True)
+    with pytest.raises(pat.TapeError, match="masked_fill_"):
+        w.masked_fill_(MASK2, 0.0)
+    y = w * 3.0
+    y.masked_fill_(MASK2, 0.0)
+    y.sum().backward()
+    np.testing.assert_array_equal(w.grad.numpy(), np.where(MASK2, 0.0, 3.0))

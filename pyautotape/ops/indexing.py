@@ -32,7 +32,7 @@ from ..tensor import EXACT_DTYPES, Tensor, _Guard, _wrap, _writable, exact_guard
 from .core import operands, run, tensor_arg
 from .elementwise import add
 from .elementwise import where as _where3
-from .inplace import _rebind, _refuse_leaf
+from .inplace import _rebind, _refuse_leaf, _write
 from .selection import guard_index as _guard
 from .selection import nonzero
 from .shape import _basic_index
@@ -40,7 +40,7 @@ from .shape import index as _index_op
 from .spec import Example, OpSpec, register
 
 __all__ = ["index_select", "gather", "scatter_add", "take_along_dim", "masked_fill",
-           "nonzero"]
+           "nonzero"]  # and INPLACE: masked_fill_, scatter_add_ (Tensor methods)
 
 _NOT_AN_INDEX = ("only integers, slices (:), None, Ellipsis (...), integer arrays or tensors "
                  "and boolean masks are valid indices")
@@ -477,6 +477,28 @@ def masked_fill(x: Any, mask: Any, value: Any) -> Tensor:
                          f"{value.shape}")
     return _where3(mask, value, t)
 
+
+def _inplace(name: str, fn: Any) -> Any:
+    """The in-place method ``t.<name>(...)``: with nothing to record, the out-of-place
+    result written into t's buffer (its version bumped); a leaf that requires grad is
+    refused outside ``pat.no_grad()``; otherwise recorded out of place, t rebound to it."""
+    def method(self: Tensor, *args: Any) -> Tensor:
+        grads = any(isinstance(a, Tensor) and a.requires_grad for a in (self, *args))
+        if state.grad_enabled and grads:
+            if self.is_leaf and self.requires_grad:
+                _refuse_leaf(self, name)
+            return _rebind(self, fn(self, *args), name)
+        if self._data.dtype.kind != "f":
+            raise DTypeError(f"{name}: needs a float tensor, got {self.dtype}")
+        return _write(self, name, fn(self, *args)._data)  # nothing records here
+
+    method.__name__ = name
+    method.__doc__ = f"In place: ``self = {fn.__name__}(self, ...)``; returns self."
+    return method
+
+
+INPLACE = {"masked_fill_": _inplace("masked_fill_", masked_fill),
+           "scatter_add_": _inplace("scatter_add_", lambda t, d, i, s: scatter_add(t, d, i, s))}
 
 # -- the specs: data movement costs no FLOPs ------------------------------------------------
 

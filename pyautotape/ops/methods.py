@@ -25,6 +25,7 @@ from ..tensor import EXACT_DTYPES, Tensor, _wrap, exact_guard, is_grad_enabled
 from .activation import clamp, clip
 from .dense import addmm, dot, matmul, outer
 from .elementwise import add, div, maximum, minimum, mul, neg, pow, sub
+from .indexing import INPLACE as INDEX_INPLACE
 from .indexing import (
     gather,
     getitem,
@@ -271,7 +272,7 @@ METHODS |= {
     "mul": _binary_method(mul),
     "div": _binary_method(div),
     "matmul": _binary_method(matmul),
-} | INPLACE_METHODS
+} | INPLACE_METHODS | INDEX_INPLACE
 
 
 def install() -> None:
