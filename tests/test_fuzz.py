@@ -280,8 +280,14 @@ def _draw_gather(data, rng, dt):
 
 
 def _ref_gather(x, dim, index):
+    if x.ndim == 0 and index.ndim <= 1 and dim in (0, -1):  # torch: a 0-d x acts as 1-d
+        if index.size and not (-1 <= index.min() and index.max() < 1):
+            raise Invalid("index out of range")
+        return np.full(index.shape, x)
+    if index.ndim != x.ndim:
+        raise Invalid("index and x differ in ndim")
     d = dim % x.ndim
-    if index.ndim != x.ndim or any(
+    if any(
             i > s for e, (i, s) in enumerate(zip(index.shape, x.shape, strict=True)) if e != d):
         raise Invalid("index larger than x")
     if index.size and not (-x.shape[d] <= index.min() and index.max() < x.shape[d]):
@@ -300,8 +306,10 @@ def _draw_scatter_add(data, rng, dt):
 
 def _ref_scatter_add(x, src, dim, index):
     out = np.array(x, dtype=np.float64, copy=True)
+    if not (index.ndim == src.ndim == x.ndim):
+        raise Invalid("index, src and x differ in ndim")
     d = dim % x.ndim
-    if not (index.ndim == src.ndim == x.ndim) or any(
+    if any(
             i > s for i, s in zip(index.shape, src.shape, strict=True)) or any(
             i > s for e, (i, s) in enumerate(zip(index.shape, x.shape, strict=True)) if e != d):
         raise Invalid("index larger than src or x")
