@@ -30,6 +30,28 @@ from .loss import log_softmax, softmax
 from .math import abs, atan2, floor_divide, fmod, lerp, remainder
 from .reductions import REDUCTIONS
 from .shape import index, reshape, transpose
+from .shapes_join import chunk, diag, roll, split, tril, triu, unbind
+from .shapes_view import (
+    broadcast_to,
+    diagonal,
+    expand,
+    expand_as,
+    flatten,
+    flip,
+    movedim,
+    narrow,
+    permute,
+    repeat,
+    select,
+    squeeze,
+    swapaxes,
+    swapdims,
+    t,
+    tile,
+    unflatten,
+    unsqueeze,
+    view,
+)
 from .spec import SPECS
 
 
@@ -41,10 +63,30 @@ def _reshape(self: Tensor, *shape: Any) -> Tensor:
 
 
 def _transpose(self: Tensor, *axes: Any) -> Tensor:
-    """``t.transpose()`` reverses the axes; ``t.transpose(1, 0, 2)`` permutes them."""
+    """``t.transpose(0, 1)`` exchanges two dims (as torch); ``t.transpose()`` reverses the
+    axes and ``t.transpose(2, 0, 1)`` or ``t.transpose((1, 0))`` permutes them (as NumPy)."""
+    if len(axes) == 2 and all(isinstance(a, (int, np.integer)) for a in axes):
+        return swapaxes(self, axes[0], axes[1])
     if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
         axes = tuple(axes[0])
+    if _exact(self):
+        return _out(self, self._data.transpose(*axes))
     return transpose(self, axes if axes else None)
+
+
+def _tile(self: Tensor, *dims: Any) -> Tensor:
+    """``t.tile(2, 1)`` or ``t.tile((2, 1))``: as ``pat.tile``."""
+    return tile(self, dims[0] if len(dims) == 1 and isinstance(dims[0], (tuple, list)) else dims)
+
+
+def _flip(self: Tensor, *dims: Any) -> Tensor:
+    """``t.flip(0, 1)`` or ``t.flip((0, 1))``: as ``pat.flip``."""
+    return flip(self, dims[0] if len(dims) == 1 and isinstance(dims[0], (tuple, list)) else dims)
+
+
+def _permute(self: Tensor, *dims: Any) -> Tensor:
+    """``t.permute(2, 0, 1)`` or ``t.permute((2, 0, 1))``: as ``pat.permute``."""
+    return permute(self, *dims)
 
 
 def _T(self: Tensor) -> Tensor:
@@ -185,10 +227,6 @@ def _np_reshape(a: np.ndarray, *shape: Any) -> np.ndarray:
                      else shape)
 
 
-def _np_transpose(a: np.ndarray, *axes: Any) -> np.ndarray:
-    return a.transpose(*axes)
-
-
 def _softmax(self: Tensor, dim: int = -1) -> Tensor:
     """Softmax along ``dim`` (as ``torch.Tensor.softmax``)."""
     return softmax(self, dim)
@@ -222,8 +260,14 @@ METHODS |= {
     "__getitem__": _getitem,
     **{f.__name__: f for f in REDUCTIONS},
     "reshape": _exact_shaped(_reshape, _np_reshape),
-    "view": _exact_shaped(_reshape, _np_reshape),
-    "transpose": _exact_shaped(_transpose, _np_transpose),
+    "view": view,
+    "transpose": _transpose,
+    **{f.__name__: f for f in (flatten, unflatten, squeeze, unsqueeze, expand, expand_as,
+                               broadcast_to, swapaxes, swapdims, t, movedim, repeat, narrow,
+                               select, diagonal, split, chunk, unbind, roll, tril, triu, diag)},
+    "permute": _permute,
+    "tile": _tile,
+    "flip": _flip,
     "T": property(_T),
     "softmax": _softmax,
     "log_softmax": _log_softmax,
