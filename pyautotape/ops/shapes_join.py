@@ -29,7 +29,11 @@ from .shapes_view import (
 from .shapes_view import (
     dim_arg,
     exact_out,
+    expand,
+    flatten,
+    flip,
     is_exact,
+    movedim,
     narrow,
     reshaped,
     select,
@@ -37,6 +41,7 @@ from .shapes_view import (
     src,
     unsqueeze,
 )
+from .spec import SPECS, Example
 
 __all__ = ["cat", "stack", "hstack", "vstack", "split", "chunk", "unbind", "roll", "pad",
            "tril", "triu", "diag"]
@@ -328,3 +333,23 @@ def diag(x: Any, diagonal: int = 0) -> Tensor:
         return square
     return pad(square, (k, 0, 0, k) if k > 0 else (0, -k, -k, 0))
 
+
+
+# -- test rows: each function that is one recorded op is a further example of that op's
+# OpSpec, so the table-driven tests (both dtypes, every sweep, replay, anomaly) run it
+
+
+def _example(name: str, call: Any, ref: Any, *shapes: tuple[int, ...]) -> None:
+    spec = SPECS[name]
+    spec.examples = (*spec.examples, Example(
+        call, ref, lambda r: [r.standard_normal(s) for s in shapes]))
+
+
+_example("index", lambda x: expand(x, 2, 3, 4), lambda x: np.broadcast_to(x, (2, 3, 4)), (3, 1))
+_example("index", lambda x: flip(x, (0, 2)), lambda x: x[::-1, :, ::-1], (2, 3, 4))
+_example("index", lambda x: diag(x, 1), lambda x: np.diag(x, 1), (3, 4))
+_example("transpose", lambda x: movedim(x, 0, -1), lambda x: np.moveaxis(x, 0, -1), (2, 3, 4))
+_example("reshape", lambda x: flatten(x, 1), lambda x: x.reshape(2, 12), (2, 3, 4))
+_example("concatenate", lambda x: pad(x, (1, 2, 0, 1)),
+         lambda x: np.pad(x, ((0, 1), (1, 2))), (2, 3))
+_example("where", lambda x: tril(x, -1), lambda x: np.tril(x, -1), (2, 3, 4))
