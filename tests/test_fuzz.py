@@ -490,6 +490,11 @@ SPECS: dict[str, Spec] = {
     "cross_entropy": Spec(_draw_cross_entropy, pat.cross_entropy, _ref_errstate(_ref_cross_entropy)),
     "mse_loss": Spec(_draw_mse, pat.mse_loss, _ref_errstate(_ref_mse)),
     "dropout": Spec(_draw_dropout, _call_dropout, _ref_dropout),
+    # float32 cases cross to float64 and back (exact); float64 ones copy twice
+    "cast": Spec(lambda data, rng, dt: ([_float_arg(data.draw, rng, _shape(data.draw), dt)],
+                                        {"dtype": dt}),
+                 lambda x, dtype: pat.cast(pat.cast(x, np.float64), dtype),
+                 lambda x, dtype: x),
 }
 SPECS |= {name: _unary_spec(op) for name, op in OP_SPEC_TABLE.items() if op.family == "unary"}
 for _spec in SPECS.values():  # NaN/inf and 1/0 in references are expected, not warnings

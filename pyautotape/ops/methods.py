@@ -21,7 +21,7 @@ import numpy as np
 from .. import creation
 from .._ffi import F32, F64
 from ..errors import DTypeError
-from ..tensor import EXACT_DTYPES, Tensor, _wrap, exact_guard, is_grad_enabled
+from ..tensor import EXACT_DTYPES, Tensor, _wrap, exact_guard
 from .activation import clamp, clip
 from .dense import addmm, dot, matmul, outer
 from .elementwise import add, div, maximum, minimum, mul, neg, pow, sub
@@ -30,6 +30,7 @@ from .loss import log_softmax, softmax
 from .math import abs, atan2, floor_divide, fmod, lerp, remainder
 from .reductions import REDUCTIONS
 from .shape import index, reshape, transpose
+from .shapes_cast import cast
 from .shapes_join import chunk, diag, roll, split, tril, triu, unbind
 from .shapes_view import (
     broadcast_to,
@@ -156,13 +157,8 @@ def _cast(self: Tensor, dtype: Any, what: str) -> Tensor:
     src = self._data.dtype
     if dt == src:
         return self
-    if dt in (F32, F64) and self.requires_grad and is_grad_enabled():
-        raise DTypeError(
-            f"{what}: casting a tensor that requires grad from {src} to {dt} is not "
-            "differentiable here; make the leaf in the dtype you need, e.g. "
-            f"pat.tensor(x.detach().numpy(), dtype=pat.{dt}, requires_grad=True), or "
-            "cast under pat.no_grad()"
-        )
+    if src in (F32, F64) and dt in (F32, F64):  # on the tape: the gradient is cast back
+        return cast(self, dt)
     return _out(self, self._data.astype(dt))
 
 
@@ -183,8 +179,8 @@ def _type(self: Tensor, dtype: Any = None) -> Any:
 
 
 def _astype(self: Tensor, dtype: Any) -> Tensor:
-    """This tensor cast to ``dtype`` (itself when it already is); float to float only
-    without a gradient."""
+    """This tensor cast to ``dtype`` (itself when it already is); float32 <-> float64 on
+    the tape (the gradient is cast back), to an integer or bool dtype without a gradient."""
     return _cast(self, dtype, "astype")
 
 

@@ -346,12 +346,14 @@ def repeat(x: Any, *sizes: Any) -> Tensor:
 
 def _tile(u: Tensor, reps: tuple[int, ...]) -> Tensor:
     a = u._data.reshape((1,) * (len(reps) - u.ndim) + u.shape)
-    shape, strides = [], []
-    for r, n, st in zip(reps, a.shape, a.strides, strict=True):
-        shape += [r, n]
-        strides += [0, st]
+    shape: list[int] = []
+    strides: list[int] = []
+    dims: list[int] = list(map(int, a.shape))
+    for r, size, st in zip(reps, dims, a.strides, strict=True):
+        shape += [r, size]
+        strides += [0, int(st)]
     view = np.lib.stride_tricks.as_strided(a, shape, strides, writeable=False)
-    out = tuple(r * n for r, n in zip(reps, a.shape, strict=True))
+    out = tuple(r * d for r, d in zip(reps, dims, strict=True))
     return reshaped(moved("index", u, view), out)
 
 
