@@ -121,3 +121,25 @@ def test_cast_refuses_non_float_targets():
         pat.cast(pat.tensor([1.0]), pat.int64)
     with pytest.raises(pat.DTypeError, match="cast: 'f16' is not a dtype|not supported"):
         pat.cast(pat.tensor([1.0]), "f16")
+
+
+@pytest.mark.parametrize("sweep", ["tangent", "backward", "hvp"])
+def test_a_forged_cast_source_dtype_is_an_error_code(sweep):
+    from test_forward_mode import _call
+
+    from pyautotape import _ffi
+    from pyautotape._ffi import lib
+
+    buf = np.zeros(2)
+    tape = np.zeros(1, dtype=_ffi.INSTR_DTYPE)
+    tape[0]["op"], tape[0]["dtype"], tape[0]["m"], tape[0]["n"] = lib.PAT_OP_CAST, lib.PAT_F64, 7, 2
+    tape[0]["src"], tape[0]["aux"], tape[0]["iter"] = [0, -1, -1], -1, -1
+    cfunc, ntab = {"tangent": (lib.pat_tape_tangent, 2), "backward": (lib.pat_tape_backward_batch, 2),
+                   "hvp": (lib.pat_tape_hvp, 4)}[sweep]
+    assert _call(cfunc, tape, [[buf]] * ntab, np.array([2], np.int64)) == (lib.PAT_EBADDTYPE, 0)
+    out = np.zeros(2)
+    for m in (7, lib.PAT_F32):  # a bad dtype, and a kernel-level call with NULL pointers
+        rc = lib.pat_exec_fwd(lib.PAT_OP_CAST, lib.PAT_F64, _ffi.ffi.from_buffer(out), _ffi.ffi.NULL,
+                              _ffi.ffi.NULL, _ffi.ffi.NULL, _ffi.ffi.NULL, _ffi.ffi.NULL, m, 0, 2,
+                              0.0, _ffi.ffi.NULL)
+        assert rc == (lib.PAT_EBADDTYPE if m == 7 else lib.PAT_ENULL)
