@@ -260,6 +260,7 @@ ERRORS = [
     (lambda: pat.pad(pat.zeros(2), (1,)), pat.ShapeError, "even length"),
     (lambda: pat.pad(pat.zeros(2), (-2, -1)), pat.ShapeError, "below zero"),
     (lambda: pat.pad(pat.zeros(2), (1, 1), mode="reflect"), ValueError, "only mode='constant'"),
+    (lambda: pat.pad(pat.zeros(2), (1, 1), value="a"), TypeError, "pad: value must be a number"),
     (lambda: pat.tril(pat.zeros(3)), pat.ShapeError, "tril: needs at least 2 dims"),
     (lambda: pat.diag(pat.zeros(2, 2, 2)), pat.ShapeError, "diag: needs a 1-d or 2-d"),
     (lambda: pat.diagonal(pat.zeros(2, 2), 0, 1, -1), pat.ShapeError, "both 1"),

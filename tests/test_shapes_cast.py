@@ -143,3 +143,9 @@ def test_a_forged_cast_source_dtype_is_an_error_code(sweep):
                               _ffi.ffi.NULL, _ffi.ffi.NULL, _ffi.ffi.NULL, _ffi.ffi.NULL, m, 0, 2,
                               0.0, _ffi.ffi.NULL)
         assert rc == (lib.PAT_EBADDTYPE if m == 7 else lib.PAT_ENULL)
+
+
+def test_an_integer_tensor_casts_exactly():
+    big = pat.tensor(np.array([2**40 + 1, -3]), dtype=pat.int64)
+    y = pat.cast(big, pat.float64)
+    assert y.dtype == np.float64 and y.tolist() == [2.0**40 + 1, -3.0] and not y.requires_grad

@@ -239,6 +239,8 @@ def pad(x: Any, pad: Sequence[int], mode: str = "constant", value: float | None 
         raise ShapeError(f"pad: pad {tuple(pad)} must have an even length of at most "
                          f"{2 * u.ndim} (two per dim of shape {u.shape}, last dim first)")
     fill = 0.0 if value is None else value
+    if isinstance(fill, bool) or not isinstance(fill, (int, float, np.integer, np.floating)):
+        raise TypeError(f"pad: value must be a number, got {value!r:.60}")
     out = u
     for j in range(len(amounts) // 2):
         d, lo, hi = u.ndim - 1 - j, amounts[2 * j], amounts[2 * j + 1]
