@@ -85,11 +85,6 @@ def _flip(self: Tensor, *dims: Any) -> Tensor:
     return flip(self, dims[0] if len(dims) == 1 and isinstance(dims[0], (tuple, list)) else dims)
 
 
-def _permute(self: Tensor, *dims: Any) -> Tensor:
-    """``t.permute(2, 0, 1)`` or ``t.permute((2, 0, 1))``: as ``pat.permute``."""
-    return permute(self, *dims)
-
-
 def _T(self: Tensor) -> Tensor:
     """The tensor with its axes reversed."""
     return transpose(self, None)
@@ -259,9 +254,9 @@ METHODS |= {
     "view": view,
     "transpose": _transpose,
     **{f.__name__: f for f in (flatten, unflatten, squeeze, unsqueeze, expand, expand_as,
-                               broadcast_to, swapaxes, swapdims, t, movedim, repeat, narrow,
-                               select, diagonal, split, chunk, unbind, roll, tril, triu, diag)},
-    "permute": _permute,
+                               broadcast_to, permute, swapaxes, swapdims, t, movedim, repeat,
+                               narrow, select, diagonal, split, chunk, unbind, roll, tril,
+                               triu, diag)},
     "tile": _tile,
     "flip": _flip,
     "T": property(_T),
