@@ -1,5 +1,5 @@
-"""PyTorch's shape functions (ops/shapes_view.py, ops/shapes_join.py): values and
-gradients against torch, gradcheck, tangents, Hessian-vector products, replay equal to eager
+"""PyTorch's shape functions (ops/shapes_view.py, ops/shapes_join.py): values, gradients
+and Hessian-vector products against torch (where installed), gradcheck, tangents, Hessian-vector products, replay equal to eager
 bitwise and anomaly detection for every row of one table; then the torch-only forms
 (methods, -1 in expand, dim lists), integer tensors, and the errors."""
 
@@ -8,7 +8,12 @@ import pytest
 
 import pyautotape as pat
 
-torch = pytest.importorskip("torch")
+torch = None  # set by _need_torch(): only the comparisons with torch need it
+
+
+def _need_torch():
+    global torch
+    torch = pytest.importorskip("torch")
 
 
 def _cat_flat(parts, lib):
@@ -94,6 +99,7 @@ def _torch_value_and_grads(i, args, w):
 @pytest.mark.parametrize("i", IDS)
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_value_and_gradient_match_torch(i, dtype):
+    _need_torch()
     args = _args(i, dtype)
     ps = [pat.tensor(a, requires_grad=True) for a in args]
     out = ROWS[i][0](*ps)
@@ -128,6 +134,7 @@ def test_gradcheck_tangents_and_transposition(i):
 
 @pytest.mark.parametrize("i", IDS)
 def test_hessian_vector_product_matches_torch(i):
+    _need_torch()
     args = _args(i)
     w = np.random.default_rng(4).standard_normal(ROWS[i][0](*map(pat.tensor, args)).shape)
     v = [np.random.default_rng(6).standard_normal(a.shape) for a in args]
@@ -213,6 +220,7 @@ def test_integer_and_bool_tensors_keep_their_dtype():
 
 
 def test_edge_shapes_follow_torch():
+    _need_torch()
     z = np.zeros((0, 3))
     assert pat.flatten(pat.tensor(2.0)).shape == (1,)
     assert pat.squeeze(pat.zeros(2, 3), 0).shape == (2, 3)  # a non-1 dim stays, as torch
