@@ -57,7 +57,9 @@ typedef enum {
      custom         a pat.Function of up to 3 sources; m = its handle; every rule calls
                     back into Python (pat_custom_callback)
      stacked_linear y(E,m,n) = x_e(m,k) @ w_e(n,k)^T + b_e(n) for e < E (E models' linear
-                    layers, one GEMM each); it over the members: [y, x (0: shared), w, b] */
+                    layers, one GEMM each); it over the members: [y, x (0: shared), w, b]
+     cast           y = x rounded to the instruction's dtype, n elements; m = x's pat_dtype
+                    (the source's tangent and adjoint have that dtype too) */
 typedef enum {
 #define PAT_OP(NAME, name, READS) PAT_OP_##NAME,
 #include "ops.def"

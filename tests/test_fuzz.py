@@ -552,6 +552,11 @@ SPECS: dict[str, Spec] = {
                         lambda x, src, dim, index: pat.scatter_add(x, dim, index, src),
                         _ref_errstate(_ref_scatter_add), lambda x, src, **_: 1.0 + float(
                             np.abs(src).sum())),
+    # float32 cases cross to float64 and back (exact); float64 ones copy twice
+    "cast": Spec(lambda data, rng, dt: ([_float_arg(data.draw, rng, _shape(data.draw), dt)],
+                                        {"dtype": dt}),
+                 lambda x, dtype: pat.cast(pat.cast(x, np.float64), dtype),
+                 lambda x, dtype: x),
 }
 SPECS |= {name: _unary_spec(op) for name, op in OP_SPEC_TABLE.items() if op.family == "unary"}
 for _spec in SPECS.values():  # NaN/inf and 1/0 in references are expected, not warnings

@@ -41,6 +41,12 @@ from .selection import __all__ as _selection
 from .shape import *  # noqa: F403
 from .shape import __all__ as _shape
 from .shape import index  # noqa: F401
+from .shapes_cast import *  # noqa: F403
+from .shapes_cast import __all__ as _shapes_cast
+from .shapes_join import *  # noqa: F403
+from .shapes_join import __all__ as _shapes_join
+from .shapes_view import *  # noqa: F403
+from .shapes_view import __all__ as _shapes_view
 from .spec import SPECS, OpSpec, check_complete  # noqa: F401
 
 check_complete()
@@ -50,4 +56,5 @@ _methods.install()
 
 # the public ops (pat.add, ...); index is x[i], reached as pat.ops.index
 __all__ = [n for n in (*_elementwise, *_math, *_activation, *_reduce, *_reductions, *_shape,
+                       *_shapes_view, *_shapes_join, *_shapes_cast,
                        *_dense, *_loss, *_nn, *_indexing, *_selection) if n != "index"]
