@@ -50,7 +50,7 @@ def check_callable(f: Any, name: str) -> None:
     if not callable(f):
         raise TypeError(
             f"{name}: f must be a callable (the function to differentiate), got "
-            f"{type(f).__name__} {f!r}; call pat.{name}(f) first, then the result on arrays")
+            f"{type(f).__name__} {f!r:.60} (the function comes first, the arrays after it)")
 
 
 def argnums(spec: Any, nargs: int, name: str) -> tuple[list[int], bool]:
