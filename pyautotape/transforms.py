@@ -21,9 +21,12 @@ a batch of K seeds in one call (dense ops stack the seeds into one GEMM):
   K directions, a reverse sweep for the gradient, then ``pat_tape_hvp``, the reverse
   sweep differentiated along the K directions. They are exact (no finite differences).
 
-``f`` receives Tensors and returns one Tensor; the transforms accept ndarrays, Tensors,
-lists or numbers and return ndarrays. Arguments not selected by ``argnums`` are passed to
-``f`` unchanged. Transforms do not nest (``f`` sees Tensors, and a transform returns
+``f`` receives Tensors and returns a Tensor, or a pytree of them (nested tuples, lists,
+dicts: :mod:`pyautotape.pytree`); the transforms accept ndarrays, Tensors or numbers, or
+pytrees of them, and return ndarrays in the same structures, nested as JAX nests them
+(``_treeio.py`` flattens them in and builds them out, around the flat sweeps below).
+Arguments not selected by ``argnums``, and keyword arguments, are passed to ``f``
+unchanged; ``has_aux=True`` lets f return ``(output, aux)``. Transforms do not nest (``f`` sees Tensors, and a transform returns
 ndarrays); use :func:`hessian` and :func:`hvp` for second derivatives.
 """
 
