@@ -26,8 +26,8 @@ dicts: :mod:`pyautotape.pytree`); the transforms accept ndarrays, Tensors or num
 pytrees of them, and return ndarrays in the same structures, nested as JAX nests them
 (``_treeio.py`` flattens them in and builds them out, around the flat sweeps below).
 Arguments not selected by ``argnums``, and keyword arguments, are passed to ``f``
-unchanged; ``has_aux=True`` lets f return ``(output, aux)``. Transforms do not nest (``f`` sees Tensors, and a transform returns
-ndarrays); use :func:`hessian` and :func:`hvp` for second derivatives.
+unchanged; ``has_aux=True`` lets f return ``(output, aux)``. Transforms do not nest
+(``f`` sees Tensors, and a transform returns ndarrays); use :func:`hessian` and :func:`hvp` for second derivatives.
 """
 
 from __future__ import annotations

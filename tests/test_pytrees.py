@@ -369,3 +369,11 @@ def test_against_jax_when_installed():
             jax.tree_util.tree_map(np.asarray, theirs))
         for a, b in zip(pat.tree_leaves(ours), jax.tree_util.tree_leaves(theirs), strict=True):
             np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize(("mode", "ran"), [("forward", "fwd"), ("fwd", "fwd"),
+                                           ("reverse", "rev"), ("rev", "rev")])
+def test_jacobian_mode_names(mode, ran):
+    jac = pat.jacobian(lambda x: pat.tanh(x) * 2.0, mode=mode)(X)
+    assert pat.transforms.last_jacobian_mode() == ran
+    np.testing.assert_allclose(jac, np.diag(2 * (1 - np.tanh(X) ** 2)), rtol=1e-14)
