@@ -27,7 +27,8 @@ pytrees of them, and return ndarrays in the same structures, nested as JAX nests
 (``_treeio.py`` flattens them in and builds them out, around the flat sweeps below).
 Arguments not selected by ``argnums``, and keyword arguments, are passed to ``f``
 unchanged; ``has_aux=True`` lets f return ``(output, aux)``. Transforms do not nest
-(``f`` sees Tensors, and a transform returns ndarrays); use :func:`hessian` and :func:`hvp` for second derivatives.
+(``f`` sees Tensors, and a transform returns ndarrays); use :func:`hessian` and
+:func:`hvp` for second derivatives.
 """
 
 from __future__ import annotations
@@ -383,7 +384,7 @@ def _flat_jacobian(call: _io.Call, mode: str, stream: bool) -> tuple[Any, ...]:
         seeds, offsets, k = _identity_seeds(leaves)
         out, tans = _stream_trace(f, args, nums, seeds, k, "jacfwd")
         _local.mode = "fwd"
-        return _jacobian_fwd(out, leaves, tans, offsets, k, False)
+        return _jacobian_fwd(out, leaves, tans, offsets, k)
     prog = _program(f, args, nums, "jacobian")
     out, leaves = prog.out, prog.leaves
     n_in = sum(t.size for t in leaves)
@@ -392,23 +393,22 @@ def _flat_jacobian(call: _io.Call, mode: str, stream: bool) -> tuple[Any, ...]:
     if chosen == "fwd":
         seeds, offsets, k = _identity_seeds(leaves)
         tans = prog.out_tangent(prog.tangents(seeds, k), k)
-        return _jacobian_fwd(out, leaves, tans, offsets, k, False)
+        return _jacobian_fwd(out, leaves, tans, offsets, k)
     cot = np.zeros((out.size, out.size), out.dtype)
     cot[np.arange(out.size), np.arange(out.size)] = 1
     grads = prog.adjoints(cot.reshape(out.size, *out.shape))
-    jacs = tuple(filled(grads[i]).reshape(out.shape + t.shape) for i, t in enumerate(leaves))
-    return jacs
+    return tuple(filled(grads[i]).reshape(out.shape + t.shape) for i, t in enumerate(leaves))
 
 
 def _jacobian_fwd(out: Tensor, leaves: list[Tensor], tans: np.ndarray, offsets: list[int],
-                  k: int, single: bool) -> Any:
+                  k: int) -> tuple[np.ndarray, ...]:
     """Jacobian blocks (out shape + leaf shape) from the output's k tangents."""
     flat = tans.reshape(k, out.size)
     jacs = tuple(
         np.ascontiguousarray(flat[o : o + t.size].T).reshape(out.shape + t.shape)
         for o, t in zip(offsets, leaves, strict=True)
     )
-    return jacs[0] if single else jacs
+    return jacs
 
 
 # ---------------------------------------------------------------------------------------
