@@ -29,11 +29,14 @@ from typing import Any
 import numpy as np
 
 from .errors import DTypeError, ShapeError
-from .pytree import PyTreeDef, tree_flatten, tree_map, tree_unflatten
+from .pytree import PyTreeDef, tree_flatten, tree_map, tree_structure, tree_unflatten
 from .tensor import Tensor
 
 __all__ = ["Transform", "Call", "ScalarOutputError", "ArgnumsError", "check_callable",
            "aux_out"]
+
+
+LEAF = tree_structure(0)
 
 
 class ScalarOutputError(ShapeError, TypeError):
@@ -55,6 +58,8 @@ def check_callable(f: Any, name: str) -> None:
 
 def argnums(spec: Any, nargs: int, name: str) -> tuple[list[int], bool]:
     """argnums as a list of distinct non-negative positions, and whether it was one int."""
+    if type(spec) is int and -nargs <= spec < nargs:  # the common case, kept cheap
+        return [spec % nargs], True
     single = isinstance(spec, (int, np.integer)) and not isinstance(spec, bool)
     items = [spec] if single else (list(spec) if isinstance(spec, (tuple, list)) else None)
     if items is None or not items or any(
@@ -118,14 +123,19 @@ class Call:
         self.defs: list[PyTreeDef] = []
         flat: list[Any] = []
         for i in nums:
-            leaves, td = tree_flatten(args[i])
+            a = args[i]
+            if type(a) is np.ndarray or isinstance(a, Tensor):  # a leaf: the common case
+                self.defs.append(LEAF)
+                flat.append(a)
+                continue
+            leaves, td = tree_flatten(a)
             for x in leaves:
                 _check_leaf(x, tr.name, f"argument {i}")
             self.defs.append(td)
             flat.extend(leaves)
         self.args = flat
         self.nums = list(range(len(flat)))
-        self.shapes = [np.shape(x._data if isinstance(x, Tensor) else x) for x in flat]
+        self.flat_in = all(td.kind is None for td in self.defs)  # every argument a leaf
         self.out_def: PyTreeDef | None = None
         self.out_shapes: list[tuple[int, ...]] = []
         self.aux: Any = None
@@ -135,7 +145,8 @@ class Call:
         def f(*leaves: Any) -> Any:
             pos = 0
             for i, td in zip(nums, self.defs, strict=True):
-                call_args[i] = tree_unflatten(td, leaves[pos: pos + td.num_leaves])
+                call_args[i] = (leaves[pos] if td.kind is None else
+                                tree_unflatten(td, leaves[pos: pos + td.num_leaves]))
                 pos += td.num_leaves
             out = user_f(*call_args, **kwargs)
             if has_aux:
@@ -151,6 +162,9 @@ class Call:
 
     # -- the output ---------------------------------------------------------------------
     def _combine(self, out: Any) -> Any:
+        if isinstance(out, Tensor):  # one Tensor: the common case, kept cheap
+            self.out_def, self.out_shapes = LEAF, [out.shape]
+            return out
         leaves, td = tree_flatten(out)
         name = self.tr.name
         if not leaves or not all(isinstance(t, Tensor) for t in leaves):
@@ -192,7 +206,7 @@ class Call:
     def outputs(self, x: Any) -> Any:
         """A combined-output-shaped result (the value, a tangent) as f's output tree."""
         assert self.out_def is not None
-        return tree_unflatten(self.out_def, self._split(x))
+        return x if self.out_def.kind is None else tree_unflatten(self.out_def, self._split(x))
 
     def with_aux(self, x: Any) -> Any:
         return (x, aux_out(self.aux)) if self.tr.has_aux else x
@@ -201,15 +215,21 @@ class Call:
     def arg_trees(self, per_leaf: Sequence[Any], single: bool | None = None) -> Any:
         """Results aligned with the flat leaves, as the differentiated arguments' trees:
         one tree (a single int argnums) or a tuple of them."""
-        trees, pos = [], 0
-        for td in self.defs:
-            trees.append(tree_unflatten(td, per_leaf[pos: pos + td.num_leaves]))
-            pos += td.num_leaves
+        if self.flat_in:
+            trees = list(per_leaf)
+        else:
+            trees, pos = [], 0
+            for td in self.defs:
+                trees.append(tree_unflatten(td, per_leaf[pos: pos + td.num_leaves]))
+                pos += td.num_leaves
         return trees[0] if (self.single if single is None else single) else tuple(trees)
 
     def jacobian(self, per_leaf: Sequence[Any]) -> Any:
         """Jacobian blocks (combined output shape + leaf shape, one per flat leaf) nested
         as JAX does: the output's structure, each leaf the arguments' structure."""
+        assert self.out_def is not None
+        if self.out_def.kind is None:
+            return self.arg_trees(per_leaf)
         pieces = [self._split(j, trailing=1) for j in per_leaf]  # [leaf][out leaf]
         n_out = len(self.out_shapes)
         return self.outputs_of([self.arg_trees([p[k] for p in pieces]) for k in range(n_out)])

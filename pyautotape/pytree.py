@@ -183,6 +183,8 @@ def tree_flatten(tree: Any, is_leaf: Callable[[Any], bool] | None = None,
     >>> pat.tree_flatten([1, (2, {"k": 3})])
     ([1, 2, 3], PyTreeDef([*, (*, {'k': *})]))
     """
+    if _node(tree, "tree_flatten") is None or (is_leaf is not None and is_leaf(tree)):
+        return [tree], _LEAF  # a single leaf: the transforms' common case, kept cheap
     leaves: list[Any] = []
     # post-order build: each frame is (kind, children iterator, built children)
     root: list[PyTreeDef] = []
@@ -222,6 +224,8 @@ def tree_unflatten(treedef: PyTreeDef, leaves: Iterable[Any]) -> Any:
     if not isinstance(treedef, PyTreeDef):
         raise TypeError(f"tree_unflatten: treedef must be a PyTreeDef, got {treedef!r}")
     items = list(leaves)
+    if treedef.kind is None and len(items) == 1:
+        return items[0]
     if len(items) != treedef.num_leaves:
         raise ValueError(
             f"tree_unflatten: {treedef} has {treedef.num_leaves} leaves, got {len(items)}")
