@@ -42,6 +42,7 @@ from .batched import local as _local
 from .batched import program as _program
 from .batched import stream_trace as _stream_trace
 from .errors import ShapeError
+from .nesting import check_seed as _check_seed
 from .tensor import Tensor
 
 __all__ = [
@@ -153,7 +154,7 @@ def value_and_grad(f: Callable[..., Tensor], argnums: int | Sequence[int] = 0) -
             )
         grads = prog.adjoints(np.ones((1, *out.shape), out.dtype))
         result = tuple(filled(grads[i])[0] for i in range(len(nums)))
-        return out._data.copy(), result[0] if single else result
+        return prog.value(), result[0] if single else result
 
     return _wrapped(f, value_and_grad_f)
 
@@ -190,6 +191,7 @@ def vjp(f: Callable[..., Tensor], *primals: Any) -> tuple[np.ndarray, Callable]:
     out = prog.out
 
     def vjp_fn(cotangent: Any) -> tuple[np.ndarray, ...]:
+        _check_seed(cotangent, "vjp_fn", "cotangent")
         u = cotangent._data if isinstance(cotangent, Tensor) else np.asarray(cotangent)
         if u.shape != out.shape:
             raise ShapeError(
@@ -201,7 +203,7 @@ def vjp(f: Callable[..., Tensor], *primals: Any) -> tuple[np.ndarray, Callable]:
         grads = prog.adjoints(seed)
         return tuple(filled(grads[i])[0] for i in range(len(prog.leaves)))
 
-    return out._data.copy(), vjp_fn
+    return prog.value(), vjp_fn
 
 
 def jacrev(f: Callable[..., Tensor], argnums: int | Sequence[int] = 0) -> Callable:
@@ -257,11 +259,11 @@ def jvp(f: Callable[..., Tensor], primals: Any, tangents: Any,
     prog = _program(f, ps, nums, "jvp")
     pairs = enumerate(zip(ts, prog.leaves, strict=True))
     seeds = [_seed(t, leaf, "jvp", i) for i, (t, leaf) in pairs]
-    tans = prog.tangents(seeds, 1)
-    return prog.out._data.copy(), prog.out_tangent(tans, 1)[0]
+    return prog.value(), prog.jvp(seeds, 1)[0]
 
 
 def _seed_shape(t: Any, shape: tuple[int, ...], name: str, i: int) -> np.ndarray:
+    _check_seed(t, name, "tangent")
     arr = t._data if isinstance(t, Tensor) else np.asarray(t)
     if arr.shape != shape:
         raise ShapeError(
@@ -288,6 +290,11 @@ def jacfwd(f: Callable[..., Tensor], argnums: int | Sequence[int] = 0,
            [2., 5.]])
     """
     return _jacobian(f, argnums, "fwd", stream)
+
+
+def _contiguous(a: Any) -> Any:
+    """An ndarray made C-contiguous; a Tensor (a nested result) as it is."""
+    return a if isinstance(a, Tensor) else np.ascontiguousarray(a)
 
 
 def _identity_seeds(leaves: list[Tensor]) -> tuple[list[np.ndarray], list[int], int]:
@@ -341,7 +348,7 @@ def _jacobian(f: Callable[..., Tensor], argnums: int | Sequence[int], mode: str,
         _local.mode = chosen
         if chosen == "fwd":
             seeds, offsets, k = _identity_seeds(leaves)
-            tans = prog.out_tangent(prog.tangents(seeds, k), k)
+            tans = prog.jvp(seeds, k)
             return _jacobian_fwd(out, leaves, tans, offsets, k, single)
         cot = np.zeros((out.size, out.size), out.dtype)
         cot[np.arange(out.size), np.arange(out.size)] = 1
@@ -357,7 +364,7 @@ def _jacobian_fwd(out: Tensor, leaves: list[Tensor], tans: np.ndarray, offsets: 
     """Jacobian blocks (out shape + leaf shape) from the output's k tangents."""
     flat = tans.reshape(k, out.size)
     jacs = tuple(
-        np.ascontiguousarray(flat[o : o + t.size].T).reshape(out.shape + t.shape)
+        _contiguous(flat[o : o + t.size].T).reshape(out.shape + t.shape)
         for o, t in zip(offsets, leaves, strict=True)
     )
     return jacs[0] if single else jacs
