@@ -15,6 +15,7 @@ from typing import Any
 
 from .engine import run_backward, seed_gradient
 from .errors import TapeError
+from .graphgrad import graph_grads
 from .tensor import Tensor, _wrap, enable_grad, no_grad
 
 __all__ = ["grad", "no_grad", "enable_grad"]
@@ -24,7 +25,8 @@ def grad(
     outputs: Tensor | Sequence[Tensor],
     inputs: Tensor | Sequence[Tensor],
     grad_outputs: Any = None,
-    retain_graph: bool = False,
+    retain_graph: bool | None = None,
+    create_graph: bool = False,
     allow_unused: bool = False,
 ) -> tuple[Tensor | None, ...]:
     """Gradients of ``outputs`` with respect to ``inputs``, as a tuple aligned with inputs.
@@ -33,7 +35,8 @@ def grad(
     not on a path to them) skips its weight-gradient GEMM. No ``.grad`` is touched.
     ``grad_outputs`` gives the cotangent of each output (required for non-scalar ones).
     An input that the outputs do not depend on raises, unless ``allow_unused=True``, in
-    which case its entry is None.
+    which case its entry is None. ``create_graph=True`` returns gradients recorded on the
+    tape, differentiable once more (second order; the graph is kept).
 
     >>> import pyautotape as pat
     >>> x = pat.tensor([1.0, 2.0], requires_grad=True)
@@ -64,15 +67,19 @@ def grad(
         if not isinstance(o, Tensor) or not o.requires_grad:
             raise TapeError("grad: every output must be a Tensor that requires grad")
         roots.append((o, seed_gradient(o, g, "grad")))
-    arrays = run_backward(roots, ins, retain_graph)
-    if arrays is None:  # it returns None only when it is given no inputs
-        raise RuntimeError("internal: run_backward returned no gradients for the inputs")
-    result: list[Tensor | None] = []
-    for i, a in enumerate(arrays):
+    if create_graph:
+        seeded = [(o, g if isinstance(g, Tensor) and g.requires_grad else s)
+                  for (o, s), g in zip(roots, gos, strict=True)]
+        found = [g for _, g in graph_grads(seeded, ins, "grad(create_graph=True)")]
+    else:
+        arrays = run_backward(roots, ins, bool(retain_graph))
+        if arrays is None:  # it returns None only when it is given no inputs
+            raise RuntimeError("internal: run_backward returned no gradients for the inputs")
+        found = [_wrap(a) if a is not None else None for a in arrays]
+    for i, a in enumerate(found):
         if a is None and not allow_unused:
             raise TapeError(
                 f"grad: inputs[{i}] (shape {ins[i].shape}) is not used to compute the "
                 "outputs; pass allow_unused=True to get None for it"
             )
-        result.append(_wrap(a) if a is not None else None)
-    return tuple(result)
+    return tuple(found)

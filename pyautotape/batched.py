@@ -30,8 +30,8 @@ from . import anomaly as _anomaly
 from ._ffi import ffi, filled, lib
 from ._state import ANOMALY_CHECK, ENGINE_COUNTS, seq, state
 from .errors import ShapeError, TapeError
-from .packing import collect, pack_records
 from .nesting import Closure, Nest, Readout
+from .packing import collect, pack_records
 from .record import OP_NAMES, Record
 from .tensor import Tensor, enable_grad, tensor
 
@@ -269,7 +269,8 @@ class Stream:
         y.requires_grad = True
         leaves = list({id(p): p for p in r.parents
                        if isinstance(p, Tensor) and self.get(p) is not None}.values())
-        if self.nestable and any(p is not None and (type(p) is Record or self.get(p) is None)
+        if self.nestable and any(p is not None and (not isinstance(p, Tensor)
+                                                    or self.get(p) is None)
                                  for p in r.parents):
             refuse_stream(self.name, y.shape)  # an input requires grad but has no tangent
         if not leaves:

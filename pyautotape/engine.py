@@ -24,11 +24,43 @@ import numpy as np
 from . import _ffi
 from ._ffi import ffi, filled, lib
 from ._state import ANOMALY_CHECK, ENGINE_COUNTS, engine_lock, hooks, state
-from .errors import ShapeError
+from .errors import ShapeError, TapeError
+from .graphgrad import graph_grads
 from .packing import Program, collect, every_leaf, pack_records
-from .tensor import Tensor, _float_array, _wrap
+from .tensor import Tensor, _float_array, _wrap, enable_grad
 
-__all__ = ["run_backward", "seed_gradient"]
+__all__ = ["backward", "run_backward", "seed_gradient"]
+
+
+def backward(t: Tensor, gradient: Any = None, retain_graph: bool | None = None,
+             create_graph: bool = False) -> None:
+    """``Tensor.backward``: the sweep from ``t``; with ``create_graph`` each leaf's
+    ``.grad`` becomes (or has added to it) a Tensor on the tape, differentiable once more
+    (graphgrad.py), and the graph is kept (``retain_graph`` defaults to create_graph).
+
+    >>> import pyautotape as pat
+    >>> x = pat.tensor([3.0], requires_grad=True)
+    >>> backward((x * x * x).sum(), create_graph=True)   # x.grad = 3x², on the tape
+    >>> gx = x.grad
+    >>> x.grad = None
+    >>> gx.sum().backward()                             # d(3x²)/dx = 6x
+    >>> x.grad.numpy()
+    array([18.], dtype=float32)
+    """
+    if not t.requires_grad:
+        raise TapeError(
+            "backward: this tensor does not require grad (no input had "
+            "requires_grad=True, or it was computed under no_grad())"
+        )
+    seed = seed_gradient(t, gradient, "backward")
+    if not create_graph:
+        run_backward([(t, seed)], None, bool(retain_graph))
+        return
+    seed_arg = gradient if isinstance(gradient, Tensor) and gradient.requires_grad else seed
+    with enable_grad():
+        for leaf, g in graph_grads([(t, seed_arg)], None, "backward(create_graph=True)"):
+            if g is not None:
+                leaf._grad = g if leaf._grad is None else leaf._grad + g
 
 
 def seed_gradient(out: Tensor, gradient: Any, where: str) -> np.ndarray:

@@ -11,8 +11,8 @@ tangent sweep, a reverse sweep and ``pat_tape_hvp``), so an outer ``grad``, ``jv
 ``jacrev``/``jacfwd`` or ``.backward()`` differentiates it exactly, mixed terms included.
 
 >>> import pyautotape as pat
->>> pat.grad(lambda x: x * pat.grad(lambda y: x * y)(2.0))(1.0)   # d/dx x*x
-array(2., dtype=float32)
+>>> float(pat.grad(lambda x: x * pat.grad(lambda y: x * y)(2.0))(1.0))   # d/dx x*x
+2.0
 
 The limit is second order: differentiating such an op needs the second derivatives of
 everything on its inner tape, so an inner tape holding another such op (a transform of a
@@ -41,8 +41,10 @@ from .tensor import Tensor, _wrap
 
 __all__ = ["Closure", "Nest", "Readout", "LIMIT"]
 
+Table = list[Any]  # one buffer (or None) per slot of the inner program
+
 LIMIT = ("pyautotape differentiates a derivative once: nested transforms and "
-         "create_graph=True are supported to second order")
+         "create_graph=True are supported to second order, not beyond")
 
 
 class Closure:
@@ -94,7 +96,7 @@ class Closure:
                 if type(p) is Record:
                     if p.seq < self.floor:
                         add(p, self.seen[id(p)])
-                elif p is not None and id(p) not in mine:
+                elif isinstance(p, Tensor) and id(p) not in mine:
                     add(p, p)
         if out.requires_grad:  # f returned an outer tensor itself
             node = out._node
@@ -105,7 +107,7 @@ class Closure:
         return nodes, tensors
 
 
-def _one(table: list[np.ndarray | None], k: int) -> list[np.ndarray | None]:
+def _one(table: Table, k: int) -> Table:
     """Seed k of a K-seed table, as a one-seed table (views: the seed axis is first)."""
     return [a[k : k + 1] if a is not None else None for a in table]
 
@@ -123,7 +125,7 @@ class Nest:
         self._sources: tuple[list[Tensor], list[tuple[int, int]]] | None = None
 
     # -- the sweeps the rules need, over the inner program ------------------------------
-    def tangent(self, seeds: dict[int, np.ndarray], k: int) -> list[np.ndarray | None]:
+    def tangent(self, seeds: dict[int, np.ndarray], k: int) -> Table:
         """Tangents of every live slot for K seeds placed at the given slots (a leaf, or
         a record's output: a perturbation injected there)."""
         p = self.prog
@@ -135,11 +137,11 @@ class Nest:
         p._run(lib.pat_tape_tangent, [tans], k)
         return tans
 
-    def reverse(self, cot: np.ndarray) -> list[np.ndarray | None]:
+    def reverse(self, cot: np.ndarray) -> Table:
         return self.prog._adjoints(cot)
 
-    def hvp(self, tans: list[np.ndarray | None], adjs: list[np.ndarray | None],
-            seed: np.ndarray | None = None) -> list[np.ndarray | None]:
+    def hvp(self, tans: Table, adjs: Table,
+            seed: np.ndarray | None = None) -> Table:
         """One-seed second-order adjoints: the tangent (along ``tans``) of the adjoints
         the reverse sweep ``adjs`` computed, plus J^T ``seed`` (the output adjoint's own
         tangent)."""
@@ -151,13 +153,13 @@ class Nest:
         p._run(lib.pat_tape_hvp, [tans, adjs, atans], 1)
         return atans
 
-    def leaf_tangents(self, tz: Sequence[np.ndarray | None]) -> list[np.ndarray | None]:
+    def leaf_tangents(self, tz: Sequence[np.ndarray | None]) -> Table:
         """One-seed tangents of every slot for outer tangents ``tz`` (aligned with
         :attr:`slots`)."""
         seeds = {s: t[None] for s, t in zip(self.slots, tz, strict=True) if t is not None}
         return self.tangent(seeds, 1)
 
-    def at_leaves(self, table: list[np.ndarray | None], k: int = 0) -> list[np.ndarray | None]:
+    def at_leaves(self, table: Table, k: int = 0) -> Table:
         return [table[s][k] if table[s] is not None else None for s in self.slots]
 
     # -- recording a result -------------------------------------------------------------
@@ -190,10 +192,10 @@ class Nest:
         srcs, _ = self.sources()
         return _NestedOp.apply(readout, *srcs)
 
-    def scatter(self, grads: Sequence[np.ndarray | None]) -> list[np.ndarray | None]:
+    def scatter(self, grads: Sequence[np.ndarray | None]) -> Table:
         """Per-outer-tensor gradients (aligned with :attr:`slots`) as source gradients."""
         srcs, where = self.sources()
-        out: list[np.ndarray | None] = [None] * len(srcs)
+        out: Table = [None] * len(srcs)
         for n, g in enumerate(grads):
             if g is None:
                 continue
@@ -203,16 +205,16 @@ class Nest:
                 out[si] = np.zeros(src.shape, src.dtype)
             buf = out[si]
             t = self.outer[self.slots[n]]
-            if buf.shape == t.shape and off == 0 and src is t:  # type: ignore[union-attr]
+            if src is t:
                 buf += g
             else:
                 buf.reshape(-1)[off : off + g.size] += g.reshape(-1)
         return out
 
-    def gather(self, tangents: Sequence[Any]) -> list[np.ndarray | None]:
+    def gather(self, tangents: Sequence[Any]) -> Table:
         """Source tangents as per-outer-tensor tangents (aligned with :attr:`slots`)."""
         srcs, where = self.sources()
-        out: list[np.ndarray | None] = []
+        out: Table = []
         for n, (si, off) in enumerate(where):
             tan = tangents[si]
             t = self.outer[self.slots[n]]
@@ -221,7 +223,7 @@ class Nest:
                 continue
             arr = tan._data if isinstance(tan, Tensor) else np.asarray(tan)
             if srcs[si] is t:
-                out.append(arr.reshape(t.shape))  # type: ignore[union-attr]
+                out.append(arr.reshape(t.shape))
             else:
                 out.append(arr.reshape(-1)[off : off + t.size].reshape(t.shape))  # type: ignore[union-attr]
         return out
@@ -245,17 +247,19 @@ class Readout:
     output tangents for the K leaf seeds ``seeds`` (jvp, jacfwd)."""
 
     def __init__(self, nest: Nest, kind: str, value: np.ndarray, slot: int = -1,
-                 adjs: list[np.ndarray | None] | None = None,
-                 tans: list[np.ndarray | None] | None = None,
+                 adjs: Table | None = None,
+                 tans: Table | None = None,
                  seeds: dict[int, np.ndarray] | None = None) -> None:
         self.nest, self.kind, self.value, self.slot = nest, kind, value, slot
-        self.adjs, self.tans, self.seeds = adjs, tans, seeds
+        self.adjs: Table = adjs or []
+        self.tans: Table = tans or []
+        self.seeds = seeds
 
-    def vjp(self, w: np.ndarray) -> list[np.ndarray | None]:
+    def vjp(self, w: np.ndarray) -> Table:
         nest = self.nest
         if self.kind == "value":
             return nest.at_leaves(nest.reverse(w[None]))
-        grads: list[np.ndarray | None] = [None] * len(nest.slots)
+        grads: Table = [None] * len(nest.slots)
         if self.kind == "adjoint":  # d/dz <w_k, J_slot(z)^T c_k> = H_{c_k}[z, slot] w_k
             k = w.shape[0]
             tans = nest.tangent({self.slot: w}, k)
@@ -265,7 +269,7 @@ class Readout:
             tans = self.tans
             adjs = nest.reverse(w)
         for j in range(k):
-            at = nest.at_leaves(nest.hvp(_one(tans, j), _one(adjs, j)))  # type: ignore[arg-type]
+            at = nest.at_leaves(nest.hvp(_one(tans, j), _one(adjs, j)))
             for n, a in enumerate(at):
                 if a is not None:
                     grads[n] = a.copy() if grads[n] is None else grads[n] + a
@@ -281,7 +285,7 @@ class Readout:
         out = np.zeros_like(self.value)
         if self.kind == "adjoint":  # the tangent of the adjoint at slot, per seed
             for j in range(out.shape[0]):
-                at = nest.hvp(tt, _one(self.adjs, j))  # type: ignore[arg-type]
+                at = nest.hvp(tt, _one(self.adjs, j))
                 if at[self.slot] is not None:
                     out[j] = at[self.slot][0]
             return out
@@ -293,7 +297,7 @@ class Readout:
         flat = out.reshape(out.shape[0], m)
         for e in range(m):
             at = nest.hvp(tt, _one(adjs, e))
-            for s, seed in self.seeds.items():  # type: ignore[union-attr]
+            for s, seed in (self.seeds or {}).items():
                 if at[s] is not None:
                     flat[:, e] += seed.reshape(seed.shape[0], -1) @ at[s][0].reshape(-1)
         return out
@@ -304,27 +308,27 @@ class _NestedOp(Function):
 
     @staticmethod
     def forward(ctx: FunctionCtx, readout: Readout, *sources: Tensor) -> Tensor:
-        ctx.readout = readout
+        ctx.__dict__["readout"] = readout
         return _wrap(np.array(readout.value, order="C", copy=True))
 
     @staticmethod
     def backward(ctx: FunctionCtx, g: Tensor) -> tuple[Any, ...]:
-        ro: Readout = ctx.readout
+        ro: Readout = ctx.__dict__["readout"]
         return (None, *ro.nest.scatter(ro.vjp(g._data)))
 
     @staticmethod
     def jvp(ctx: FunctionCtx, *tangents: Any) -> Tensor:
-        ro: Readout = ctx.readout
+        ro: Readout = ctx.__dict__["readout"]
         return _wrap(ro.jvp(ro.nest.gather(tangents[1:])))
 
     @staticmethod
     def second_order_refusal(ctx: FunctionCtx) -> str:
-        name = ctx.readout.nest.name
-        return (f"the result of {name} is itself a derivative, recorded as one op; a "
-                f"second derivative through it is a third derivative of the function "
-                f"{name} differentiated. {LIMIT}: this needs one order more (e.g. "
-                "grad(grad(grad(f))), create_graph=True twice then differentiated, or "
-                "hessian/hvp of a function calling a transform)")
+        name = ctx.__dict__["readout"].nest.name
+        return (f"third derivatives needed: the result of {name} is a derivative recorded "
+                f"as one op, whose own derivative is a second derivative of the function "
+                f"{name} differentiated; a second-order sweep through it (hessian/hvp or a "
+                "differentiated transform of a function using it, grad(grad(grad(f))), "
+                f"create_graph=True twice then differentiated) is one order more. {LIMIT}")
 
 
 def check_seed(t: Any, name: str, what: str) -> None:
