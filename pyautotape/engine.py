@@ -61,8 +61,8 @@ def backward(t: Tensor, gradient: Any = None, retain_graph: bool | None = None,
         tensor_hooks.refuse_graph(collect([t], "backward"))
     with enable_grad():
         for leaf, g in graph_grads([(t, seed_arg)], None, "backward(create_graph=True)"):
-            e = tensor_hooks.leaf_entry(leaf) if g is not None else None
-            if e is not None:
+            e = tensor_hooks.leaf_entry(leaf)
+            if e is not None and g is not None:
                 g = tensor_hooks.fire_graph(e, g)
             if g is not None:
                 leaf._grad = g if leaf._grad is None else leaf._grad + g

@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from .errors import ShapeError, TapeError
+from .record import Record
 from .tensor import Tensor, _wrap
 
 __all__ = ["RemovableHandle", "register_hook", "retain_grad", "retains_grad", "active"]
@@ -199,7 +200,7 @@ def fire_node(e: _Entry, buf: np.ndarray, accumulate: bool) -> None:
         t._grad = _wrap(buf.copy()) if t._grad is None else _wrap(t._grad._data + buf)
 
 
-def refuse_graph(records: list[Any]) -> None:
+def refuse_graph(records: list[Record]) -> None:
     """create_graph=True records gradients as ops; a hook that rewrites an intermediate
     gradient mid-sweep, or a retained one, is not modelled there: refused."""
     for r in records:
@@ -214,6 +215,6 @@ def refuse_graph(records: list[Any]) -> None:
 
 def install() -> None:
     """Set the methods on Tensor (called once at import by engine.py)."""
-    Tensor.register_hook = register_hook  # type: ignore[method-assign]
-    Tensor.retain_grad = retain_grad  # type: ignore[method-assign]
-    Tensor.retains_grad = property(retains_grad)  # type: ignore[method-assign,assignment]
+    for name, value in (("register_hook", register_hook), ("retain_grad", retain_grad),
+                        ("retains_grad", property(retains_grad))):
+        setattr(Tensor, name, value)
