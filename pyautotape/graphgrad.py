@@ -63,7 +63,7 @@ def graph_grads(roots: Sequence[tuple[Tensor, Any]], targets: Sequence[Tensor] |
             if isinstance(p, Tensor):
                 leaves.setdefault(id(p), p)
     prog = Program(obj, list(leaves.values()), 0, where, records=records)
-    nest = Nest(prog, where, prog.leaves)
+    nest = Nest(prog, where, prog.leaves, own=False)
     adjs = prog._adjoints(np.ones((1, *obj.shape), obj.dtype))
     out: list[tuple[Tensor, Tensor | None]] = []
     for t in (targets if targets is not None else prog.leaves):

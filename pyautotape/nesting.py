@@ -95,7 +95,11 @@ class Closure:
             for p in r.parents:
                 if type(p) is Record:
                     if p.seq < self.floor:
-                        add(p, self.seen[id(p)])
+                        t = self.seen.get(id(p))
+                        if t is None:
+                            raise TapeError(f"internal: the outer tensor that '{r.name}' "
+                                            "reads was not seen while f ran")
+                        add(p, t)
                 elif isinstance(p, Tensor) and id(p) not in mine:
                     add(p, p)
         if out.requires_grad:  # f returned an outer tensor itself
@@ -117,8 +121,11 @@ class Nest:
     and then the outer nodes it reads) as a function of the outer tensors: ``outer[j]``
     is the Tensor leaf slot j stands for, or None for a constant argument."""
 
-    def __init__(self, prog: Any, name: str, outer: Sequence[Tensor | None]) -> None:
+    def __init__(self, prog: Any, name: str, outer: Sequence[Tensor | None],
+                 own: bool = True) -> None:
         self.prog = prog
+        self.own = own  # the inner tape is this nest's alone (not create_graph's tape)
+        self.users = 0
         self.name = name
         self.outer = list(outer)
         self.slots = [j for j, t in enumerate(self.outer) if t is not None]
@@ -190,7 +197,21 @@ class Nest:
 
     def record(self, readout: Readout) -> Tensor:
         srcs, _ = self.sources()
-        return _NestedOp.apply(readout, *srcs)
+        y = _NestedOp.apply(readout, *srcs)
+        r = y._node
+        if self.own and r is not None:  # the inner tape lives as long as a result's record
+            self.users += 1
+            r.guards = (*r.guards, _Release(self))
+            r.versions = (*r.versions, 0)
+        return y
+
+    def release(self) -> None:
+        """A result's record was released (or freed): when it was the last, release the
+        inner tape, which unlocks the arrays it saved (a closed-over parameter's)."""
+        self.users -= 1
+        if self.users == 0:
+            for r in self.prog.records:
+                r.release()
 
     def scatter(self, grads: Sequence[np.ndarray | None]) -> Table:
         """Per-outer-tensor gradients (aligned with :attr:`slots`) as source gradients."""
@@ -235,6 +256,24 @@ class Nest:
             f"{LIMIT}. Compute it outside the differentiated function, or wrap the call "
             "in pat.no_grad() to use it as a constant"
         )
+
+
+class _Release:
+    """Sits among a result record's guards: its unlock (when the record is released or
+    freed) tells the nest. No array, version 0 forever."""
+
+    __slots__ = ("nest",)
+    version = 0
+    writer = None
+
+    def __init__(self, nest: Nest) -> None:
+        self.nest = nest
+
+    def lock(self) -> None:
+        pass
+
+    def unlock(self) -> None:
+        self.nest.release()
 
 
 class Readout:
