@@ -177,6 +177,15 @@ class Program:
         return self.nest.record(Readout(self.nest, "tangent", out, tans=tans,
                                         seeds=dict(enumerate(seeds))))
 
+    def second_order(self, result: Any) -> Any:
+        """hessian/hvp results (ndarrays, nested tuples of them); nested, each becomes a
+        Tensor on the outer tape whose derivative (a third derivative) raises."""
+        if self.nest is None:
+            return result
+        if isinstance(result, tuple):
+            return tuple(self.second_order(r) for r in result)
+        return self.nest.record(Readout(self.nest, "second order", result))
+
     def _adjoints(self, cot: np.ndarray) -> list[np.ndarray | None]:
         k = cot.shape[0]
         grads = self._zeros(k, "adjoint_buffers", skip=-2)
@@ -191,8 +200,6 @@ class Program:
 
     def hvps(self, dirs: list[np.ndarray], k: int) -> list[np.ndarray]:
         """Forward-over-reverse: directions (k, *leaf shape) in, H u per leaf out."""
-        if self.nest is not None:
-            self.nest.refuse_third_order(f"pat.{self.name}'s result")
         if self.out.size != 1:
             raise ShapeError(
                 f"{self.name}: f must return a scalar (one element), got shape "

@@ -17,8 +17,9 @@ tangent sweep, a reverse sweep and ``pat_tape_hvp``), so an outer ``grad``, ``jv
 The limit is second order: differentiating such an op needs the second derivatives of
 everything on its inner tape, so an inner tape holding another such op (a transform of a
 transform of a transform, ``create_graph`` twice and differentiated again) or a custom
-:class:`~pyautotape.Function` raises when that derivative is asked for; ``hessian`` and
-``hvp`` results that depend on outer tensors raise at once. Never a dropped term.
+:class:`~pyautotape.Function` raises when that derivative is asked for, and so does the
+derivative of a ``hessian`` or ``hvp`` result that depends on outer tensors (a Tensor on
+the tape, like the others). Never a dropped term.
 
 How the op is recorded: its inputs are grouped by dtype (one ``concatenate`` per dtype
 when there are several), so it is one ``PAT_OP_CUSTOM`` record with at most two sources
@@ -251,10 +252,10 @@ class Nest:
 
     def refuse_third_order(self, what: str) -> None:
         raise NotImplementedError(
-            f"{what} depends on a tensor that an outer transform or a tape that requires "
-            f"grad differentiates, and its derivative would need third derivatives; "
-            f"{LIMIT}. Compute it outside the differentiated function, or wrap the call "
-            "in pat.no_grad() to use it as a constant"
+            f"{what} (a second derivative) depends on a tensor being differentiated, and "
+            f"its derivative would need third derivatives; {LIMIT}. Compute it outside "
+            "the differentiated function, or call it under pat.no_grad() to use it as a "
+            "constant"
         )
 
 
@@ -283,7 +284,8 @@ class Readout:
 
     kinds: ``"value"`` f itself; ``"adjoint"`` (K, *slot) adjoints of slot ``slot`` for
     the K cotangents ``cot`` (grad, vjp, jacrev; create_graph); ``"tangent"`` (K, *out)
-    output tangents for the K leaf seeds ``seeds`` (jvp, jacfwd)."""
+    output tangents for the K leaf seeds ``seeds`` (jvp, jacfwd); ``"second order"`` a
+    hessian/hvp result, whose derivative (third order) raises."""
 
     def __init__(self, nest: Nest, kind: str, value: np.ndarray, slot: int = -1,
                  adjs: Table | None = None,
@@ -296,6 +298,8 @@ class Readout:
 
     def vjp(self, w: np.ndarray) -> Table:
         nest = self.nest
+        if self.kind == "second order":
+            nest.refuse_third_order(f"{nest.name}'s result")
         if self.kind == "value":
             return nest.at_leaves(nest.reverse(w[None]))
         grads: Table = [None] * len(nest.slots)
@@ -316,6 +320,8 @@ class Readout:
 
     def jvp(self, tz: Sequence[np.ndarray | None]) -> np.ndarray:
         nest, p = self.nest, self.nest.prog
+        if self.kind == "second order":
+            nest.refuse_third_order(f"{nest.name}'s result")
         tt = nest.leaf_tangents(tz)
         if self.kind == "value":
             if p.out_slot < 0 or tt[p.out_slot] is None:

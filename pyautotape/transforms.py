@@ -400,7 +400,7 @@ def hessian(f: Callable[..., Tensor], argnums: int | Sequence[int] = 0) -> Calla
             )
             for a, ta in enumerate(leaves)
         )
-        return blocks[0][0] if single else blocks
+        return prog.second_order(blocks[0][0] if single else blocks)
 
     return _wrapped(f, hessian_f)
 
@@ -422,4 +422,4 @@ def hvp(f: Callable[..., Tensor], primals: Any, tangents: Any) -> tuple[np.ndarr
     pairs = enumerate(zip(ts, prog.leaves, strict=True))
     dirs = [_seed(t, leaf, "hvp", i) for i, (t, leaf) in pairs]
     hv = tuple(h[0] for h in prog.hvps(dirs, 1))
-    return prog.out._data.copy(), hv if as_tuple else hv[0]
+    return prog.value(), prog.second_order(hv if as_tuple else hv[0])
