@@ -209,6 +209,12 @@ def test_an_inner_second_order_transform_of_outer_variables_raises(inner):
 
     with pytest.raises(NotImplementedError, match="third derivatives.*second order"):
         pat.grad(f)(np.ones(2))
+    # the value itself is fine (a Tensor on the tape): only its derivative raises
+    w = pat.tensor(np.array([2.0, 3.0]), requires_grad=True)
+    hess = pat.hessian(lambda y: (w * y * y * y).sum())(np.ones(2))
+    np.testing.assert_array_equal(hess.numpy(), np.diag([12.0, 18.0]))
+    with pytest.raises(NotImplementedError, match="third derivatives"):
+        hess.sum().backward()
 
 
 def test_a_custom_function_inside_a_nested_transform_names_itself():
