@@ -14,8 +14,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from . import graph as graph
-from .engine import run_backward, seed_gradient
+from .engine import graph_backward, run_backward, seed_gradient
 from .errors import TapeError
+from .graphgrad import graph_grads
 from .tensor import Tensor, _wrap, enable_grad, no_grad
 
 __all__ = ["grad", "backward", "graph", "no_grad", "enable_grad"]
@@ -41,7 +42,8 @@ def backward(
     ``torch.autograd.backward``: one reverse sweep from all of them, each seeded with its
     entry of ``grad_tensors`` (None: ones, for a one-element tensor). Into every leaf
     that requires grad, or with ``inputs`` only into those tensors' ``.grad`` (leaves or
-    not). The tape is released unless ``retain_graph=True``.
+    not). The tape is released unless ``retain_graph=True``. With ``create_graph=True``
+    the gradients are recorded on the tape, differentiable once more (double backward).
 
     >>> import pyautotape as pat
     >>> x = pat.tensor([1.0, 2.0], requires_grad=True)
@@ -61,10 +63,6 @@ def backward(
         raise ValueError(
             f"backward: {len(outs)} tensors but {len(gos)} grad_tensors; give one (or None) "
             "per tensor")
-    if create_graph:
-        raise ValueError(
-            "backward: create_graph=True is not supported by pat.autograd.backward; for "
-            "second derivatives use pat.hessian or pat.hvp")
     roots = []
     for i, (o, g) in enumerate(zip(outs, gos, strict=True)):
         if not isinstance(o, Tensor):
@@ -75,16 +73,20 @@ def backward(
                 "had requires_grad=True, or it was computed under no_grad())")
         roots.append((o, seed_gradient(o, g, "backward")))
     keep = bool(retain_graph) if retain_graph is not None else create_graph
-    if inputs is None:
-        run_backward(roots, None, keep)
-        return
-    ins = _as_list(inputs, "inputs", "backward")
-    for i, t in enumerate(ins):
+    ins = None if inputs is None else _as_list(inputs, "inputs", "backward")
+    for i, t in enumerate(ins or ()):
         if not isinstance(t, Tensor) or not t.requires_grad:
             raise TapeError(
                 f"backward: inputs[{i}] must be a Tensor that requires grad, got "
                 f"{type(t).__name__}" + ("" if not isinstance(t, Tensor) else
                                          f" of shape {t.shape} without requires_grad"))
+    if create_graph:  # seeds that require grad stay on the tape (double backward)
+        graph_backward([(o, g if isinstance(g, Tensor) and g.requires_grad else s)
+                        for (o, s), g in zip(roots, gos, strict=True)], ins)
+        return
+    if ins is None:
+        run_backward(roots, None, keep)
+        return
     arrays = run_backward(roots, ins, keep) or []
     for t, a in zip(ins, arrays, strict=True):
         if a is not None:
@@ -98,7 +100,8 @@ def grad(
     outputs: Tensor | Sequence[Tensor],
     inputs: Tensor | Sequence[Tensor],
     grad_outputs: Any = None,
-    retain_graph: bool = False,
+    retain_graph: bool | None = None,
+    create_graph: bool = False,
     allow_unused: bool = False,
 ) -> tuple[Tensor | None, ...]:
     """Gradients of ``outputs`` with respect to ``inputs``, as a tuple aligned with inputs.
@@ -107,7 +110,8 @@ def grad(
     not on a path to them) skips its weight-gradient GEMM. No ``.grad`` is touched.
     ``grad_outputs`` gives the cotangent of each output (required for non-scalar ones).
     An input that the outputs do not depend on raises, unless ``allow_unused=True``, in
-    which case its entry is None.
+    which case its entry is None. ``create_graph=True`` returns gradients recorded on the
+    tape, differentiable once more (second order; the graph is kept).
 
     >>> import pyautotape as pat
     >>> x = pat.tensor([1.0, 2.0], requires_grad=True)
@@ -138,15 +142,19 @@ def grad(
         if not isinstance(o, Tensor) or not o.requires_grad:
             raise TapeError("grad: every output must be a Tensor that requires grad")
         roots.append((o, seed_gradient(o, g, "grad")))
-    arrays = run_backward(roots, ins, retain_graph)
-    if arrays is None:  # it returns None only when it is given no inputs
-        raise RuntimeError("internal: run_backward returned no gradients for the inputs")
-    result: list[Tensor | None] = []
-    for i, a in enumerate(arrays):
+    if create_graph:
+        seeded = [(o, g if isinstance(g, Tensor) and g.requires_grad else s)
+                  for (o, s), g in zip(roots, gos, strict=True)]
+        found = [g for _, g in graph_grads(seeded, ins, "grad(create_graph=True)")]
+    else:
+        arrays = run_backward(roots, ins, bool(retain_graph))
+        if arrays is None:  # it returns None only when it is given no inputs
+            raise RuntimeError("internal: run_backward returned no gradients for the inputs")
+        found = [_wrap(a) if a is not None else None for a in arrays]
+    for i, a in enumerate(found):
         if a is None and not allow_unused:
             raise TapeError(
                 f"grad: inputs[{i}] (shape {ins[i].shape}) is not used to compute the "
                 "outputs; pass allow_unused=True to get None for it"
             )
-        result.append(_wrap(a) if a is not None else None)
-    return tuple(result)
+    return tuple(found)

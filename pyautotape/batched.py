@@ -29,7 +29,8 @@ from . import _ffi
 from . import anomaly as _anomaly
 from ._ffi import ffi, filled, lib
 from ._state import ANOMALY_CHECK, ENGINE_COUNTS, seq, state
-from .errors import ShapeError
+from .errors import ShapeError, TapeError
+from .nesting import Closure, Nest, Readout
 from .packing import collect, pack_records
 from .record import OP_NAMES, Record
 from .tensor import Tensor, enable_grad, tensor
@@ -48,8 +49,8 @@ def check_out(out: Any, name: str) -> None:
     if not isinstance(out, Tensor):
         raise TypeError(
             f"{name}: f must return a Tensor, got {type(out).__name__} (f receives "
-            "Tensors; transforms return ndarrays, so they do not nest: use pat.hessian "
-            "or pat.hvp for second derivatives)"
+            "Tensors and returns one; a transform called inside f returns a Tensor when "
+            "its result depends on f's variables, an ndarray otherwise)"
         )
 
 
@@ -59,77 +60,31 @@ def _opaque(name: str) -> None:
         rec.opaque(f"pat.{name} runs its own sweeps")
 
 
-class _Frame:
-    """A transform running f in this thread: its name, its first sequence number, its
-    leaves and (forward mode) its stream. Tensors of an outer frame reaching an inner
-    transform are what the inner result would have to be differentiated by."""
-
-    __slots__ = ("name", "floor", "leaves", "stream")
-
-    def __init__(self, name: str, floor: int, leaves: list[Tensor], stream: Any) -> None:
-        self.name, self.floor, self.stream = name, floor, stream
-        self.leaves = {id(t) for t in leaves}
-
-
-def _frames() -> list[_Frame]:
-    frames = getattr(local, "frames", None)
-    if frames is None:
-        frames = local.frames = []
-    return frames
-
-
-def _outer(p: Any, floor: int) -> _Frame | None:
-    """The outer frame whose variable ``p`` (a parent of a record, or an argument) is, or
-    None when p is the inner transform's own or comes from outside every transform."""
-    frames = _frames()
-    if not frames:
-        return None
-    if type(p) is Record:
-        if frames[0].floor <= p.seq < floor:
-            return next(fr for fr in reversed(frames) if fr.floor <= p.seq)
-        return None
-    if not isinstance(p, Tensor) or not p.requires_grad:
-        return None
-    if p._node is not None:
-        return _outer(p._node, floor)
-    for fr in reversed(frames):
-        if id(p) in fr.leaves or (fr.stream is not None and fr.stream.get(p) is not None):
-            return fr
-    return None
-
-
-def refuse_nesting(inner: str, fr: _Frame, shape: tuple[int, ...]) -> None:
-    raise NotImplementedError(
-        f"pat.{inner} inside pat.{fr.name}: the inner function uses a tensor of shape "
-        f"{shape} that the outer transform differentiates (closed over, or passed as an "
-        f"argument), and pat.{inner} returns constants, so the outer derivative would miss "
-        f"a term. Nested transforms are not differentiable here; write one function of "
-        f"all the variables and use pat.hessian, pat.hvp or pat.jacfwd/pat.jacrev of it"
+def refuse_stream(name: str, shape: tuple[int, ...]) -> None:
+    raise TapeError(
+        f"pat.{name}(stream=True) uses a tensor of shape {shape} that requires grad (an "
+        "argument, or a tensor f closes over: an outer transform's variable, a parameter) "
+        "while grad mode is on, so its result would have to be differentiable with "
+        "respect to it; stream mode keeps no tape to differentiate. Use stream=False (the "
+        "default: the result is then recorded on the outer tape), or call it under "
+        "pat.no_grad() to treat those tensors as constants"
     )
 
 
-def _check_closure(records: list[Record], floor: int, inner: str) -> None:
-    for r in records:
-        for p in r.parents:
-            if p is not None:
-                fr = _outer(p, floor)
-                if fr is not None:
-                    refuse_nesting(inner, fr, r.shape if type(p) is Record else p.shape)
-
-
 def _call(f: Callable[..., Any], call: list[Any], stream: Stream | None, name: str,
-          frame: _Frame) -> Tensor:
-    """f(*call) with grad on and ``stream`` as the thread's stream (None: record a tape),
-    as transform ``frame``."""
+          watch: Closure | None = None) -> Tensor:
+    """f(*call) with grad on and ``stream`` as the thread's stream (None: record a tape);
+    ``watch`` notes the outer tensors f's ops read."""
     prev, state.stream = state.stream, stream
-    frames = _frames()
-    frames.append(frame)
     try:
         with enable_grad():
-            out = f(*call)
+            if watch is None:
+                out = f(*call)
+            else:
+                with watch:
+                    out = f(*call)
     finally:
         state.stream = prev
-        frames.pop()
     check_out(out, name)
     return out
 
@@ -142,12 +97,16 @@ class Program:
     packed: the others have neither tangent nor adjoint. The program keeps the records
     alive, so the arrays they saved stay locked and can be swept again (vjp_fn)."""
 
-    def __init__(self, out: Tensor, leaves: list[Tensor], floor: int, name: str) -> None:
+    def __init__(self, out: Tensor, leaves: list[Tensor], floor: int, name: str,
+                 outside: Sequence[Any] = (), records: list[Record] | None = None) -> None:
         self.name = name
         self.out = out
-        self.leaves = leaves
-        self.records = collect([out], name, floor=floor)
-        prog = pack_records(self.records, leaves=leaves, where=name, fix="call f again")
+        self.leaves = leaves  # the transform's own leaves; ``outside`` nodes follow them
+        self.nleaf = len(leaves) + len(outside)
+        self.nest: Any = None  # a nesting.Nest when the results are recorded (nested)
+        self.records = records if records is not None else collect([out], name, floor=floor)
+        prog = pack_records(self.records, leaves=[*leaves, *outside], where=name,
+                            fix="call f again")
         self.prog = prog
         self.vals, self.shapes, self.dtypes = prog.vals, prog.shapes, prog.dtypes
         self.live = prog.live
@@ -191,13 +150,48 @@ class Program:
             return np.zeros((k, *self.out.shape), self.out.dtype)
         return filled(tans[self.out_slot])
 
-    def adjoints(self, cot: np.ndarray) -> list[np.ndarray | None]:
-        """Reverse mode: cotangents (k, *out shape) in, every live slot's adjoint out."""
+    def value(self) -> Any:
+        """f's value: an ndarray, or (nested) a Tensor recorded on the outer tape."""
+        if self.nest is None:
+            return self.out._data.copy()
+        return self.nest.record(Readout(self.nest, "value", self.out._data))
+
+    def adjoints(self, cot: np.ndarray) -> list[Any]:
+        """Reverse mode: cotangents (k, *out shape) in, every live slot's adjoint out;
+        nested, each leaf's adjoints are a Tensor recorded on the outer tape."""
+        grads = self._adjoints(cot)
+        if self.nest is not None:
+            adjs = list(grads)
+            for i in range(len(self.leaves)):
+                grads[i] = self.nest.record(Readout(self.nest, "adjoint", filled(adjs[i]), i,
+                                                    adjs=adjs))
+        return grads
+
+    def jvp(self, seeds: list[np.ndarray], k: int) -> Any:
+        """The output's k tangents for seeds on the leaves; nested, a Tensor recorded on
+        the outer tape."""
+        tans = self.tangents(seeds, k)
+        out = self.out_tangent(tans, k)
+        if self.nest is None:
+            return out
+        return self.nest.record(Readout(self.nest, "tangent", out, tans=tans,
+                                        seeds=dict(enumerate(seeds))))
+
+    def second_order(self, result: Any) -> Any:
+        """hessian/hvp results (ndarrays, nested tuples of them); nested, each becomes a
+        Tensor on the outer tape whose derivative (a third derivative) raises."""
+        if self.nest is None:
+            return result
+        if isinstance(result, tuple):
+            return tuple(self.second_order(r) for r in result)
+        return self.nest.record(Readout(self.nest, "second order", result))
+
+    def _adjoints(self, cot: np.ndarray) -> list[np.ndarray | None]:
         k = cot.shape[0]
         grads = self._zeros(k, "adjoint_buffers", skip=-2)
         if self.out_slot >= 0:  # the sweep only reads the output's adjoint: use cot itself
             seed = np.ascontiguousarray(cot, self.dtypes[self.out_slot])
-            if self.out_slot < len(self.leaves):  # f returned a leaf: hand out a copy
+            if self.out_slot < self.nleaf:  # f returned a leaf: hand out a copy
                 seed = seed.copy()
             grads[self.out_slot] = seed
         ENGINE_COUNTS["reverse_sweeps"] += 1
@@ -212,7 +206,7 @@ class Program:
                 f"{self.out.shape}; reduce it first (e.g. .sum())"
             )
         tans = self.tangents(dirs, k)
-        adjs = self.adjoints(np.ones((1, *self.out.shape), self.out.dtype))
+        adjs = self._adjoints(np.ones((1, *self.out.shape), self.out.dtype))
         atans = self._zeros(k, "tangent_buffers")
         ENGINE_COUNTS["hvp_sweeps"] += 1
         self._run(lib.pat_tape_hvp, [tans, adjs, atans], k)
@@ -259,8 +253,9 @@ class Stream:
     as long as the tensors do, so memory is that of f's live tensors, whatever its depth:
     forward mode needs no stored activations."""
 
-    def __init__(self, k: int) -> None:
-        self.k = k
+    def __init__(self, k: int, name: str = "jvp", nestable: bool = False) -> None:
+        self.k, self.name = k, name
+        self.nestable = nestable  # grad mode was on: an outer tape may differentiate
         self.tans: dict[int, tuple[weakref.ref, np.ndarray]] = {}
 
     def set(self, t: Tensor, tan: np.ndarray) -> None:
@@ -281,11 +276,10 @@ class Stream:
         y.requires_grad = True
         leaves = list({id(p): p for p in r.parents
                        if isinstance(p, Tensor) and self.get(p) is not None}.values())
-        if len(leaves) < sum(p is not None for p in r.parents) and len(_frames()) > 1:
-            for p in r.parents:  # an input without a tangent here: an outer variable?
-                fr = _outer(p, _frames()[-1].floor) if p is not None else None
-                if fr is not None and fr.stream is not self:
-                    refuse_nesting(_frames()[-1].name, fr, y.shape)
+        if self.nestable and any(p is not None and (not isinstance(p, Tensor)
+                                                    or self.get(p) is None)
+                                 for p in r.parents):
+            refuse_stream(self.name, y.shape)  # an input requires grad but has no tangent
         if not leaves:
             return y  # no input carries a tangent: the output's is zero
         prog = pack_records([r], leaves=leaves, where="jvp")
@@ -308,40 +302,48 @@ def stream_trace(
     """Run f once, pushing k tangents per op as it goes; return (out, out's tangents)."""
     local.stats = ffi.new("pat_stats *")
     _opaque(name)
-    stream = Stream(k)
+    stream = Stream(k, name, state.grad_enabled)
     call = list(args)
-    floor = next(seq)
     leaves = []
     for i, seed in zip(nums, seeds, strict=True):
-        fr = _outer(args[i], floor)
-        if fr is not None:
-            refuse_nesting(name, fr, args[i].shape)
+        if stream.nestable and isinstance(args[i], Tensor) and args[i].requires_grad:
+            refuse_stream(name, args[i].shape)
         t = leaf(args[i])
         stream.set(t, np.array(seed, dtype=t.dtype, order="C").reshape(k, *t.shape))
         call[i] = t
         leaves.append(t)
     ENGINE_COUNTS["tangent_sweeps"] += 1
-    out = _call(f, call, stream, name, _Frame(name, floor, leaves, stream))
+    out = _call(f, call, stream, name)
     tan = stream.get(out)
     return out, tan if tan is not None else np.zeros((k, *out.shape), out.dtype)
 
 
 def program(f: Callable[..., Any], args: Sequence[Any], nums: Sequence[int],
             name: str) -> Program:
-    """Call f once on fresh leaves in the positions ``nums`` and pack its tape."""
+    """Call f once on fresh leaves in the positions ``nums`` and pack its tape. When grad
+    mode is on and the result depends on tensors that require grad (arguments, or outer
+    tensors f's ops read), the program is nested: its results are recorded on the outer
+    tape as ops differentiable to second order (nesting.py)."""
     local.stats = ffi.new("pat_stats *")
     _opaque(name)
     call = list(args)
     leaves = []
+    nestable = state.grad_enabled
     floor = next(seq)  # records with seq >= floor are this call's
+    outer: list[Tensor | None] = []
     for i in nums:
-        fr = _outer(args[i], floor)
-        if fr is not None:
-            refuse_nesting(name, fr, args[i].shape)
-        call[i] = t = leaf(args[i])
+        a = args[i]
+        outer.append(a if nestable and isinstance(a, Tensor) and a.requires_grad else None)
+        call[i] = t = leaf(a)
         leaves.append(t)
-    out = _call(f, call, None, name, _Frame(name, floor, leaves, None))
-    prog = Program(out, leaves, floor, name)
-    if _frames():  # inside another transform: f must not use the outer one's variables
-        _check_closure(prog.records, floor, name)
+    watch = Closure(floor) if nestable else None
+    out = _call(f, call, None, name, watch)
+    if watch is None:
+        return Program(out, leaves, floor, name)
+    records = collect([out], name, floor=floor)
+    nodes, tensors = watch.outside(records, leaves, out)
+    if not nodes and not any(t is not None for t in outer):
+        return Program(out, leaves, floor, name, records=records)
+    prog = Program(out, leaves, floor, name, outside=nodes, records=records)
+    prog.nest = Nest(prog, f"pat.{name}", [*outer, *tensors])
     return prog

@@ -21,14 +21,61 @@ from typing import Any
 
 import numpy as np
 
-from . import _ffi
+from . import _ffi, tensor_hooks
 from ._ffi import ffi, filled, lib
 from ._state import ANOMALY_CHECK, ENGINE_COUNTS, engine_lock, hooks, state
-from .errors import ShapeError
+from .errors import ShapeError, TapeError
+from .graphgrad import graph_grads
 from .packing import Program, collect, every_leaf, pack_records
-from .tensor import Tensor, _float_array, _wrap
+from .tensor import Tensor, _float_array, _wrap, enable_grad
 
-__all__ = ["run_backward", "seed_gradient"]
+__all__ = ["backward", "graph_backward", "run_backward", "seed_gradient"]
+
+
+def backward(t: Tensor, gradient: Any = None, retain_graph: bool | None = None,
+             create_graph: bool = False) -> None:
+    """``Tensor.backward``: the sweep from ``t``; with ``create_graph`` each leaf's
+    ``.grad`` becomes (or has added to it) a Tensor on the tape, differentiable once more
+    (graphgrad.py), and the graph is kept (``retain_graph`` defaults to create_graph).
+
+    >>> import pyautotape as pat
+    >>> x = pat.tensor([3.0], requires_grad=True)
+    >>> backward((x * x * x).sum(), create_graph=True)   # x.grad = 3x², on the tape
+    >>> gx = x.grad
+    >>> x.grad = None
+    >>> gx.sum().backward()                             # d(3x²)/dx = 6x
+    >>> x.grad.numpy()
+    array([18.], dtype=float32)
+    """
+    if not t.requires_grad:
+        raise TapeError(
+            "backward: this tensor does not require grad (no input had "
+            "requires_grad=True, or it was computed under no_grad())"
+        )
+    seed = seed_gradient(t, gradient, "backward")
+    if not create_graph:
+        run_backward([(t, seed)], None, bool(retain_graph))
+        return
+    seed_arg = gradient if isinstance(gradient, Tensor) and gradient.requires_grad else seed
+    graph_backward([(t, seed_arg)], None)
+
+
+def graph_backward(roots: Sequence[tuple[Tensor, Any]], inputs: Sequence[Tensor] | None) -> None:
+    """``backward(create_graph=True)`` from ``roots`` ((tensor, seed) pairs; a seed may be
+    a Tensor that requires grad): each leaf's ``.grad`` (or each of ``inputs``') gets a
+    Tensor on the tape added to it, differentiable once more."""
+    if tensor_hooks.active():
+        tensor_hooks.refuse_graph(collect([r for r, _ in roots], "backward"))
+    with enable_grad():
+        for leaf, g in graph_grads(roots, inputs, "backward(create_graph=True)"):
+            e = tensor_hooks.leaf_entry(leaf)
+            if e is not None and g is not None:
+                g = tensor_hooks.fire_graph(e, g)
+            if g is not None:
+                leaf._grad = g if leaf._grad is None else leaf._grad + g
+
+
+tensor_hooks.install()
 
 
 def seed_gradient(out: Tensor, gradient: Any, where: str) -> np.ndarray:
@@ -90,8 +137,15 @@ def _sweep(records, roots, targets, stats):
                             targets={id(t._node) for t in targets if t._node is not None})
     grads: list[np.ndarray | None] = [None] * len(prog.vals)
     leaf_slots: list[tuple[Tensor, int, bool]] = []  # (leaf, slot, fresh buffer?)
+    hooked = tensor_hooks.active()
+    leaf_hooks: list[tuple[Tensor, int, Any]] = []  # leaves whose hooks see their gradient
     for leaf, s in prog.leaf_slots:
         if prog.live[s]:
+            e = tensor_hooks.leaf_entry(leaf) if hooked else None
+            if e is not None:  # a buffer of its own: the hooks see this sweep's gradient
+                grads[s] = np.zeros(leaf._data.shape, leaf._data.dtype)
+                leaf_hooks.append((leaf, s, e))
+                continue
             buf, fresh = _leaf_grad_buffer(leaf, accumulate)
             grads[s] = buf
             leaf_slots.append((leaf, s, fresh))
@@ -111,8 +165,11 @@ def _sweep(records, roots, targets, stats):
 
     tape, itab = prog.tape(), prog.itab()
     vals = prog.vals
+    stops = tensor_hooks.stops(prog.rows, prog.dst) if hooked else []
     rec = state.recorder
-    if rec is not None:
+    if rec is not None and (stops or leaf_hooks):
+        rec.opaque("a tensor hook (register_hook, retain_grad) runs Python during backward")
+    elif rec is not None:
         rec.sweep(tape, itab, vals, grads, leaf_slots, roots, root_slots,
                   [r.where for r in prog.rows])
     ENGINE_COUNTS["reverse_sweeps"] += 1
@@ -120,25 +177,32 @@ def _sweep(records, roots, targets, stats):
     vptr, vkeep = _ffi.pointer_table(vals)
     gptr, gkeep = _ffi.pointer_table(grads)
     failed = ffi.new("int64_t *", -1)
-    if state.anomaly & ANOMALY_CHECK and hooks.backward is not None:  # the checked sweep
-        rc = hooks.backward(prog, tape, itab, grads, vptr, gptr, leaf_slots, stats, failed)
-    else:
-        rc = lib.pat_tape_backward(
-            ffi.from_buffer("pat_instr *", tape),
-            len(tape),
-            ffi.from_buffer("pat_iter *", itab),
-            len(itab),
-            vptr,
-            gptr,
-            len(vals),
-            stats,
-            failed,
-        )
+    pre: dict[int, np.ndarray] = {}  # a target's gradient as it was before its hooks
+    end = len(tape)
+    rc = lib.PAT_OK
+    for t, s, e in stops:  # hooks: sweep down to the record, hook its adjoint, go on
+        rc = _rows(prog, tape, itab, grads, vptr, gptr, leaf_slots, stats, failed, t + 1, end)
+        if rc != lib.PAT_OK:
+            break
+        if not accumulate:
+            pre[s] = filled(grads[s]).copy()
+        tensor_hooks.fire_node(e, filled(grads[s]), accumulate)
+        end = t + 1
+    if rc == lib.PAT_OK:
+        rc = _rows(prog, tape, itab, grads, vptr, gptr, leaf_slots, stats, failed, 0, end)
     if rc != lib.PAT_OK:
         bad = prog.rows[failed[0]] if 0 <= failed[0] < len(prog.rows) else None
         _ffi.check(rc, f"backward of '{bad.name if bad is not None else '?'}'")
 
     # -- hand the results out -----------------------------------------------------------
+    for leaf, s, e in leaf_hooks:
+        g = tensor_hooks.fire_leaf(e, filled(grads[s]))
+        if accumulate:
+            _accumulate_leaf(leaf, g)
+        else:
+            grads[s] = g
+    for s, g in pre.items():
+        grads[s] = g
     if accumulate:
         for leaf, s, fresh in leaf_slots:
             if fresh:
@@ -148,6 +212,39 @@ def _sweep(records, roots, targets, stats):
                 _accumulate_leaf(t, seed)
         return None
     return [_target_grad(t, prog, grads, roots) for t in targets]
+
+
+class _Rows:
+    """Rows a..b of a packed program, as the checked sweep reads one."""
+
+    def __init__(self, prog: Program, a: int, b: int) -> None:
+        self.vals, self.rows, self.sizes = prog.vals, prog.rows[a:b], prog.sizes
+
+
+def _rows(prog: Program, tape: np.ndarray, itab: np.ndarray, grads: list, vptr: Any,
+          gptr: Any, leaf_slots: list, stats: Any, failed: Any, a: int, b: int) -> int:
+    """The reverse sweep over rows a..b-1 (all of them unless hooks split the sweep)."""
+    if a >= b:
+        return lib.PAT_OK
+    part = tape[a:b]
+    if state.anomaly & ANOMALY_CHECK and hooks.backward is not None:  # the checked sweep
+        sub = prog if (a, b) == (0, len(tape)) else _Rows(prog, a, b)
+        rc = hooks.backward(sub, part, itab, grads, vptr, gptr, leaf_slots, stats, failed)
+    else:
+        rc = lib.pat_tape_backward(
+            ffi.from_buffer("pat_instr *", part),
+            len(part),
+            ffi.from_buffer("pat_iter *", itab),
+            len(itab),
+            vptr,
+            gptr,
+            len(prog.vals),
+            stats,
+            failed,
+        )
+    if rc != lib.PAT_OK and failed[0] >= 0:
+        failed[0] += a
+    return rc
 
 
 def _target_grad(t: Tensor, prog: Program, grads: list, roots) -> np.ndarray | None:

@@ -350,10 +350,12 @@ def pat_custom_callback(kind, handle, nseeds, dst, s0, s1, s2):  # noqa: ANN001,
         elif kind == lib.PAT_CB_FWD:
             _forward(app, dst, bufs)
         else:
+            refusal = getattr(app.fn, "second_order_refusal", None)
             raise NotImplementedError(
-                f"second derivatives (pat.hessian, pat.hvp) through the custom op "
-                f"{app.fn.__name__} are not supported: its backward is Python, whose own "
-                "derivative the tape cannot see"
+                refusal(app.ctx) if refusal is not None else
+                f"second derivatives (pat.hessian, pat.hvp, a transform of a transform, "
+                f"create_graph=True) through the custom op {app.fn.__name__} are not "
+                "supported: its backward is Python, whose own derivative the tape cannot see"
             )
         return lib.PAT_OK
     except BaseException as exc:  # noqa: BLE001 - every error must reach the caller

@@ -532,11 +532,13 @@ class Tensor:
         return self._compare(o, "!=", self._data != o)
 
     # -- backward -----------------------------------------------------------------------
-    def backward(self, gradient: Any = None, retain_graph: bool = False) -> None:
+    def backward(self, gradient: Any = None, retain_graph: bool | None = None,
+                 create_graph: bool = False) -> None:
         """Accumulate d(self)/d(leaf) into ``.grad`` of every leaf that requires grad.
 
         A non-scalar tensor needs ``gradient`` (the cotangent, same shape). The tape is
-        released afterwards unless ``retain_graph=True``.
+        released afterwards unless ``retain_graph=True``. ``create_graph=True`` makes the
+        gradients Tensors on the tape, differentiable once more (engine.backward).
 
         >>> import pyautotape as pat
         >>> w = pat.tensor([3.0], requires_grad=True)
@@ -544,14 +546,9 @@ class Tensor:
         >>> w.grad.numpy()
         array([6.], dtype=float32)
         """
-        if not self.requires_grad:
-            raise TapeError(
-                "backward: this tensor does not require grad (no input had "
-                "requires_grad=True, or it was computed under no_grad())"
-            )
-        from .engine import run_backward, seed_gradient  # the engine imports this module
+        from .engine import backward  # the engine imports this module
 
-        run_backward([(self, seed_gradient(self, gradient, "backward"))], None, retain_graph)
+        backward(self, gradient, retain_graph, create_graph)
 
 
 # ---------------------------------------------------------------------------------------

@@ -47,6 +47,7 @@ from .batched import local as _local
 from .batched import program as _program
 from .batched import stream_trace as _stream_trace
 from .errors import ShapeError
+from .nesting import check_seed as _check_seed
 from .tensor import Tensor
 
 __all__ = [
@@ -158,7 +159,7 @@ def _value_and_grad(f: Callable[..., Any], argnums: int | Sequence[int], has_aux
             )
         grads = prog.adjoints(np.ones((1, *out.shape), out.dtype))
         result = tuple(filled(grads[i])[0] for i in call.nums)
-        return call.with_aux(out._data.copy()), call.arg_trees(result)
+        return call.with_aux(prog.value()), call.arg_trees(result)
 
     return _wrapped(f, value_and_grad_f)
 
@@ -210,6 +211,7 @@ def vjp(f: Callable[..., Any], *primals: Any, has_aux: bool = False) -> tuple:
     out = prog.out
 
     def vjp_fn(cotangent: Any) -> tuple[Any, ...]:
+        _check_seed(cotangent, "vjp_fn", "cotangent")
         cotangent = call.cotangent(cotangent, out.dtype)
         u = cotangent._data if isinstance(cotangent, Tensor) else np.asarray(cotangent)
         if u.shape != out.shape:
@@ -222,7 +224,7 @@ def vjp(f: Callable[..., Any], *primals: Any, has_aux: bool = False) -> tuple:
         grads = prog.adjoints(seed)
         return call.arg_trees([filled(grads[i])[0] for i in range(len(prog.leaves))], False)
 
-    value = call.outputs(out._data.copy())
+    value = call.outputs(prog.value())
     return (value, vjp_fn, _io.aux_out(call.aux)) if has_aux else (value, vjp_fn)
 
 
@@ -284,13 +286,13 @@ def jvp(f: Callable[..., Any], primals: Any, tangents: Any, stream: bool = False
         prog = _program(call.f, ps, nums, "jvp")
         pairs = enumerate(zip(ts, prog.leaves, strict=True))
         seeds = [_seed(t, leaf, "jvp", i) for i, (t, leaf) in pairs]
-        tans = prog.tangents(seeds, 1)
-        value, tan_out = prog.out._data.copy(), prog.out_tangent(tans, 1)[0]
+        value, tan_out = prog.value(), prog.jvp(seeds, 1)[0]
     result = (call.outputs(value), call.outputs(tan_out))
     return (*result, _io.aux_out(call.aux)) if has_aux else result
 
 
 def _seed_shape(t: Any, shape: tuple[int, ...], name: str, i: int) -> np.ndarray:
+    _check_seed(t, name, "tangent")
     arr = t._data if isinstance(t, Tensor) else np.asarray(t)
     if arr.shape != shape:
         raise ShapeError(
@@ -318,6 +320,11 @@ def jacfwd(f: Callable[..., Any], argnums: int | Sequence[int] = 0,
            [2., 5.]])
     """
     return _jacobian(f, argnums, "fwd", stream, has_aux, "jacfwd")
+
+
+def _contiguous(a: Any) -> Any:
+    """An ndarray made C-contiguous; a Tensor (a nested result) as it is."""
+    return a if isinstance(a, Tensor) else np.ascontiguousarray(a)
 
 
 def _identity_seeds(leaves: list[Tensor]) -> tuple[list[np.ndarray], list[int], int]:
@@ -392,7 +399,7 @@ def _flat_jacobian(call: _io.Call, mode: str, stream: bool) -> tuple[Any, ...]:
     _local.mode = chosen
     if chosen == "fwd":
         seeds, offsets, k = _identity_seeds(leaves)
-        tans = prog.out_tangent(prog.tangents(seeds, k), k)
+        tans = prog.jvp(seeds, k)
         return _jacobian_fwd(out, leaves, tans, offsets, k)
     cot = np.zeros((out.size, out.size), out.dtype)
     cot[np.arange(out.size), np.arange(out.size)] = 1
@@ -405,7 +412,7 @@ def _jacobian_fwd(out: Tensor, leaves: list[Tensor], tans: np.ndarray, offsets: 
     """Jacobian blocks (out shape + leaf shape) from the output's k tangents."""
     flat = tans.reshape(k, out.size)
     jacs = tuple(
-        np.ascontiguousarray(flat[o : o + t.size].T).reshape(out.shape + t.shape)
+        _contiguous(flat[o : o + t.size].T).reshape(out.shape + t.shape)
         for o, t in zip(offsets, leaves, strict=True)
     )
     return jacs
@@ -452,6 +459,7 @@ def hessian(f: Callable[..., Any], argnums: int | Sequence[int] = 0,
             )
             for a, ta in enumerate(leaves)
         )
+        blocks = prog.second_order(blocks)
         return call.with_aux(call.arg_trees([call.arg_trees(row) for row in blocks]))
 
     return _wrapped(f, hessian_f)
@@ -481,5 +489,5 @@ def hvp(f: Callable[..., Any], primals: Any, tangents: Any) -> tuple[np.ndarray,
             f"hvp: f must return a scalar (one element), got a pytree {call.out_def}")
     pairs = enumerate(zip(ts, prog.leaves, strict=True))
     dirs = [_seed(t, leaf, "hvp", i) for i, (t, leaf) in pairs]
-    hv = call.arg_trees([h[0] for h in prog.hvps(dirs, 1)], False)
-    return prog.out._data.copy(), hv if as_tuple else hv[0]
+    hv = call.arg_trees(list(prog.second_order(tuple(h[0] for h in prog.hvps(dirs, 1)))), False)
+    return prog.value(), hv if as_tuple else hv[0]

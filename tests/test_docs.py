@@ -93,6 +93,9 @@ BLOCKS: dict[tuple[str, str], tuple[str, object]] = {
         ("output", _course("c09_input_gradient.py")),
     ("docs/10-jacobians.md", "out, vjp_fn = pat.vjp(f, x);  (uJ,) = vjp_fn(u)      # uᵀJ, one reverse sweep"):
         ("exec", (_C10, [])),
+    ("docs/10-jacobians.md",
+     "print(pat.grad(lambda x: x * pat.grad(lambda y: x * y)(2.0))(1.0))  # d/dx x·x = 2"):
+        ("exec", (_C10, ["2.0"])),
     ("docs/README.md", "python examples/course/c02_finite_differences.py            # full settings"):
         ("course", None),
     ("docs/architecture.md", "loss = pat.cross_entropy(pat.linear(pat.relu(pat.linear(x, w1, b1)), w2), y)"):
