@@ -14,7 +14,7 @@ import tempfile
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import pyautotape as pat
@@ -220,8 +220,62 @@ _TMP = tempfile.mkdtemp(prefix="pat-state-fuzz-")
 @pytest.mark.parametrize("compiled", [False, True], ids=["eager", "compiled"])
 @settings(max_examples=FUZZ, deadline=None)
 @given(config=st.sampled_from(CONFIGS), actions=ACTIONS)
+@example(
+    config=(pat.optim.Adam, {"lr": 0.01, "weight_decay": 0.1}),
+    actions=[("group", 0), ("step", 0), ("append", 1), ("remove", 29689840), ("step", 0),
+             ("partial", 0)],
+).via("discovered failure")
 def test_random_optimizer_mutations(compiled, config, actions):
     _run(config, actions, compiled)
+
+
+@pytest.mark.parametrize("look", [True, False], ids=["state_dict_between", "untouched"])
+def test_compiled_step_after_append_then_remove(look):
+    """A parameter appended then removed leaves the group's list as recorded; when the
+    optimizer rebuilt its state in between (state_dict() syncs it), the step counters
+    live in a new array, so the recorded step must record again rather than advance the
+    old counters (Adam's bias correction then used a stale step on the next eager step).
+    Either way compiled steps then eager steps equal the NumPy reference."""
+    rng = np.random.default_rng(0)
+    a, b, c = (pat.tensor(rng.standard_normal(n), requires_grad=True) for n in (3, 4, 2))
+    coef = {id(t): rng.standard_normal(t.size) for t in (a, b, c)}
+    opt = pat.optim.Adam([a, b], lr=0.01, weight_decay=0.1)
+    ref = Reference(pat.optim.Adam)
+    expect = {id(t): t.numpy().copy() for t in (a, b)}
+
+    def body():
+        opt.zero_grad()
+        for p in opt.param_groups[0]["params"]:
+            (p * coef[id(p)]).sum().backward()
+        opt.step()
+
+    def reference_step():
+        for p in (a, b):
+            expect[id(p)] = ref.step(opt.param_groups[0], p, coef[id(p)])
+
+    step = pat.compile(body)
+    reference_step()  # from the values before the step
+    step()
+    params = opt.param_groups[0]["params"]
+    params.append(c)
+    if look:
+        opt.state_dict()
+    params.pop()  # c (list.remove compares with ==, elementwise on tensors)
+    if look:
+        opt.state_dict()
+    reference_step()
+    step()
+    assert step.stats["records"] + step.stats["replays"] == 2
+    assert step.stats["retapes"] == (1 if look else 0)
+    for p in (a, b):  # an eager step reads the counters the compiled one advanced
+        p.grad = coef[id(p)]
+    reference_step()
+    opt.step()
+    reference_step()
+    step()
+    assert [int(s["step"]) for s in opt.state_dict()["state"].values()] == [4, 4]
+    for p in (a, b):
+        np.testing.assert_allclose(p.numpy(), expect[id(p)], rtol=1e-12, atol=1e-12)
 
 
 MODULE_ACTIONS = st.lists(

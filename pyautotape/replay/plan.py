@@ -78,13 +78,17 @@ def _zeroness(group: dict) -> tuple:
 class OptCheck:
     """What a replay checks of one recorded optimizer call before it runs: the same
     parameter groups holding the same parameters, the same state buffers (replaced by
-    ``load_state_dict``), and the hyperparameters -- validated by the optimizer's own
-    ``_check`` as eager ``step()`` does, patched into the call when only numbers changed
-    (on the same side of zero), else a new recording."""
+    ``load_state_dict``), the same step counters (``counts``, the array the recorded
+    call advances: a rebuild of the group's state after its list changed, even back to
+    the recorded tensors by an append then a remove, copies them into a new array), and
+    the hyperparameters -- validated by the optimizer's own ``_check`` as eager
+    ``step()`` does, patched into the call when only numbers changed (on the same side
+    of zero), else a new recording."""
 
     __slots__ = ("opt", "group", "state", "full", "static", "hyper", "i", "get", "check")
 
-    def __init__(self, opt: Any, group: dict, state: Any, hyper: tuple, i: int) -> None:
+    def __init__(self, opt: Any, group: dict, state: Any, hyper: tuple, i: int,
+                 counts: np.ndarray) -> None:
         self.opt, self.group, self.state, self.hyper, self.i = opt, group, state, hyper, i
         keys = tuple(opt.defaults)
         get = self.get = operator.itemgetter(*keys) if len(keys) > 1 else (
@@ -98,6 +102,7 @@ class OptCheck:
         n_params = len(params)
         buffers = state.buffers
         bufs = [(name, list(b)) for name, b in buffers.items()]
+        version = state.version
         is_ = operator.is_
         changed = self._changed
         me = self
@@ -109,6 +114,9 @@ class OptCheck:
             ps = group["params"]
             if len(ps) != n_params or not all(map(is_, ps, params)):
                 raise Retape("an optimizer's parameters were replaced or added")
+            if state.counts is not counts or state.version != version:
+                raise Retape("the optimizer's state was rebuilt (its parameter list changed "
+                             "since the recording)")
             for name, then in bufs:
                 if not all(map(is_, buffers[name], then)):
                     raise Retape("the optimizer's state was replaced (load_state_dict)")
@@ -171,7 +179,8 @@ class Plan:
         self.data_checks = [(t, d) for k, (t, d) in rec.tensors.items() if k not in leaf_ids]
         self.const_checks = list(rec.consts.values())
         self.host_guards = rec.host_guards
-        self.opt_checks = [OptCheck(*probe, hyper, i).check for probe, hyper, i in self.opt_groups]
+        self.opt_checks = [OptCheck(*probe, hyper, i, self.opt_counts[i]).check
+                           for probe, hyper, i in self.opt_groups]
         self.captured = _captured(rec.events, self.leaf_data)
         self.settings: tuple = ()
         self.tensor_args: list = []
@@ -233,6 +242,7 @@ class Plan:
         self.buf_table, self.buf_keep = _ffi.pointer_table(self.bufs)
         self.sweep_src = sweeps
         self.opt_bufs = [o[4] for o in opts]
+        self.opt_counts = [o[6] for o in opts]  # the step counters each call advances
         # reverse sweeps, each over its own slot tables (exactly the eager ones)
         self.sweeps = ffi.new("pat_sweep[]", max(len(sweeps), 1))
         self.sweep_keep = []
