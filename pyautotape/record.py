@@ -116,7 +116,10 @@ class Record:
         """Drop what the rules would read; a later sweep raises TapeError."""
         if not self.released:
             self.released = True
-            self._unlock()
+            for g in self.guards:  # _unlock, inline: this runs for every record a sweep frees
+                g.count -= 1
+                if g.count == 0:
+                    g.arr.flags.writeable = True
             self.guards = ()
             self.saved = [None, None, None]
             self.out = None
