@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from ._ffi import NULL, _from_buffer, ffi, lib
+from ._ffi import _from_buffer, ffi, lib
 from ._state import ENGINE_COUNTS
 from .packing import every_leaf, pack_records
 from .record import Record
@@ -68,7 +68,7 @@ class _Entry:
     s's adjoint (a view of ``arena``), None for the other slots."""
 
     __slots__ = ("tape", "itab", "tptr", "iptr", "ntape", "nitab", "nslots", "arena",
-                 "adj", "gptr", "vptr", "leaf_slots", "iters", "root", "failed")
+                 "adj", "gptr", "vptr", "leaf_slots", "iters", "root", "failed", "vidx")
 
     def __init__(self, prog: Any, records: list[Record]) -> None:
         self.tape = prog.tape()
@@ -92,6 +92,8 @@ class _Entry:
             self.adj[s] = view
             self.gptr[s] = _from_buffer(view)
         self.leaf_slots = [s for _, s in prog.leaf_slots]
+        # the slots that hold a value: which do follows from the key (the others stay NULL)
+        self.vidx = [s for s, v in enumerate(prog.vals) if v is not None]
         self.failed = ffi.new("int64_t *", -1)
         self.root = prog.dst[-1]  # the root's record is the last one (collect's order)
 
@@ -219,14 +221,10 @@ def _run(entry: _Entry, records: list[Record], root: Tensor, seed: np.ndarray,
     else:
         np.add(root_adj, seed, out=root_adj)
     vptr, gptr = entry.vptr, entry.gptr
-    keep = []
-    for s, v in enumerate(vals):
-        if v is None:
-            vptr[s] = NULL
-        else:
-            c = fb(v)
-            keep.append(c)
-            vptr[s] = c
+    # a pointer stays valid while its array lives (``vals``, the leaves hold them), not
+    # only while the cdata that from_buffer returned does
+    for s in entry.vidx:
+        vptr[s] = fb(vals[s])
     fresh = []
     for leaf, s in zip(leaves, entry.leaf_slots, strict=True):
         g = leaf._grad
@@ -234,13 +232,12 @@ def _run(entry: _Entry, records: list[Record], root: Tensor, seed: np.ndarray,
                 g._guard is None or g._guard.count == 0):
             buf = g._data
         else:
-            buf = np.zeros(leaf._data.shape, leaf._data.dtype)
+            data = leaf._data
+            buf = np.zeros(data.shape, data.dtype)
             if g is not None:
                 buf += g._data
             fresh.append((leaf, buf))
-        c = fb(buf)
-        keep.append(c)
-        gptr[s] = c
+        gptr[s] = fb(buf)
     ENGINE_COUNTS["reverse_sweeps"] += 1
     ENGINE_COUNTS["adjoint_buffers"] += len(records) + len(leaves)
     failed = entry.failed

@@ -30,7 +30,7 @@ import numpy as np
 
 from . import _ffi
 from ._state import hooks, seq, state
-from .tensor import Tensor, _Guard, _wrap
+from .tensor import Tensor, _Guard
 
 __all__ = ["Record", "record"]
 
@@ -169,18 +169,25 @@ def record(
     append a record for it. ``sources[i]`` is op's source i: a Tensor (a parent when it
     requires grad), a constant ndarray, or None. What the record keeps follows the op's
     READS; ``aux`` is always kept."""
-    y = _wrap(out)
-    rec = state.recorder
+    y = Tensor.__new__(Tensor)  # _wrap(out), inline: every op comes through here
+    y._data = out
+    y.requires_grad = False
+    y._grad = None
+    y._node = None
+    y._guard = None
+    st = state
+    rec = st.recorder
     if rec is not None:  # pat.compile: which tensors the step reads (their .data is checked)
         rec.sources(sources)
-    if not state.grad_enabled:
+    if not st.grad_enabled:
         return y
     parents: list[Record | Tensor | None] = [None, None, None]
     any_grad = False
     i = 0
     for t in sources:
         if t is not None and not isinstance(t, np.ndarray) and t.requires_grad:
-            parents[i] = t._node if t._node is not None else t
+            node = t._node
+            parents[i] = node if node is not None else t
             any_grad = True
         i += 1
     if not any_grad:
@@ -200,7 +207,7 @@ def record(
     r.busy = False
     r.aux = aux
     # (file, line, function) of the caller, kept while pat.detect_anomaly is on
-    r.where = hooks.record_site(op, out) if state.anomaly and hooks.record_site else None
+    r.where = hooks.record_site(op, out) if st.anomaly and hooks.record_site else None
     guards: list[_Guard] = []
     values: list[np.ndarray | None] = [None, None, None]
     save_out = False
@@ -224,18 +231,20 @@ def record(
         r.out = out
     else:
         r.out = None
-    if state.stream is not None:  # forward mode without a tape: push the tangent now
+    if st.stream is not None:  # forward mode without a tape: push the tangent now
         r.guards = ()
         r.versions = ()
-        return state.stream.push(r, y)
-    for g in guards:
-        g.lock()
+        return st.stream.push(r, y)
+    for g in guards:  # _Guard.lock, inline
+        g.count += 1
+        if g.count == 1:
+            g.arr.flags.writeable = False
     r.guards = tuple(guards)
-    r.versions = tuple(g.version for g in guards)
+    r.versions = tuple([g.version for g in guards])
     r.released = False
     y.requires_grad = True
     y._node = r
-    tapes = state.tapes
+    tapes = st.tapes
     if tapes is not None:  # a pat.Tape scope is open: it notes what it shows
         for tp in tapes:
             tp._note(r, y, sources)
