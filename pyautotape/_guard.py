@@ -27,12 +27,12 @@ class _Guard:
     def lock(self) -> None:
         self.count += 1
         if self.count == 1:
-            self.arr.flags.writeable = False
+            self.arr.setflags(False)  # = .flags.writeable, without the flags object
 
     def unlock(self) -> None:
         self.count -= 1
         if self.count == 0:
-            self.arr.flags.writeable = True
+            self.arr.setflags(True)
 
 
 class _writable:
@@ -49,7 +49,7 @@ class _writable:
 
     def __enter__(self) -> np.ndarray:
         if self.g is not None and self.g.count > 0:
-            self.g.arr.flags.writeable = True
+            self.g.arr.setflags(True)
         return self.t._data
 
     def __exit__(self, *exc: object) -> None:
@@ -58,4 +58,4 @@ class _writable:
             g.version += 1
             g.writer = self.name
             if g.count > 0:
-                g.arr.flags.writeable = False
+                g.arr.setflags(False)

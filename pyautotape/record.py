@@ -119,7 +119,7 @@ class Record:
             for g in self.guards:  # _unlock, inline: this runs for every record a sweep frees
                 g.count -= 1
                 if g.count == 0:
-                    g.arr.flags.writeable = True
+                    g.arr.setflags(True)
             self.guards = ()
             self.saved = [None, None, None]
             self.out = None
@@ -238,7 +238,7 @@ def record(
     for g in guards:  # _Guard.lock, inline
         g.count += 1
         if g.count == 1:
-            g.arr.flags.writeable = False
+            g.arr.setflags(False)
     r.guards = tuple(guards)
     r.versions = tuple([g.version for g in guards])
     r.released = False

@@ -350,7 +350,7 @@ class Optimizer:
             if g is not None:  # None: never saved by a record, no lock, no version
                 guards.append(g)
                 if g.count > 0:
-                    g.arr.flags.writeable = True
+                    g.arr.setflags(True)
         try:
             rc = kernel(
                 DTYPE_CODE[params[0].dtype],
@@ -373,7 +373,7 @@ class Optimizer:
                 g.version += 1
                 g.writer = None
                 if g.count > 0:
-                    g.arr.flags.writeable = False
+                    g.arr.setflags(False)
         if rc != 0:
             _ffi.check(rc, f"{type(self).__name__}.step")
 
