@@ -81,12 +81,14 @@ def numpy_step_fn(name: str):
     return lambda: numpy_step(params, X, y, loss, LR)
 
 
-def per_op_fn(kind: str):
-    """100 recorded elementwise ops on (32, 16) float32 tensors: ``tt`` a Tensor-Tensor
-    mul, ``ts`` a Tensor-scalar add."""
+def per_op_fn(kind: str, shape: tuple[int, ...] = (1,)):
+    """100 recorded elementwise ops on float32 tensors of ``shape``: ``tt`` a
+    Tensor-Tensor mul, ``ts`` a Tensor-scalar add. With one element the C work is a few
+    ns: the time is the Python cost of an op (validate, allocate, call, record) and of
+    freeing its record."""
     rng = np.random.default_rng(0)
-    x = pat.tensor(rng.normal(size=(32, 16)).astype(np.float32), requires_grad=True)
-    w = pat.tensor(rng.normal(size=(32, 16)).astype(np.float32))
+    x = pat.tensor(rng.normal(size=shape).astype(np.float32), requires_grad=True)
+    w = pat.tensor(rng.normal(size=shape).astype(np.float32))
 
     if kind == "tt":
         def chain():
@@ -146,6 +148,7 @@ def measure(quick: bool) -> dict:
         reps = max(30, 1000 // scale)
         out["op_tt"] = median_us(per_op_fn("tt"), reps // 5) / 100
         out["op_ts"] = median_us(per_op_fn("ts"), reps // 5) / 100
+        out["op_tt_512"] = median_us(per_op_fn("tt", (32, 16)), reps // 5) / 100
         out["backward6"] = backward6_us(reps)
     return out
 
@@ -157,8 +160,10 @@ def report(res: dict) -> str:
         label = f"{name} {'-'.join(map(str, sizes))} b{batch}"
         lines.append(f"| {label} | {e:.1f} | {n:.1f} | {e / n:.2f} |")
     lines.append("")
-    lines.append(f"- recorded elementwise op, Tensor * Tensor (32, 16): {res['op_tt']:.2f} µs")
-    lines.append(f"- recorded elementwise op, Tensor + 1.0 (32, 16): {res['op_ts']:.2f} µs")
+    lines.append(f"- recorded elementwise op, Tensor * Tensor, 1 element: {res['op_tt']:.2f} µs")
+    lines.append(f"- recorded elementwise op, Tensor + 1.0, 1 element: {res['op_ts']:.2f} µs")
+    lines.append("- recorded elementwise op, Tensor * Tensor, (32, 16): "
+                 f"{res['op_tt_512']:.2f} µs")
     lines.append(f"- backward() of the 6-record tiny tape: {res['backward6']:.2f} µs")
     return "\n".join(lines)
 

@@ -40,7 +40,7 @@ from ._ffi import _from_buffer, ffi, lib
 from ._state import ENGINE_COUNTS
 from .packing import every_leaf, pack_records
 from .record import Record
-from .tensor import Tensor, _wrap
+from .tensor import Tensor
 
 __all__ = ["cached_backward", "clear", "stats", "ENABLED"]
 
@@ -250,4 +250,6 @@ def _run(entry: _Entry, records: list[Record], root: Tensor, seed: np.ndarray,
         bad = records[failed[0]] if 0 <= failed[0] < len(records) else None
         check(rc, f"backward of '{bad.name if bad is not None else '?'}'")
     for leaf, buf in fresh:
-        leaf._grad = _wrap(buf)
+        t = Tensor.__new__(Tensor)  # _wrap(buf), inline
+        t._data, t.requires_grad, t._grad, t._node, t._guard = buf, False, None, None, None
+        leaf._grad = t

@@ -29,6 +29,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from . import _ffi
+from ._guard import set_writeable
 from ._state import hooks, seq, state
 from .tensor import Tensor, _Guard
 
@@ -49,6 +50,7 @@ def _policy(reads: int) -> tuple[bool, bool, bool, bool, bool] | None:
 
 
 _POLICY = [_policy(reads) for reads in _ffi.OP_READS]
+_NOTHING_SAVED = (None, None, None)  # what a released record keeps
 
 
 class Record:
@@ -68,7 +70,7 @@ class Record:
     dtype: np.dtype
     shape: tuple[int, ...]
     parents: list[Record | Tensor | None]
-    saved: list[np.ndarray | None]
+    saved: Sequence[np.ndarray | None]  # a list of three (a shared tuple once released)
     out: np.ndarray | None
     aux: np.ndarray | None
     it: np.ndarray | None
@@ -119,9 +121,9 @@ class Record:
             for g in self.guards:  # _unlock, inline: this runs for every record a sweep frees
                 g.count -= 1
                 if g.count == 0:
-                    g.arr.setflags(True)
+                    set_writeable(g.arr, True)
             self.guards = ()
-            self.saved = [None, None, None]
+            self.saved = _NOTHING_SAVED
             self.out = None
             self.aux = None
 
@@ -238,7 +240,7 @@ def record(
     for g in guards:  # _Guard.lock, inline
         g.count += 1
         if g.count == 1:
-            g.arr.setflags(False)
+            set_writeable(g.arr, False)
     r.guards = tuple(guards)
     r.versions = tuple([g.version for g in guards])
     r.released = False

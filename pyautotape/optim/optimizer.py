@@ -13,6 +13,7 @@ import numpy as np
 
 from .. import _ffi
 from .._ffi import DTYPE_CODE
+from .._guard import set_writeable
 from .._state import state as _state
 from ..errors import DTypeError, ShapeError
 from ..tensor import Tensor, clear_grad
@@ -350,7 +351,7 @@ class Optimizer:
             if g is not None:  # None: never saved by a record, no lock, no version
                 guards.append(g)
                 if g.count > 0:
-                    g.arr.setflags(True)
+                    set_writeable(g.arr, True)
         try:
             rc = kernel(
                 DTYPE_CODE[params[0].dtype],
@@ -373,7 +374,7 @@ class Optimizer:
                 g.version += 1
                 g.writer = None
                 if g.count > 0:
-                    g.arr.setflags(False)
+                    set_writeable(g.arr, False)
         if rc != 0:
             _ffi.check(rc, f"{type(self).__name__}.step")
 
