@@ -46,7 +46,7 @@ __all__ = ["cached_backward", "clear", "stats", "ENABLED"]
 
 ENABLED = [True]  # tests switch the cache off to compare against packing every call
 _MAX_ENTRIES = 32
-_MAX_ARENA = 256 * 2**20  # bytes of adjoints one entry may keep between calls
+_MAX_HELD = 128 * 2**20  # bytes of adjoint arenas all entries together keep between calls
 _ALIGN = 64
 _CUSTOM = lib.PAT_OP_CUSTOM
 _cache: dict[tuple, _Entry] = {}
@@ -198,8 +198,10 @@ def _build(records: list[Record], vals: list, leaves: list[Tensor]) -> _Entry | 
             or [t for t, _ in prog.leaf_slots] != leaves):  # pragma: no cover - a bug
         return None
     size = sum(r.dtype.itemsize * _count(r.shape) for r in records)
-    if size > _MAX_ARENA:
+    if size > _MAX_HELD // 4:  # one big tape: allocate per call, as before
         return None
+    if size + sum(e.arena.nbytes for e in list(_cache.values())) > _MAX_HELD:
+        _cache.clear()  # many structures (varying shapes): start again
     return _Entry(prog, records)
 
 

@@ -185,3 +185,27 @@ def test_the_cache_keeps_no_graph_alive(fresh_cache):
         del h
     gc.collect()
     assert ref() is None
+
+
+def test_empty_tensors_non_scalar_roots_and_mixed_shapes(fresh_cache):
+    def run(cached):
+        _sweepcache.ENABLED[0] = cached
+        out = []
+        for shape in [(0, 3), (2, 3), (1, 1), (0, 3), (2, 3), (1, 1)]:
+            n = shape[0] * shape[1]
+            w = pat.tensor(np.arange(-2.0, n - 2.0).reshape(shape), requires_grad=True)
+            y = pat.tanh(w) * w
+            y.backward(gradient=np.full(shape, -0.0 if n == 1 else 1.5))
+            out.append(w.grad.numpy())
+        _sweepcache.ENABLED[0] = True
+        return out
+
+    _same(run(True), run(False))
+
+
+def test_the_arenas_kept_stay_bounded(fresh_cache):
+    for n in range(1, 60):  # a new structure each time
+        w = pat.tensor(np.ones(n), requires_grad=True)
+        pat.exp(w).sum().backward()
+    assert len(_sweepcache._cache) <= _sweepcache._MAX_ENTRIES
+    assert sum(e.arena.nbytes for e in _sweepcache._cache.values()) <= _sweepcache._MAX_HELD
