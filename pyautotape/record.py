@@ -24,6 +24,7 @@ How the tape works (the Wengert list):
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
 
 import numpy as np
@@ -51,6 +52,7 @@ def _policy(reads: int) -> tuple[bool, bool, bool, bool, bool] | None:
 
 _POLICY = [_policy(reads) for reads in _ffi.OP_READS]
 _NOTHING_SAVED = (None, None, None)  # what a released record keeps
+_VERSION = operator.attrgetter("version")
 
 
 class Record:
@@ -237,12 +239,15 @@ def record(
         r.guards = ()
         r.versions = ()
         return st.stream.push(r, y)
-    for g in guards:  # _Guard.lock, inline
-        g.count += 1
-        if g.count == 1:
-            set_writeable(g.arr, False)
-    r.guards = tuple(guards)
-    r.versions = tuple([g.version for g in guards])
+    if guards:
+        for g in guards:  # _Guard.lock, inline
+            g.count += 1
+            if g.count == 1:
+                set_writeable(g.arr, False)
+        r.guards = tuple(guards)
+        r.versions = tuple(map(_VERSION, guards))
+    else:
+        r.guards = r.versions = ()
     r.released = False
     y.requires_grad = True
     y._node = r

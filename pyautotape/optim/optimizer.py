@@ -344,15 +344,15 @@ class Optimizer:
         # what _writable does per parameter, for all of them: lift the read-only locks for
         # the write, then bump each version (a record that saved the old value refuses)
         guards = []
-        for i in live:
-            p = params[i]
-            datas[i] = p._data
-            g = p._guard
-            if g is not None:  # None: never saved by a record, no lock, no version
-                guards.append(g)
-                if g.count > 0:
-                    set_writeable(g.arr, True)
         try:
+            for i in live:
+                p = params[i]
+                datas[i] = p._data
+                g = p._guard
+                if g is not None:  # None: never saved by a record, no lock, no version
+                    if g.count > 0:
+                        set_writeable(g.arr, True)
+                    guards.append(g)
             rc = kernel(
                 DTYPE_CODE[params[0].dtype],
                 len(params),
