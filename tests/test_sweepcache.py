@@ -209,3 +209,19 @@ def test_the_arenas_kept_stay_bounded(fresh_cache):
         pat.exp(w).sum().backward()
     assert len(_sweepcache._cache) <= _sweepcache._MAX_ENTRIES
     assert sum(e.arena.nbytes for e in _sweepcache._cache.values()) <= _sweepcache._MAX_HELD
+
+
+def test_same_shapes_other_indices_take_this_calls_indices(fresh_cache):
+    idx = [np.array([0, 2, 2, 1]), np.array([3, 3, 0, 1]), np.array([1, 0, 3, 2])]
+
+    def grads(cached):
+        _sweepcache.ENABLED[0] = cached
+        out = []
+        for k in [0, 1, 2, 1, 0, 2]:
+            w = pat.tensor(np.arange(12.0).reshape(4, 3), requires_grad=True)
+            (w[idx[k]] * w[idx[(k + 1) % 3]]).sum().backward()
+            out.append(w.grad.numpy())
+        _sweepcache.ENABLED[0] = True
+        return out
+
+    _same(grads(True), grads(False))
