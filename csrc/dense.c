@@ -17,6 +17,7 @@
    product scattered back when the output is not in seed-major layout. */
 #include <cblas.h>
 #include <limits.h>
+#include <stdint.h>
 
 #include "pat.h"
 
@@ -44,9 +45,12 @@ static int64_t esize(int dt) { return dt == PAT_F32 ? 4 : 8; }
 
 /* The largest inner dimension (the packed panel lives on the stack: GS_KMAX * 16 floats or
    * 8 doubles, 32 KiB) and the largest M*N*K (multiply-adds) the small kernel takes: above
-   it OpenBLAS's cache blocking wins (measured: bench/RESULTS.md, the ensemble section). */
+   it OpenBLAS wins, its call cost amortised and its larger register tiles faster (measured
+   per shape, bench/RESULTS.md, the ensemble section). */
 enum { GS_KMAX = 512, GS_PACK = GS_KMAX * 16 };
-#define GS_MAX_MACS ((int64_t)1 << 19)
+#ifndef GS_MAX_MACS
+#define GS_MAX_MACS ((int64_t)1 << 14)
+#endif
 
 #if GS_X86
 #include <immintrin.h>
@@ -56,16 +60,27 @@ enum { GS_KMAX = 512, GS_PACK = GS_KMAX * 16 };
 #define GS_ZERO() GS_P(setzero)()
 #define GS_ADD(a, b) GS_P(add)(a, b)
 #define GS_FMADD(a, b, c) GS_P(fmadd)(a, b, c)
-/* AVX-512: one register per 16 floats / 8 doubles, 8 rows */
+/* AVX-512: one register per 16 floats / 8 doubles, 16 rows (16 accumulators keep both
+   FMA ports busy through the FMA latency) */
 #define GS_ATTR __attribute__((target("avx512f,fma")))
-#define GS_MR 8
+#define GS_MR 16
+#define GS_MRB 8
 #define T float
 #define GS(name) name##_f32_avx512
 #define GS_P(op) _mm512_##op##_ps
 #define GS_V __m512
 #define GS_VL 16
 #define GS_NR 16
+#define GS_GATHER(pk, B0, bcs, brs, K)                                                   \
+    do {                                                                                 \
+        const __m512i ix_ = _mm512_mullo_epi32(                                          \
+            _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),      \
+            _mm512_set1_epi32((int)(bcs)));                                              \
+        for (int64_t p_ = 0; p_ < (K); p_++)                                             \
+            _mm512_storeu_ps((pk) + p_ * 16, _mm512_i32gather_ps(ix_, (B0) + p_ * (brs), 4)); \
+    } while (0)
 #include "gemm_small_t.h"
+#undef GS_GATHER
 #undef T
 #undef GS
 #undef GS_P
@@ -78,7 +93,15 @@ enum { GS_KMAX = 512, GS_PACK = GS_KMAX * 16 };
 #define GS_V __m512d
 #define GS_VL 8
 #define GS_NR 8
+#define GS_GATHER(pk, B0, bcs, brs, K)                                                   \
+    do {                                                                                 \
+        const __m256i ix_ = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), \
+                                               _mm256_set1_epi32((int)(bcs)));           \
+        for (int64_t p_ = 0; p_ < (K); p_++)                                             \
+            _mm512_storeu_pd((pk) + p_ * 8, _mm512_i32gather_pd(ix_, (B0) + p_ * (brs), 8)); \
+    } while (0)
 #include "gemm_small_t.h"
+#undef GS_GATHER
 #undef T
 #undef GS
 #undef GS_P
@@ -87,9 +110,11 @@ enum { GS_KMAX = 512, GS_PACK = GS_KMAX * 16 };
 #undef GS_NR
 #undef GS_ATTR
 #undef GS_MR
+#undef GS_MRB
 /* AVX2 with FMA: two registers per 16 floats / 8 doubles, 6 rows (12 accumulators) */
 #define GS_ATTR __attribute__((target("avx2,fma")))
 #define GS_MR 6
+#define GS_MRB 3
 #define T float
 #define GS(name) name##_f32_avx2
 #define GS_P(op) _mm256_##op##_ps
@@ -118,6 +143,7 @@ enum { GS_KMAX = 512, GS_PACK = GS_KMAX * 16 };
 #undef GS_NR
 #undef GS_ATTR
 #undef GS_MR
+#undef GS_MRB
 #undef GS_LOAD
 #undef GS_STORE
 #undef GS_SET1
@@ -127,7 +153,8 @@ enum { GS_KMAX = 512, GS_PACK = GS_KMAX * 16 };
 #else
 /* portable: scalar lanes with fma(), which GCC vectorises for the build's target */
 #define GS_ATTR
-#define GS_MR 4
+#define GS_MR 6
+#define GS_MRB 3
 #define GS_VL 1
 #define GS_V T
 #define GS_LOAD(p) (*(p))
@@ -155,6 +182,7 @@ enum { GS_KMAX = 512, GS_PACK = GS_KMAX * 16 };
 #undef GS_FMADD
 #undef GS_ATTR
 #undef GS_MR
+#undef GS_MRB
 #undef GS_VL
 #undef GS_V
 #undef GS_LOAD
