@@ -21,8 +21,10 @@
 
 #include "pat.h"
 
-/* x86-64 with GCC or clang: kernels with AVX-512 / AVX2 instances chosen at run time */
-#if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)
+/* x86-64 with GCC or clang: kernels with AVX-512 / AVX2 instances chosen at run time
+   (-DPAT_PORTABLE_KERNELS builds the portable instances instead, as on other CPUs) */
+#if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__) && \
+    !defined(PAT_PORTABLE_KERNELS)
 #define GS_X86 1
 #else
 #define GS_X86 0
