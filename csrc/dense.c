@@ -1,6 +1,7 @@
 /* dense.c: matmul and linear through OpenBLAS (the scipy-openblas32 wheel, symbols
-   prefixed scipy_), one seed (forward, reverse) or K seeds at once (tangent, batched
-   reverse, second order).
+   prefixed scipy_) or, for products of up to GS_MAX_MACS multiply-adds, the small-GEMM
+   kernel of gemm_small_t.h; one seed (forward, reverse) or K seeds at once (tangent,
+   batched reverse, second order).
 
    Contract: row-major, C-contiguous operands; transposes are BLAS flags, never copies.
    Forward kernels overwrite y; the others accumulate (beta = 1) and skip NULL gradients,
