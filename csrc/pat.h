@@ -241,6 +241,14 @@ int pat_k_rows_fwd(int dt, void *y, const void *w, const void *idx, int64_t m, i
 int pat_k_rows_route(int dt, void *out, const void *in, const void *idx, int64_t m, int64_t k,
                      int64_t n, int64_t skip, int tangent);
 
+/* indexing (index.c): off is n int64 offsets into a buffer of k elements. take_fwd:
+   y[i] = x[off[i]]; take_route: out[i] += in[off[i]] (pull = 1) or out[off[i]] += in[i]
+   (pull = 0); scatter_fwd: y (k elements) = 0, then y[off[i]] += x[i] */
+int pat_k_take_fwd(int dt, void *y, const void *x, const void *off, int64_t n, int64_t k);
+int pat_k_take_route(int dt, void *out, const void *in, const void *off, int64_t n, int64_t k,
+                     int pull);
+int pat_k_scatter_fwd(int dt, void *y, const void *x, const void *off, int64_t n, int64_t k);
+
 /* ---- helpers shared by the sweeps ---- */
 static inline int pat_bad_slot(int32_t s, int64_t nslots) { return s < -1 || s >= nslots; }
 static inline void *pat_slot(void *const *table, int32_t s) { return s >= 0 ? table[s] : NULL; }

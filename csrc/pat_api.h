@@ -24,7 +24,7 @@ typedef enum {
     PAT_EBADDTYPE = -2,   /* dtype is neither PAT_F32 nor PAT_F64 */
     PAT_ENULL = -3,       /* a buffer the op needs was not supplied */
     PAT_EBADARG = -4,     /* a size, slot or label out of range */
-    PAT_EINDEX = -5,      /* a class label outside [0, classes) */
+    PAT_EINDEX = -5,      /* a class label or an index offset out of range */
     PAT_EGUARD = -6,      /* a replay guard failed: the step must be recorded again */
     PAT_ECALLBACK = -7,   /* a custom op's Python callback raised; Python holds the error */
     PAT_EANOMALY = -8,    /* a checked sweep found a non-finite value: see pat_anomaly */

@@ -209,6 +209,16 @@ static int exec_tan(const pat_instr *ins, const pat_iter *it, void *const *vals,
             rc = pat_k_rows_route(dt, at(ty, j, ny, dt), at(t0, j, n0, dt), v1, ins->m, ins->k,
                                   ins->n, -1, 1);
         return rc;
+    case PAT_OP_GATHER:  /* ty[i] += tx[off[i]]; offsets (source 1) carry no tangent */
+        for (int64_t j = 0; t0 && j < K && rc == PAT_OK; j++)
+            rc = pat_k_take_route(dt, at(ty, j, ny, dt), at(t0, j, n0, dt), v1, ins->n, ins->k,
+                                  1);
+        return rc;
+    case PAT_OP_SCATTER_ADD:  /* ty[off[i]] += tx[i] */
+        for (int64_t j = 0; t0 && j < K && rc == PAT_OK; j++)
+            rc = pat_k_take_route(dt, at(ty, j, ny, dt), at(t0, j, n0, dt), v1, ins->n, ins->k,
+                                  0);
+        return rc;
     case PAT_OP_COUNT:
         return PAT_EBADOP;
     }
@@ -246,6 +256,8 @@ static int exec_bwd_k(const pat_instr *ins, const pat_iter *it, void *const *val
     case PAT_OP_DROPOUT:
     case PAT_OP_PICK:
     case PAT_OP_EMBEDDING:
+    case PAT_OP_GATHER:
+    case PAT_OP_SCATTER_ADD:
         /* the one-seed backward rule, once per seed */
         for (int64_t j = 0; j < K && rc == PAT_OK; j++)
             rc = pat_exec_bwd(op, dt, at(dy, j, ny, dt), y, aux, v0, v1, v2, at(g0, j, n0, dt),
@@ -294,6 +306,8 @@ static int exec_soa(const pat_instr *ins, const pat_iter *it, void *const *vals,
     case PAT_OP_DROPOUT:
     case PAT_OP_PICK:
     case PAT_OP_EMBEDDING:
+    case PAT_OP_GATHER:
+    case PAT_OP_SCATTER_ADD:
         return PAT_OK;
 #define PAT_OP(NAME, name, READS)
 #define PAT_BINARY(NAME, name, READS, ORDER) case PAT_OP_##NAME:

@@ -25,11 +25,22 @@ from ..tensor import EXACT_DTYPES, Tensor, _wrap, exact_guard, is_grad_enabled
 from .activation import clamp, clip
 from .dense import addmm, dot, matmul, outer
 from .elementwise import add, div, maximum, minimum, mul, neg, pow, sub
+from .indexing import INPLACE as INDEX_INPLACE
+from .indexing import (
+    gather,
+    getitem,
+    index_select,
+    masked_fill,
+    scatter_add,
+    setitem,
+    take_along_dim,
+)
 from .inplace import INPLACE_METHODS
 from .loss import log_softmax, softmax
 from .math import abs, atan2, floor_divide, fmod, lerp, remainder
 from .reductions import REDUCTIONS
-from .shape import index, reshape, transpose
+from .selection import nonzero
+from .shape import reshape, transpose
 from .spec import SPECS
 
 
@@ -77,12 +88,6 @@ def _read(t: Tensor) -> None:
 def _tolist(t: Tensor) -> Any:
     _read(t)
     return t._data.tolist()
-
-
-def _getitem(self: Tensor, idx: Any) -> Tensor:
-    if _exact(self):  # integer/bool tensors are indexed as NumPy arrays (no gradient)
-        return _out(self, self._data[idx])
-    return index(self, idx)
 
 
 def _logical(name: str, fn: Any) -> Any:
@@ -219,7 +224,14 @@ METHODS |= {
     "__neg__": lambda self: _out(self, -self._data) if _exact(self) else neg(self),
     "__abs__": lambda self: abs(self),
     "__invert__": _invert,
-    "__getitem__": _getitem,
+    "__getitem__": getitem,
+    "__setitem__": setitem,
+    "index_select": lambda self, dim, index: index_select(self, dim, index),
+    "gather": lambda self, dim, index: gather(self, dim, index),
+    "scatter_add": lambda self, dim, index, src: scatter_add(self, dim, index, src),
+    "take_along_dim": lambda self, indices, dim=None: take_along_dim(self, indices, dim),
+    "masked_fill": lambda self, mask, value: masked_fill(self, mask, value),
+    "nonzero": lambda self, as_tuple=False: nonzero(self, as_tuple),
     **{f.__name__: f for f in REDUCTIONS},
     "reshape": _exact_shaped(_reshape, _np_reshape),
     "view": _exact_shaped(_reshape, _np_reshape),
@@ -260,7 +272,7 @@ METHODS |= {
     "mul": _binary_method(mul),
     "div": _binary_method(div),
     "matmul": _binary_method(matmul),
-} | INPLACE_METHODS
+} | INPLACE_METHODS | INDEX_INPLACE
 
 
 def install() -> None:

@@ -99,7 +99,7 @@ def index(x: Any, idx: Any) -> Tensor:
     if not _basic_index(idx):
         raise TypeError(
             f"index: only basic indexing (ints, slices, None, ...) is supported, got {idx!r}; "
-            "for a mask use pat.where, for a gather of labels use pat.cross_entropy"
+            "index the tensor itself (x[idx]) for integer arrays and masks"
         )
     try:
         view = t._data[idx]
