@@ -3,7 +3,8 @@
    kernel of gemm_small_t.h; one seed (forward, reverse) or K seeds at once (tangent,
    batched reverse, second order).
 
-   Contract: row-major, C-contiguous operands; transposes are BLAS flags, never copies.
+   Contract: row-major, C-contiguous operands; for BLAS, transposes are flags, never copies
+   (the small-GEMM kernel copies a transposed block into a buffer on its stack instead).
    Forward kernels overwrite y; the others accumulate (beta = 1) and skip NULL gradients,
    so `linear` computes dW only when W was requested and the bias sum only when b was.
    BLAS takes 32-bit sizes: pat_k_gemm refuses any size or leading dimension over INT_MAX
