@@ -26,18 +26,40 @@ import sys
 import time
 
 HERE = pathlib.Path(__file__).resolve().parent
-FRAMEWORKS = ["floor", "pat_replay", "pat_eager", "numpy", "torch", "jax"]
+FRAMEWORKS = ["floor", "pat_replay_before", "pat_replay", "pat_eager", "numpy", "torch",
+              "torch_lean", "torch_compile", "jax"]
+LABELS = {"floor": "GEMM floor (measured)", "pat_replay": "pyautotape replay",
+          "pat_replay_before": "pyautotape replay, before (--baseline)",
+          "pat_eager": "pyautotape eager", "numpy": "NumPy by hand",
+          "torch": "PyTorch eager", "torch_lean": "PyTorch lean (addmm, autograd.grad, "
+          "_foreach_add_)", "torch_compile": "torch.compile", "jax": "jax.jit"}
 LR = 0.01
 
 
+def _clock():
+    """CPU time of the process with one thread (what other jobs on the machine do not
+    inflate), wall time with more (CPU time would add the threads up)."""
+    return time.process_time if os.environ.get("BENCH_THREADS", "1") == "1" else time.perf_counter
+
+
 def _median_us(fn, reps: int, warm: int = 3) -> float:
+    """Median µs of one call: ``reps`` samples, each timing a batch of calls long enough
+    (~0.2 ms) that the clock's own cost and resolution do not count."""
+    clock = _clock()
     for _ in range(warm):
         fn()
-    times = []
-    for _ in range(reps):
-        t = time.perf_counter()
+    t = clock()
+    for _ in range(5):
         fn()
-        times.append(time.perf_counter() - t)
+    per = max((clock() - t) / 5, 1e-7)
+    batch = max(1, min(1000, int(2e-4 / per)))
+    samples = max(15, reps // batch) if batch > 1 else reps
+    times = []
+    for _ in range(samples):
+        t = clock()
+        for _ in range(batch):
+            fn()
+        times.append((clock() - t) / batch)
     times.sort()
     return times[len(times) // 2] * 1e6
 
@@ -195,6 +217,73 @@ def work_torch(name, quick, input_grad=False):
     return _median_us(step, _reps(name, quick))
 
 
+def _torch_setup(name):
+    import torch
+    from models import make_data
+
+    params, X, y, loss = make_data(name)
+    torch.set_num_threads(int(os.environ["BENCH_THREADS"]))
+    ps = [torch.tensor(p, requires_grad=True) for p in params]
+    return torch, ps, torch.from_numpy(X), torch.from_numpy(y), loss
+
+
+def _torch_loss(torch, ps, x, yt, loss):
+    F = torch.nn.functional
+    h = x
+    n = len(ps) // 2
+    for i in range(n):
+        h = torch.addmm(ps[2 * i + 1], h, ps[2 * i].t())
+        if i < n - 1:
+            h = torch.relu(h)
+    return F.mse_loss(h, yt) if loss == "mse" else F.cross_entropy(h, yt)
+
+
+def work_torch_lean(name, quick, input_grad=False):
+    """PyTorch with the least framework around the math: addmm, autograd.grad and one
+    _foreach_add_ for the update (no optimizer object, no .grad bookkeeping)."""
+    torch, ps, Xt, yt, loss = _torch_setup(name)
+    if input_grad:
+        x = Xt.clone().requires_grad_(True)
+        return _median_us(
+            lambda: torch.autograd.grad(_torch_loss(torch, ps, x, yt, loss), [x]),
+            _reps(name, quick))
+
+    def step():
+        value = _torch_loss(torch, ps, Xt, yt, loss)
+        grads = torch.autograd.grad(value, ps)
+        with torch.no_grad():
+            torch._foreach_add_(ps, grads, alpha=-LR)
+        return value
+
+    return _median_us(step, _reps(name, quick))
+
+
+def work_torch_compile(name, quick, input_grad=False):
+    """torch.compile (inductor) of the loss and gradients, the update as in torch lean."""
+    torch, ps, Xt, yt, loss = _torch_setup(name)
+    if input_grad:
+        x = Xt.clone().requires_grad_(True)
+        g = torch.compile(lambda x: torch.autograd.grad(_torch_loss(torch, ps, x, yt, loss),
+                                                        [x]))
+        return _median_us(lambda: g(x), _reps(name, quick))
+
+    @torch.compile
+    def value_and_grads(X, y):
+        value = _torch_loss(torch, ps, X, y, loss)
+        value.backward()
+        return value
+
+    def step():
+        value = value_and_grads(Xt, yt)
+        with torch.no_grad():
+            torch._foreach_add_(ps, [p.grad for p in ps], alpha=-LR)
+        for p in ps:
+            p.grad = None
+        return value
+
+    return _median_us(step, _reps(name, quick))
+
+
 def work_jax(name, quick, input_grad=False):
     import jax
     import jax.numpy as jnp
@@ -296,13 +385,16 @@ def worker(framework: str, quick: bool) -> dict:
     fn = {
         "floor": work_floor,
         "pat_replay": lambda n, q, input_grad=False: work_pat(n, q, True, input_grad),
+        "pat_replay_before": lambda n, q, input_grad=False: work_pat(n, q, True, input_grad),
         "pat_eager": lambda n, q, input_grad=False: work_pat(n, q, False, input_grad),
         "numpy": work_numpy,
         "torch": work_torch,
+        "torch_lean": work_torch_lean,
+        "torch_compile": work_torch_compile,
         "jax": work_jax,
     }[framework]
     threads = int(os.environ["BENCH_THREADS"])
-    if framework in ("pat_replay", "pat_eager", "floor"):
+    if framework in ("pat_replay", "pat_replay_before", "pat_eager", "floor"):
         import pyautotape as pat
 
         pat.set_num_threads(threads)
@@ -317,7 +409,8 @@ def worker(framework: str, quick: bool) -> dict:
             raise RuntimeError(f"NumPy's BLAS runs {got} threads, not {threads}")
     for name in ("tiny", "small", "mnist", "large"):
         out["steps"][name] = fn(name, quick)
-    if framework in ("pat_replay", "pat_eager", "torch", "jax", "floor"):
+    if framework in ("pat_replay", "pat_replay_before", "pat_eager", "torch", "torch_lean",
+                     "jax", "floor"):
         out["input_grad"]["large"] = fn("large", quick, input_grad=True)
         if framework == "floor":
             out["input_grad"]["large_all"] = fn("large", quick, input_grad=False)
@@ -381,16 +474,26 @@ def overhead_per_op(quick: bool) -> dict[str, float]:
 # driver
 
 
-def _available(framework: str) -> bool:
-    mod = {"torch": "torch", "jax": "jax"}.get(framework)
+def _available(framework: str, baseline: str | None = None) -> bool:
+    if framework == "pat_replay_before":
+        return baseline is not None
+    if framework == "torch_compile" and not os.environ.get("BENCH_TORCH_COMPILE"):
+        return False  # minutes of compiling per workload: opt in with BENCH_TORCH_COMPILE=1
+    mod = {"torch": "torch", "torch_lean": "torch", "torch_compile": "torch",
+           "jax": "jax"}.get(framework)
     if mod is None:
         return True
     code = f"import {mod}"
     return subprocess.run([sys.executable, "-c", code], capture_output=True).returncode == 0
 
 
-def _run_worker(framework: str, threads: int, quick: bool, memory: bool = False) -> dict:
+def _run_worker(framework: str, threads: int, quick: bool, memory: bool = False,
+                baseline: str | None = None) -> dict:
     env = dict(os.environ)
+    # the pyautotape measured: this checkout's, or the --baseline checkout's (built in place)
+    root = baseline if framework == "pat_replay_before" else str(HERE.parent)
+    env["PYTHONPATH"] = os.pathsep.join(
+        [root] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         env[var] = str(threads)
     env["BENCH_THREADS"] = str(threads)
@@ -402,6 +505,9 @@ def _run_worker(framework: str, threads: int, quick: bool, memory: bool = False)
     args = [sys.executable, __file__, "--worker", framework] + (["--quick"] if quick else [])
     if memory:
         args.append("--memory")
+    pin = os.environ.get("BENCH_CPUS")  # e.g. "1": taskset -c 1 for every worker
+    if pin and threads == 1:
+        args = ["taskset", "-c", pin] + args
     proc = subprocess.run(args, env=env, capture_output=True, text=True)
     if proc.returncode != 0:
         return {"error": proc.stderr.strip().splitlines()[-1] if proc.stderr else "failed"}
@@ -447,7 +553,9 @@ def report(results: dict, quick: bool) -> str:
         + ".\n"
     )
     lines.append(
-        "One float32 SGD training step (forward, loss, backward, update), median in µs; "
+        "One float32 SGD training step (forward, loss, backward, update), median in µs "
+        "(CPU time of the process with 1 thread, wall time with 2; each sample a batch of "
+        "calls of ~0.2 ms); "
         "in brackets the ratio to the FLOP floor of the same run (the step's GEMM FLOPs at "
         "the rate of one 1024³ sgemm through the same OpenBLAS). Each framework ran in its "
         "own process, all in one run.\n"
@@ -478,9 +586,7 @@ def report(results: dict, quick: bool) -> str:
             for n in names:
                 t = r["steps"][n]
                 cells.append(f"{t:.1f} ({t / flop_floor[n]:.2f}×)")
-            label = {"floor": "GEMM floor (measured)", "pat_replay": "pyautotape replay",
-                     "pat_eager": "pyautotape eager", "numpy": "NumPy by hand",
-                     "torch": "PyTorch eager", "jax": "jax.jit"}[fw]
+            label = LABELS[fw]
             lines.append(f"| {label} | " + " | ".join(cells) + " |")
         ig = [(fw, r["input_grad"]["large"]) for fw, r in res.items()
               if "input_grad" in r and "large" in r.get("input_grad", {})]
@@ -533,7 +639,10 @@ def main() -> None:
     ap.add_argument("--memory", action="store_true")
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--write", action="store_true", help="rewrite the section in RESULTS.md")
+    ap.add_argument("--baseline", help="another checkout (built in place): its replay is "
+                    "measured in the same run, as 'replay, before'")
     args = ap.parse_args()
+    sys.path.insert(0, str(HERE.parent))  # this checkout's pyautotape (workers: PYTHONPATH)
     if args.worker:
         sys.path.insert(0, str(HERE))
         if args.memory:
@@ -545,10 +654,10 @@ def main() -> None:
     for threads in [int(t) for t in args.threads.split(",")]:
         results[threads] = {}
         for fw in FRAMEWORKS:
-            if not _available(fw):
+            if not _available(fw, args.baseline):
                 continue
             print(f"{fw} ({threads} thread(s))...", file=sys.stderr, flush=True)
-            results[threads][fw] = _run_worker(fw, threads, args.quick)
+            results[threads][fw] = _run_worker(fw, threads, args.quick, baseline=args.baseline)
     results["memory"] = {}
     for fw in ("pat_replay", "pat_eager", "numpy", "torch"):
         if _available(fw):
