@@ -26,10 +26,11 @@ import sys
 import time
 
 HERE = pathlib.Path(__file__).resolve().parent
-FRAMEWORKS = ["floor", "pat_replay_before", "pat_replay", "pat_eager", "numpy", "torch",
-              "torch_lean", "torch_compile", "jax"]
+FRAMEWORKS = ["floor", "pat_replay_before", "pat_replay", "pat_replay_fused", "pat_eager",
+              "numpy", "torch", "torch_lean", "torch_compile", "jax"]
 LABELS = {"floor": "GEMM floor (measured)", "pat_replay": "pyautotape replay",
           "pat_replay_before": "pyautotape replay, before (--baseline)",
+          "pat_replay_fused": "pyautotape replay, fuse_update=True",
           "pat_eager": "pyautotape eager", "numpy": "NumPy by hand",
           "torch": "PyTorch eager", "torch_lean": "PyTorch lean (addmm, autograd.grad, "
           "_foreach_add_)", "torch_compile": "torch.compile", "jax": "jax.jit"}
@@ -114,12 +115,12 @@ def _pat_step_fn(pat, ps, loss, opt, update=True, input_grad=False):
     return step
 
 
-def work_pat(name, quick, replay, input_grad=False):
+def work_pat(name, quick, replay, input_grad=False, fuse=False):
     pat, ps, X, y, loss = _pat_model(name)
     opt = pat.optim.SGD(ps, lr=LR)
     step = _pat_step_fn(pat, ps, loss, opt, update=not input_grad, input_grad=input_grad)
     if replay:
-        step = pat.compile(step)
+        step = pat.compile(step, fuse_update=True) if fuse else pat.compile(step)
     return _median_us(lambda: step(X, y), _reps(name, quick))
 
 
@@ -386,6 +387,8 @@ def worker(framework: str, quick: bool) -> dict:
         "floor": work_floor,
         "pat_replay": lambda n, q, input_grad=False: work_pat(n, q, True, input_grad),
         "pat_replay_before": lambda n, q, input_grad=False: work_pat(n, q, True, input_grad),
+        "pat_replay_fused": lambda n, q, input_grad=False: work_pat(n, q, True, input_grad,
+                                                                    fuse=True),
         "pat_eager": lambda n, q, input_grad=False: work_pat(n, q, False, input_grad),
         "numpy": work_numpy,
         "torch": work_torch,
@@ -394,7 +397,8 @@ def worker(framework: str, quick: bool) -> dict:
         "jax": work_jax,
     }[framework]
     threads = int(os.environ["BENCH_THREADS"])
-    if framework in ("pat_replay", "pat_replay_before", "pat_eager", "floor"):
+    if framework in ("pat_replay", "pat_replay_before", "pat_replay_fused", "pat_eager",
+                     "floor"):
         import pyautotape as pat
 
         pat.set_num_threads(threads)

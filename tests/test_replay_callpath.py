@@ -105,3 +105,71 @@ def test_aliased_arguments_and_parameter_views_leave_the_fast_path():
         eager = (w * w).sum().item()
     assert cg(w.data).item() == eager  # shares the parameter's memory: runs eagerly
     assert cg.stats["eager"] == 1
+
+
+def _mlp_step(model, opt, clip=False, zero=True):
+    def step(x, y):
+        loss = pat.mse_loss(model(pat.tensor(x)), pat.tensor(y))
+        loss.backward()
+        if clip:
+            pat.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        if zero:
+            opt.zero_grad()
+        return loss
+
+    return step
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_fuse_update_folds_plain_sgd_into_the_weight_gemm(dtype):
+    pat.manual_seed(0)
+    m1 = pat.nn.MLP([3, 8, 2], dtype=dtype)
+    pat.manual_seed(0)
+    m2 = pat.nn.MLP([3, 8, 2], dtype=dtype)
+    o1, o2 = pat.optim.SGD(m1.parameters(), lr=0.05), pat.optim.SGD(m2.parameters(), lr=0.05)
+    eager, fused = _mlp_step(m1, o1), pat.compile(_mlp_step(m2, o2), fuse_update=True)
+    for i, (x, y) in enumerate(_batches(8)):
+        if i == 5:  # a new learning rate reaches the fused GEMM too
+            o1.param_groups[0]["lr"] = o2.param_groups[0]["lr"] = 0.2
+        x, y = x.astype(dtype), y.astype(dtype)
+        a, b = eager(x, y).item(), fused(x, y).item()
+        assert a == pytest.approx(b, rel=1e-5 if dtype == np.float32 else 1e-12)
+    assert fused.last.fused == 2  # both weights; the biases keep the recorded update
+    assert fused.stats["replays"] == 7 and fused.stats["retapes"] == 0
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    for p1, p2 in zip(m1.parameters(), m2.parameters(), strict=True):
+        np.testing.assert_allclose(p1.numpy(), p2.numpy(), rtol=tol, atol=tol)
+        assert p2.grad is None
+
+
+@pytest.mark.parametrize("case", ["momentum", "grad_kept", "clipped", "tied"])
+def test_fuse_update_leaves_other_steps_bitwise_eager(case):
+    def make():
+        pat.manual_seed(0)
+        model = pat.nn.MLP([3, 8, 2], dtype=np.float32)
+        opt = pat.optim.SGD(model.parameters(), lr=0.05,
+                            momentum=0.9 if case == "momentum" else 0.0)
+        if case == "tied":
+            w = pat.tensor(np.full((3, 3), 0.1, np.float32), requires_grad=True)
+            opt = pat.optim.SGD([w], lr=0.05)
+
+            def step(x, y):
+                h = pat.relu(pat.linear(pat.tensor(x), w))
+                loss = pat.mse_loss(pat.linear(h, w)[:, :2], pat.tensor(y))
+                loss.backward()
+                opt.step()
+                opt.zero_grad()
+                return loss
+
+            return step, [w]
+        return (_mlp_step(model, opt, clip=case == "clipped", zero=case != "grad_kept"),
+                list(model.parameters()))
+
+    (eager, p1), (step, p2) = make(), make()
+    fused = pat.compile(step, fuse_update=True)
+    for x, y in _batches(4):
+        assert eager(x, y).numpy().tobytes() == fused(x, y).numpy().tobytes()
+    assert fused.last.fused == 0
+    for a, b in zip(p1, p2, strict=True):
+        assert a.numpy().tobytes() == b.numpy().tobytes()

@@ -21,6 +21,7 @@ from .._state import state as _state
 from ..ops.core import bcast_iter
 from ..packing import Instr, Program
 from ..tensor import Tensor, _wrap
+from .fuse import fuse_updates
 from .program import _plan_buffers, _program, _result_arrays
 from .recorder import ANY, Recorder, Retape, TracedFloat
 
@@ -153,7 +154,8 @@ class Plan:
     all_nd: bool  # every argument of that call is a plain ndarray
     fast: Any = False  # Compiled's fast call path for it: False until built, None: none
 
-    def __init__(self, rec: Recorder, result: Any) -> None:
+    def __init__(self, rec: Recorder, result: Any, fuse_update: bool = False) -> None:
+        self.fuse_update = fuse_update
         self.leaves = list(rec.leaves.values())
         self.leaf_data = [p._data for p in self.leaves]
         # a leaf fn makes itself (x = pat.tensor(img, requires_grad=True) for a saliency
@@ -251,6 +253,10 @@ class Plan:
         self.inputs: list[tuple[int, np.ndarray, Any]] = []
         self.opt_groups: list[tuple[tuple[Any, dict, Any], tuple, int]] = []
         program, sweeps, opts = _program(events, self.inputs, self.opt_groups)
+        self.fused = 0  # weights whose SGD update is folded into their dW GEMM
+        if self.fuse_update:
+            visible = {id(g) for g in self.grad_end if g is not None} | self.result_arrays
+            self.fused = fuse_updates(program, sweeps, opts, visible)
         remap = _plan_buffers(program, sweeps, opts, self._pinned(events))
         self.bytes_before_planning = remap.pop("_before")
         self.bytes_after_planning = remap.pop("_after")
@@ -283,6 +289,10 @@ class Plan:
                 steps.append((lib.PAT_STEP_BWD, lib.PAT_F32, st[1], st[2], 0, 0, 0))
             elif kind == "optim":
                 steps.append((lib.PAT_STEP_OPTIM, lib.PAT_F32, st[1], 0, 0, 0, 0))
+            elif kind == "sgd_gemm":
+                _, w, t, oi, j = st
+                steps.append((lib.PAT_STEP_SGD_GEMM, DTYPE_CODE[np.dtype(opts[oi][1])], w, t,
+                              oi, j, 0))
             elif kind == "guard":
                 _, arr, other, expect, how = st
                 # operands [expect, arr, other], as the C guard walks them (expect has
