@@ -470,7 +470,6 @@ def main() -> None:
     ap.add_argument("--baseline", help="another checkout (built in place): its replay is "
                     "measured in the same run, as 'replay, before'")
     args = ap.parse_args()
-    sys.path.insert(0, str(HERE.parent))  # this checkout's pyautotape (workers: PYTHONPATH)
     if args.worker:
         sys.path.insert(0, str(HERE))
         if args.memory:
@@ -478,6 +477,7 @@ def main() -> None:
         else:
             print(json.dumps(worker(args.worker, args.quick)))
         return
+    sys.path.insert(0, str(HERE.parent))  # this checkout's pyautotape (workers: PYTHONPATH)
     results: dict = {}
     for threads in [int(t) for t in args.threads.split(",")]:
         results[threads] = {}
