@@ -28,7 +28,7 @@ from cffi import FFI
 HERE = pathlib.Path(__file__).resolve().parent
 SOURCES = [
     "exec.c", "sweeps.c", "check.c", "eltwise.c", "reduce.c", "dense.c", "loss.c", "optim.c",
-    "replay.c", "nn.c",
+    "replay.c", "nn.c", "index.c",
 ]
 
 

@@ -69,12 +69,13 @@ static int float_src(int op, int i) {
     return !(op == PAT_OP_WHERE && i == 0) && !(op == PAT_OP_CROSS_ENTROPY && i == 1);
 }
 
-/* An input of a rule that may be blamed: nseeds runs of n elements at p. */
+/* An input of a rule that may be blamed: nseeds runs of n elements of dtype dt at p. */
 typedef struct {
     int cause;
     const void *p;
     int64_t n;
     int64_t nseeds;
+    int dt;
 } pat_cand;
 
 /* Candidates read from tables: tab[src[i]] for float sources (cause0 + i), and the
@@ -84,10 +85,13 @@ static int cands_of(const pat_instr *ins, void *const *tab, const int64_t *sizes
     int nc = 0;
     for (int i = 0; i < 3; i++)
         if (ins->src[i] >= 0 && float_src(ins->op, i))
-            c[nc++] = (pat_cand){cause0 + i, tab[ins->src[i]], sizes[ins->src[i]], K};
+            c[nc++] = (pat_cand){cause0 + i, tab[ins->src[i]], sizes[ins->src[i]], K,
+                                 pat_src_dtype(ins, i)};
     if (with_out) {
-        c[nc++] = (pat_cand){PAT_CAUSE_OUT, pat_slot(tab, ins->dst), pat_size(sizes, ins->dst), 1};
-        c[nc++] = (pat_cand){PAT_CAUSE_AUX, pat_slot(tab, ins->aux), pat_size(sizes, ins->aux), 1};
+        c[nc++] = (pat_cand){PAT_CAUSE_OUT, pat_slot(tab, ins->dst), pat_size(sizes, ins->dst), 1,
+                             ins->dtype};
+        c[nc++] = (pat_cand){PAT_CAUSE_AUX, pat_slot(tab, ins->aux), pat_size(sizes, ins->aux), 1,
+                             ins->dtype};
     }
     return nc;
 }
@@ -109,7 +113,7 @@ void pat_chk_reset(pat_anomaly *an) {
 
 /* Fill *an for a non-finite element j (of nseeds runs of n) and blame the first
    candidate holding a non-finite value. Returns PAT_EANOMALY. */
-static int report(pat_anomaly *an, const pat_instr *ins, int64_t t, int pass, int buffer,
+static int report(pat_anomaly *an, int64_t t, int pass, int buffer,
                   int64_t j, int64_t n, double v, const pat_cand *c, int nc) {
     an->record = t;
     an->pass_ = pass;
@@ -120,7 +124,7 @@ static int report(pat_anomaly *an, const pat_instr *ins, int64_t t, int pass, in
     for (int i = 0; i < nc; i++) {
         int64_t k;
         double w;
-        if (c[i].n > 0 && first_bad(ins->dtype, c[i].p, c[i].n * c[i].nseeds, &k, &w)) {
+        if (c[i].n > 0 && first_bad(c[i].dt, c[i].p, c[i].n * c[i].nseeds, &k, &w)) {
             an->cause = c[i].cause;
             an->cause_seed = k / c[i].n;
             an->cause_index = k % c[i].n;
@@ -141,8 +145,9 @@ static int check_src_grads(const pat_instr *ins, int64_t t, int pass, void *cons
         const int32_t s = ins->src[i];
         int64_t j;
         double v;
-        if (s >= 0 && sizes[s] > 0 && first_bad(ins->dtype, pat_slot(gtab, s), sizes[s] * K, &j, &v))
-            return report(an, ins, t, pass, i, j, sizes[s], v, c, nc);
+        if (s >= 0 && sizes[s] > 0 &&
+            first_bad(pat_src_dtype(ins, i), pat_slot(gtab, s), sizes[s] * K, &j, &v))
+            return report(an, t, pass, i, j, sizes[s], v, c, nc);
     }
     return PAT_OK;
 }
@@ -161,7 +166,7 @@ int pat_check_fwd(const pat_instr *ins, int64_t record, void *const *bufs,
     pat_cand c[3];
     const int nc = cands_of(ins, bufs, sizes, 1, PAT_CAUSE_SRC0, 0, c);
     pat_chk_reset(anomaly);
-    return report(anomaly, ins, record, PAT_PASS_FWD, -1, j, n, v, c, nc);
+    return report(anomaly, record, PAT_PASS_FWD, -1, j, n, v, c, nc);
 }
 
 /* After the tangent rule of record t wrote tans[dst] (K seeds). */
@@ -174,14 +179,14 @@ int pat_chk_tan(const pat_instr *ins, int64_t t, void *const *vals, void *const 
     pat_cand c[8];
     int nc = cands_of(ins, tans, sizes, K, PAT_CAUSE_T0, 0, c);
     nc += cands_of(ins, vals, sizes, 1, PAT_CAUSE_SRC0, 1, c + nc);
-    return report(an, ins, t, PAT_PASS_TAN, -1, j, n, v, c, nc);
+    return report(an, t, PAT_PASS_TAN, -1, j, n, v, c, nc);
 }
 
 /* After the backward rule of record t for K cotangents (K = 1: the one-seed sweep). */
 int pat_chk_bwd(const pat_instr *ins, int64_t t, void *const *vals, void *const *grads,
                 const int64_t *sizes, int64_t K, pat_anomaly *an) {
     pat_cand c[6];
-    c[0] = (pat_cand){PAT_CAUSE_DY, grads[ins->dst], sizes[ins->dst], K};
+    c[0] = (pat_cand){PAT_CAUSE_DY, grads[ins->dst], sizes[ins->dst], K, ins->dtype};
     const int nc = 1 + cands_of(ins, vals, sizes, 1, PAT_CAUSE_SRC0, 1, c + 1);
     return check_src_grads(ins, t, PAT_PASS_BWD, grads, sizes, K, c, nc, an);
 }
@@ -192,9 +197,9 @@ int pat_chk_hvp(const pat_instr *ins, int64_t t, void *const *vals, void *const 
                 pat_anomaly *an) {
     const int64_t ny = sizes[ins->dst];
     pat_cand c[11];
-    c[0] = (pat_cand){PAT_CAUSE_DY, atans[ins->dst], ny, K};
-    c[1] = (pat_cand){PAT_CAUSE_ADJ, adjs[ins->dst], ny, 1};
-    c[2] = (pat_cand){PAT_CAUSE_TY, tans[ins->dst], ny, K};
+    c[0] = (pat_cand){PAT_CAUSE_DY, atans[ins->dst], ny, K, ins->dtype};
+    c[1] = (pat_cand){PAT_CAUSE_ADJ, adjs[ins->dst], ny, 1, ins->dtype};
+    c[2] = (pat_cand){PAT_CAUSE_TY, tans[ins->dst], ny, K, ins->dtype};
     int nc = 3 + cands_of(ins, tans, sizes, K, PAT_CAUSE_T0, 0, c + 3);
     nc += cands_of(ins, vals, sizes, 1, PAT_CAUSE_SRC0, 1, c + nc);
     return check_src_grads(ins, t, PAT_PASS_HVP, atans, sizes, K, c, nc, an);

@@ -104,8 +104,14 @@ int pat_exec_fwd(int op, int dtype, void *y, void *aux,
         return pat_k_dropout_fwd(dtype, y, aux, s0, s1, n, alpha);
     case PAT_OP_PICK:  /* s1 the int64 labels, n the ignored label */
         return pat_k_pick_fwd(dtype, y, s0, s1, m, k, n);
+    case PAT_OP_CAST:  /* m the source's dtype */
+        return pat_k_cast(dtype, y, (int)m, s0, n, 0);
     case PAT_OP_EMBEDDING:  /* s1 the int64 indices; alpha the padding index (-1: none) */
         return pat_k_rows_fwd(dtype, y, s0, s1, m, k, n);
+    case PAT_OP_GATHER:  /* s1 the int64 offsets: n of them, into x's k elements */
+        return pat_k_take_fwd(dtype, y, s0, s1, n, k);
+    case PAT_OP_SCATTER_ADD:  /* s1 the int64 offsets: n of them, into y's k elements */
+        return pat_k_scatter_fwd(dtype, y, s0, s1, n, k);
     case PAT_OP_COUNT:
         return PAT_EBADOP;
     }
@@ -171,8 +177,15 @@ int pat_exec_bwd(int op, int dtype, const void *dy, const void *y, const void *a
         return pat_k_dropout_acc(dtype, g0, dy, aux, n);
     case PAT_OP_PICK:  /* labels (source 1) have no gradient */
         return pat_k_pick_route(dtype, g0, dy, s1, m, k, n, 0);
+    case PAT_OP_CAST:  /* the gradient cast back to the source's dtype m */
+        if (!g0) return PAT_OK;
+        return pat_k_cast((int)m, g0, dtype, dy, n, 1);
     case PAT_OP_EMBEDDING:  /* indices (source 1) have no gradient */
         return pat_k_rows_route(dtype, g0, dy, s1, m, k, n, (int64_t)alpha, 0);
+    case PAT_OP_GATHER:  /* offsets (source 1) have no gradient: dx[off[i]] += dy[i] */
+        return pat_k_take_route(dtype, g0, dy, s1, n, k, 0);
+    case PAT_OP_SCATTER_ADD:  /* dx[i] += dy[off[i]] */
+        return pat_k_take_route(dtype, g0, dy, s1, n, k, 1);
     case PAT_OP_COUNT:
         return PAT_EBADOP;
     }

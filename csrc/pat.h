@@ -124,6 +124,7 @@ int pat_k_gather(int dt, void *y, const void *x, const pat_iter *it, int64_t bas
 int pat_k_gather_bwd(int dt, void *dx, const void *dy, const pat_iter *it, int64_t base);
 int pat_k_copy(int dt, void *y, const void *x, int64_t n);
 int pat_k_acc(int dt, void *dx, const void *dy, int64_t n);
+int pat_k_cast(int dt, void *y, int sdt, const void *x, int64_t n, int acc);
 int pat_k_concat(int dt, void *y, const void *a, const void *b, int64_t m, int64_t k,
                  int64_t n, int acc);
 int pat_k_concat_bwd(int dt, void *da, void *db, const void *dy, int64_t m, int64_t k,
@@ -260,10 +261,23 @@ int pat_k_rows_fwd(int dt, void *y, const void *w, const void *idx, int64_t m, i
 int pat_k_rows_route(int dt, void *out, const void *in, const void *idx, int64_t m, int64_t k,
                      int64_t n, int64_t skip, int tangent);
 
+/* indexing (index.c): off is n int64 offsets into a buffer of k elements. take_fwd:
+   y[i] = x[off[i]]; take_route: out[i] += in[off[i]] (pull = 1) or out[off[i]] += in[i]
+   (pull = 0); scatter_fwd: y (k elements) = 0, then y[off[i]] += x[i] */
+int pat_k_take_fwd(int dt, void *y, const void *x, const void *off, int64_t n, int64_t k);
+int pat_k_take_route(int dt, void *out, const void *in, const void *off, int64_t n, int64_t k,
+                     int pull);
+int pat_k_scatter_fwd(int dt, void *y, const void *x, const void *off, int64_t n, int64_t k);
+
 /* ---- helpers shared by the sweeps ---- */
 static inline int pat_bad_slot(int32_t s, int64_t nslots) { return s < -1 || s >= nslots; }
 static inline void *pat_slot(void *const *table, int32_t s) { return s >= 0 ? table[s] : NULL; }
 static inline int64_t pat_size(const int64_t *sizes, int32_t s) { return s >= 0 ? sizes[s] : 0; }
+/* The dtype of source i of an instruction (and of its tangent and adjoint): the
+   instruction's own, except the source of a cast, whose dtype is the cast's m. */
+static inline int pat_src_dtype(const pat_instr *ins, int i) {
+    return ins->op == PAT_OP_CAST && i == 0 ? (int)ins->m : ins->dtype;
+}
 
 /* Dispatch on dtype to the _f32 / _f64 instance of a typed kernel. */
 #define PAT_DISPATCH(dt, call32, call64)          \

@@ -24,7 +24,7 @@ typedef enum {
     PAT_EBADDTYPE = -2,   /* dtype is neither PAT_F32 nor PAT_F64 */
     PAT_ENULL = -3,       /* a buffer the op needs was not supplied */
     PAT_EBADARG = -4,     /* a size, slot or label out of range */
-    PAT_EINDEX = -5,      /* a class label outside [0, classes) */
+    PAT_EINDEX = -5,      /* a class label or an index offset out of range */
     PAT_EGUARD = -6,      /* a replay guard failed: the step must be recorded again */
     PAT_ECALLBACK = -7,   /* a custom op's Python callback raised; Python holds the error */
     PAT_EANOMALY = -8,    /* a checked sweep found a non-finite value: see pat_anomaly */
@@ -57,7 +57,9 @@ typedef enum {
      custom         a pat.Function of up to 3 sources; m = its handle; every rule calls
                     back into Python (pat_custom_callback)
      stacked_linear y(E,m,n) = x_e(m,k) @ w_e(n,k)^T + b_e(n) for e < E (E models' linear
-                    layers, one GEMM each); it over the members: [y, x (0: shared), w, b] */
+                    layers, one GEMM each); it over the members: [y, x (0: shared), w, b]
+     cast           y = x rounded to the instruction's dtype, n elements; m = x's pat_dtype
+                    (the source's tangent and adjoint have that dtype too) */
 typedef enum {
 #define PAT_OP(NAME, name, READS) PAT_OP_##NAME,
 #include "ops.def"

@@ -82,6 +82,33 @@ int pat_k_acc(int dt, void *dx, const void *dy, int64_t n) {
     return PAT_OK;
 }
 
+/* y(n) = x(n) converted from dtype sdt to dt, rounded to nearest (NumPy's astype); acc:
+   y += that. All the rules of the cast: the forward (acc 0), the tangent ty += cast(tx)
+   and the reverse dx += cast(dy) back to the source's dtype (acc 1), as torch's. */
+int pat_k_cast(int dt, void *y, int sdt, const void *x, int64_t n, int acc) {
+    if ((dt != PAT_F32 && dt != PAT_F64) || (sdt != PAT_F32 && sdt != PAT_F64))
+        return PAT_EBADDTYPE;
+    if (n < 0) return PAT_EBADARG;
+    if (n == 0) return PAT_OK;
+    if (!y || !x) return PAT_ENULL;
+    if (dt == sdt) {
+        if (acc) return pat_k_acc(dt, y, x, n);
+        return pat_k_copy(dt, y, x, n);
+    }
+    if (dt == PAT_F32) {
+        float *o = y;
+        const double *in = x;
+        if (acc) for (int64_t i = 0; i < n; i++) o[i] += (float)in[i];
+        else for (int64_t i = 0; i < n; i++) o[i] = (float)in[i];
+    } else {
+        double *o = y;
+        const float *in = x;
+        if (acc) for (int64_t i = 0; i < n; i++) o[i] += (double)in[i];
+        else for (int64_t i = 0; i < n; i++) o[i] = (double)in[i];
+    }
+    return PAT_OK;
+}
+
 int pat_k_concat(int dt, void *y, const void *a, const void *b, int64_t m, int64_t k,
                  int64_t n, int acc) {
     if (m < 0 || k < 0 || n < 0) return PAT_EBADARG;

@@ -204,10 +204,26 @@ static int exec_tan(const pat_instr *ins, const pat_iter *it, void *const *vals,
             rc = pat_k_pick_route(dt, at(ty, j, ny, dt), at(t0, j, n0, dt), v1, ins->m, ins->k,
                                   ins->n, 1);
         return rc;
+    case PAT_OP_CAST:  /* ty += cast(t0); t0 is of the source's dtype m */
+        if (ins->m != PAT_F32 && ins->m != PAT_F64) return PAT_EBADDTYPE;
+        for (int64_t j = 0; t0 && j < K && rc == PAT_OK; j++)
+            rc = pat_k_cast(dt, at(ty, j, ny, dt), (int)ins->m, at(t0, j, n0, (int)ins->m),
+                            ins->n, 1);
+        return rc;
     case PAT_OP_EMBEDDING:  /* indices (source 1) carry no tangent */
         for (int64_t j = 0; t0 && j < K && rc == PAT_OK; j++)
             rc = pat_k_rows_route(dt, at(ty, j, ny, dt), at(t0, j, n0, dt), v1, ins->m, ins->k,
                                   ins->n, -1, 1);
+        return rc;
+    case PAT_OP_GATHER:  /* ty[i] += tx[off[i]]; offsets (source 1) carry no tangent */
+        for (int64_t j = 0; t0 && j < K && rc == PAT_OK; j++)
+            rc = pat_k_take_route(dt, at(ty, j, ny, dt), at(t0, j, n0, dt), v1, ins->n, ins->k,
+                                  1);
+        return rc;
+    case PAT_OP_SCATTER_ADD:  /* ty[off[i]] += tx[i] */
+        for (int64_t j = 0; t0 && j < K && rc == PAT_OK; j++)
+            rc = pat_k_take_route(dt, at(ty, j, ny, dt), at(t0, j, n0, dt), v1, ins->n, ins->k,
+                                  0);
         return rc;
     case PAT_OP_COUNT:
         return PAT_EBADOP;
@@ -246,10 +262,19 @@ static int exec_bwd_k(const pat_instr *ins, const pat_iter *it, void *const *val
     case PAT_OP_DROPOUT:
     case PAT_OP_PICK:
     case PAT_OP_EMBEDDING:
+    case PAT_OP_GATHER:
+    case PAT_OP_SCATTER_ADD:
         /* the one-seed backward rule, once per seed */
         for (int64_t j = 0; j < K && rc == PAT_OK; j++)
             rc = pat_exec_bwd(op, dt, at(dy, j, ny, dt), y, aux, v0, v1, v2, at(g0, j, n0, dt),
                               at(g1, j, n1, dt), at(g2, j, n2, dt), it, ins->m, ins->k, ins->n,
+                              ins->alpha, NULL);
+        return rc;
+    case PAT_OP_CAST:  /* the source's adjoint g0 is of the source's dtype m */
+        if (ins->m != PAT_F32 && ins->m != PAT_F64) return PAT_EBADDTYPE;
+        for (int64_t j = 0; j < K && rc == PAT_OK; j++)
+            rc = pat_exec_bwd(op, dt, at(dy, j, ny, dt), y, aux, v0, v1, v2,
+                              at(g0, j, n0, (int)ins->m), NULL, NULL, it, ins->m, ins->k, ins->n,
                               ins->alpha, NULL);
         return rc;
     case PAT_OP_MATMUL:
@@ -294,6 +319,9 @@ static int exec_soa(const pat_instr *ins, const pat_iter *it, void *const *vals,
     case PAT_OP_DROPOUT:
     case PAT_OP_PICK:
     case PAT_OP_EMBEDDING:
+    case PAT_OP_GATHER:
+    case PAT_OP_SCATTER_ADD:
+    case PAT_OP_CAST:
         return PAT_OK;
 #define PAT_OP(NAME, name, READS)
 #define PAT_BINARY(NAME, name, READS, ORDER) case PAT_OP_##NAME:

@@ -13,7 +13,7 @@ array([2., 0., 6.], dtype=float32)
 
 from __future__ import annotations
 
-from . import autograd, creation, data, nn, ops, optim, random
+from . import autograd, creation, data, nn, ops, optim, pytree, random
 from . import transforms as transforms
 from . import utils as utils
 from ._ffi import build_info
@@ -30,6 +30,7 @@ from .errors import DTypeError, GradcheckError, RetapeRequired, ShapeError, Tape
 from .function import Function, FunctionCtx
 from .ops import *  # noqa: F403  (every op; the list is ops.__all__)
 from .ops import __all__ as _ops
+from .pytree import tree_flatten, tree_leaves, tree_map, tree_structure, tree_unflatten
 from .random import manual_seed
 from .replay import Compiled, compile
 from .runtime import get_num_threads, set_num_threads
@@ -72,6 +73,7 @@ __all__ = [
     "creation", "data", "nn", "ops", "optim", "random", "manual_seed", "save", "load",
     "transforms", "grad", "value_and_grad", "vjp", "jvp", "jacfwd", "jacrev", "jacobian",
     "hessian", "hvp", "Function", "FunctionCtx",
+    "pytree", "tree_flatten", "tree_unflatten", "tree_leaves", "tree_structure", "tree_map",
     "Tape",
     "detect_anomaly", "set_detect_anomaly", "is_anomaly_enabled", "AnomalyError",
 ]

@@ -91,7 +91,7 @@ STATUS: dict[int, tuple[type[Exception], str]] = {
     lib.PAT_EBADDTYPE: (RuntimeError, f"{_REFUSED} (bad dtype)"),
     lib.PAT_ENULL: (RuntimeError, f"{_REFUSED} (a buffer the op reads was not kept)"),
     lib.PAT_EBADARG: (RuntimeError, f"{_REFUSED} (size, slot or iterator out of range)"),
-    lib.PAT_EINDEX: (ValueError, "a class label is outside [0, classes)"),
+    lib.PAT_EINDEX: (ValueError, "a class label or an index is out of range"),
     lib.PAT_EGUARD: (RetapeRequired, "a replay guard failed: the recorded step no longer applies"),
     lib.PAT_ECALLBACK: (RuntimeError, "a custom op's callback failed"),
     lib.PAT_EANOMALY: (FloatingPointError, "a checked sweep found a NaN or an infinity"),

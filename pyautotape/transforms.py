@@ -21,10 +21,14 @@ a batch of K seeds in one call (dense ops stack the seeds into one GEMM):
   K directions, a reverse sweep for the gradient, then ``pat_tape_hvp``, the reverse
   sweep differentiated along the K directions. They are exact (no finite differences).
 
-``f`` receives Tensors and returns one Tensor; the transforms accept ndarrays, Tensors,
-lists or numbers and return ndarrays. Arguments not selected by ``argnums`` are passed to
-``f`` unchanged. Transforms do not nest (``f`` sees Tensors, and a transform returns
-ndarrays); use :func:`hessian` and :func:`hvp` for second derivatives.
+``f`` receives Tensors and returns a Tensor, or a pytree of them (nested tuples, lists,
+dicts: :mod:`pyautotape.pytree`); the transforms accept ndarrays, Tensors or numbers, or
+pytrees of them, and return ndarrays in the same structures, nested as JAX nests them
+(``_treeio.py`` flattens them in and builds them out, around the flat sweeps below).
+Arguments not selected by ``argnums``, and keyword arguments, are passed to ``f``
+unchanged; ``has_aux=True`` lets f return ``(output, aux)``. Transforms do not nest
+(``f`` sees Tensors, and a transform returns ndarrays); use :func:`hessian` and
+:func:`hvp` for second derivatives.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from typing import Any
 
 import numpy as np
 
+from . import _treeio as _io
 from ._ffi import ffi, filled
 from ._state import ENGINE_COUNTS
 from .batched import leaf as _leaf
@@ -105,21 +110,6 @@ def auto_mode(n_in: int, n_out: int) -> str:
 # calling f, and packing its tape for the batched sweeps
 
 
-def _argnums(argnums: int | Sequence[int], nargs: int, name: str) -> tuple[list[int], bool]:
-    single = isinstance(argnums, (int, np.integer)) and not isinstance(argnums, bool)
-    items = [argnums] if single else list(argnums)  # type: ignore[arg-type]
-    out = []
-    for a in items:
-        if isinstance(a, bool) or not isinstance(a, (int, np.integer)):
-            raise TypeError(f"{name}: argnums must be an int or a tuple of ints, got {argnums!r}")
-        if not -nargs <= a < nargs:
-            raise ValueError(f"{name}: argnums {a} is out of range for {nargs} argument(s)")
-        out.append(int(a) % nargs)
-    if not out or len(set(out)) != len(out):
-        raise ValueError(f"{name}: argnums {argnums!r} must name distinct arguments")
-    return out, single
-
-
 def _wrapped(f: Callable[..., Any], transform: Callable[..., Any]) -> Callable[..., Any]:
     try:
         return functools.wraps(f)(transform)
@@ -131,65 +121,96 @@ def _wrapped(f: Callable[..., Any], transform: Callable[..., Any]) -> Callable[.
 # reverse mode
 
 
-def value_and_grad(f: Callable[..., Tensor], argnums: int | Sequence[int] = 0) -> Callable:
+def value_and_grad(f: Callable[..., Any], argnums: int | Sequence[int] = 0,
+                   has_aux: bool = False) -> Callable:
     """A function returning ``(f(*args), gradient)`` for scalar-valued ``f``; the gradient
-    is an ndarray shaped like ``args[argnums]``, or a tuple of them for a tuple
-    ``argnums``. One reverse sweep.
+    has the structure of ``args[argnums]`` (an ndarray for an array, a dict of them for a
+    dict, ...), or is a tuple of those for a tuple ``argnums``. One reverse sweep. With
+    ``has_aux=True`` f returns ``(output, aux)`` and the result is ``((value, aux),
+    gradient)``, as ``jax.value_and_grad``. Keyword arguments go to f undifferentiated.
 
     >>> import numpy as np, pyautotape as pat
     >>> value, g = pat.value_and_grad(lambda x: (x * x).sum())(np.array([3.0]))
     >>> float(value), g
     (9.0, array([6.]))
+    >>> (v, aux), g = pat.value_and_grad(lambda p: ((p["w"] ** 2).sum(), p["w"] * 2),
+    ...                                  has_aux=True)({"w": np.array([1.0, 2.0])})
+    >>> aux, g
+    (array([2., 4.]), {'w': array([2., 4.])})
     """
+    return _value_and_grad(f, argnums, has_aux, "value_and_grad")
 
-    def value_and_grad_f(*args: Any) -> tuple[np.ndarray, Any]:
-        nums, single = _argnums(argnums, len(args), "grad")
-        prog = _program(f, args, nums, "grad")
+
+def _value_and_grad(f: Callable[..., Any], argnums: int | Sequence[int], has_aux: bool,
+                    name: str) -> Callable:
+    io = _io.Transform(name, f, argnums, has_aux)
+
+    def value_and_grad_f(*args: Any, **kwargs: Any) -> tuple[Any, Any]:
+        call = io.call(args, kwargs)
+        prog = _program(call.f, call.args, call.nums, name)
         out = prog.out
-        if out.size != 1:
-            raise ShapeError(
-                f"grad: f must return a scalar (one element), got shape {out.shape}; use "
-                "pat.vjp or pat.jacrev for non-scalar outputs"
+        if out.size != 1 or not call.out_is_leaf:
+            shape = out.shape if call.out_is_leaf else f"a pytree {call.out_def}"
+            raise _io.ScalarOutputError(
+                f"{name}: f must return a scalar (one element), got {shape}; use "
+                "pat.vjp or pat.jacrev for non-scalar outputs, or has_aux=True to return "
+                "(scalar, aux)"
             )
         grads = prog.adjoints(np.ones((1, *out.shape), out.dtype))
-        result = tuple(filled(grads[i])[0] for i in range(len(nums)))
-        return out._data.copy(), result[0] if single else result
+        result = tuple(filled(grads[i])[0] for i in call.nums)
+        return call.with_aux(out._data.copy()), call.arg_trees(result)
 
     return _wrapped(f, value_and_grad_f)
 
 
-def grad(f: Callable[..., Tensor], argnums: int | Sequence[int] = 0) -> Callable:
-    """The gradient of scalar-valued ``f`` with respect to ``args[argnums]`` (an ndarray,
-    or a tuple of ndarrays for a tuple ``argnums``), as ``jax.grad``. Not to be confused
-    with ``pat.autograd.grad``, which differentiates tensors already computed.
+def grad(f: Callable[..., Any], argnums: int | Sequence[int] = 0,
+         has_aux: bool = False) -> Callable:
+    """The gradient of scalar-valued ``f`` with respect to ``args[argnums]``, as
+    ``jax.grad``: of the argument's structure (an ndarray, or a dict/tuple/list of them:
+    a pytree), or a tuple of those for a tuple ``argnums``. With ``has_aux=True`` f
+    returns ``(output, aux)`` and the result is ``(gradient, aux)``. Keyword arguments
+    go to f undifferentiated. Not to be confused with ``pat.autograd.grad``, which
+    differentiates tensors already computed.
 
     >>> import numpy as np, pyautotape as pat
     >>> pat.grad(lambda x, w: (x * w).sum(), argnums=(0, 1))(np.ones(2), np.array([2.0, 3.0]))
     (array([2., 3.]), array([1., 1.]))
+    >>> params = {"w": np.array([1.0, 2.0]), "b": np.array([0.5])}
+    >>> pat.grad(lambda p, x: (p["w"] * x).sum() + p["b"].sum())(params, x=np.ones(2))
+    {'b': array([1.]), 'w': array([1., 1.])}
     """
-    vg = value_and_grad(f, argnums)
+    vg = _value_and_grad(f, argnums, has_aux, "grad")
 
-    def grad_f(*args: Any) -> Any:
-        return vg(*args)[1]
+    def grad_f(*args: Any, **kwargs: Any) -> Any:
+        value, g = vg(*args, **kwargs)
+        return (g, value[1]) if has_aux else g
 
     return _wrapped(f, grad_f)
 
 
-def vjp(f: Callable[..., Tensor], *primals: Any) -> tuple[np.ndarray, Callable]:
-    """``(f(*primals), vjp_fn)``: ``vjp_fn(cotangent)`` returns the tuple uᵀJ, one ndarray
-    per primal, for a cotangent u shaped like the output. f runs once; ``vjp_fn`` may be
-    called any number of times (each call is one reverse sweep over the same tape) and
-    is linear in u.
+def vjp(f: Callable[..., Any], *primals: Any, has_aux: bool = False) -> tuple:
+    """``(f(*primals), vjp_fn)``: ``vjp_fn(cotangent)`` returns uᵀJ as a tuple with one
+    entry per primal, each of that primal's structure, for a cotangent u of the output's
+    structure (pytrees: an array for an array output, a dict for a dict, ...). f runs
+    once; ``vjp_fn`` may be called any number of times (each call is one reverse sweep
+    over the same tape) and is linear in u. With ``has_aux=True`` f returns ``(output,
+    aux)`` and the result is ``(output, vjp_fn, aux)``, as ``jax.vjp``.
 
     >>> import numpy as np, pyautotape as pat
     >>> out, vjp_fn = pat.vjp(lambda x: x * x, np.array([1.0, 2.0]))
     >>> vjp_fn(np.array([1.0, 10.0]))
     (array([ 2., 40.]),)
+    >>> out, vjp_fn = pat.vjp(lambda p: {"y": p[0] * p[1]}, (np.ones(2), np.full(2, 3.0)))
+    >>> vjp_fn({"y": np.ones(2)})
+    ((array([3., 3.]), array([1., 1.])),)
     """
-    prog = _program(f, primals, list(range(len(primals))), "vjp")
+    io = _io.Transform("vjp", f, None, has_aux)
+    call = io.call(primals, {})
+    prog = _program(call.f, call.args, call.nums, "vjp")
     out = prog.out
 
-    def vjp_fn(cotangent: Any) -> tuple[np.ndarray, ...]:
+    def vjp_fn(cotangent: Any) -> tuple[Any, ...]:
+        cotangent = call.cotangent(cotangent, out.dtype)
         u = cotangent._data if isinstance(cotangent, Tensor) else np.asarray(cotangent)
         if u.shape != out.shape:
             raise ShapeError(
@@ -199,37 +220,37 @@ def vjp(f: Callable[..., Tensor], *primals: Any) -> tuple[np.ndarray, Callable]:
         _local.stats = ffi.new("pat_stats *")
         seed = np.array(u, dtype=out.dtype, order="C").reshape(1, *out.shape)
         grads = prog.adjoints(seed)
-        return tuple(filled(grads[i])[0] for i in range(len(prog.leaves)))
+        return call.arg_trees([filled(grads[i])[0] for i in range(len(prog.leaves))], False)
 
-    return out._data.copy(), vjp_fn
+    value = call.outputs(out._data.copy())
+    return (value, vjp_fn, _io.aux_out(call.aux)) if has_aux else (value, vjp_fn)
 
 
-def jacrev(f: Callable[..., Tensor], argnums: int | Sequence[int] = 0) -> Callable:
+def jacrev(f: Callable[..., Any], argnums: int | Sequence[int] = 0,
+           has_aux: bool = False) -> Callable:
     """The Jacobian of f by reverse mode: one batched reverse sweep pushing all
-    ``f(x).size`` cotangents. Layout: output shape + input shape.
+    ``f(x).size`` cotangents. Layout: output shape + input shape; for pytrees, JAX's
+    nesting (see :func:`jacobian`). With ``has_aux=True``: ``(jacobian, aux)``.
 
     >>> import numpy as np, pyautotape as pat
     >>> pat.jacrev(lambda x: x * x)(np.array([1.0, 2.0]))
     array([[2., 0.],
            [0., 4.]])
     """
-    return jacobian(f, argnums, mode="rev")
+    return _jacobian(f, argnums, "rev", False, has_aux, "jacrev")
 
 
 # ---------------------------------------------------------------------------------------
 # forward mode
 
 
-def _as_tuple(x: Any) -> tuple[tuple, bool]:
-    if isinstance(x, (tuple, list)):
-        return tuple(x), True
-    return (x,), False
-
-
-def jvp(f: Callable[..., Tensor], primals: Any, tangents: Any,
-        stream: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """``(f(*primals), J v)``: forward mode. ``primals`` and ``tangents`` are tuples (or
-    single arrays) of matching shapes. Runs no reverse sweep and allocates no adjoint.
+def jvp(f: Callable[..., Any], primals: Any, tangents: Any, stream: bool = False,
+        has_aux: bool = False) -> tuple:
+    """``(f(*primals), J v)``: forward mode. ``primals`` is a tuple (or list) of the
+    arguments, or one argument; ``tangents`` likewise, each of its primal's structure
+    (pytrees) and shapes. ``J v`` has the output's structure. With ``has_aux=True`` f
+    returns ``(output, aux)`` and the result is ``(output, J v, aux)``, as ``jax.jvp``.
+    Runs no reverse sweep and allocates no adjoint.
 
     By default f is recorded and one tangent sweep runs over its tape. With
     ``stream=True`` each op's tangent is pushed as soon as the op runs (the same C rules,
@@ -242,23 +263,31 @@ def jvp(f: Callable[..., Tensor], primals: Any, tangents: Any,
     (array([1., 4.]), array([2., 2.]))
     >>> pat.jvp(lambda x: x * x, np.array([3.0]), np.array([1.0]), stream=True)
     (array([9.]), array([6.]))
+    >>> pat.jvp(lambda p: (p["a"] * p["b"], p["a"]), ({"a": np.ones(1), "b": np.full(1, 2.0)},),
+    ...         ({"a": np.ones(1), "b": np.zeros(1)},))[1]
+    (array([2.]), array([1.]))
     """
-    ps, _ = _as_tuple(primals)
-    ts, _ = _as_tuple(tangents)
+    ps, _ = _io.as_args(primals)
+    ts, _ = _io.as_args(tangents)
     if len(ps) != len(ts):
         raise ValueError(f"jvp: {len(ps)} primals but {len(ts)} tangents")
-    nums = list(range(len(ps)))
+    call = _io.Transform("jvp", f, None, has_aux).call(ps, {})
+    ts = tuple(call.tangents(ts, "jvp"))
+    ps, nums = tuple(call.args), call.nums
     if stream:
         shapes = [np.shape(p._data if isinstance(p, Tensor) else p) for p in ps]
         seeds = [_seed_shape(t, shape, "jvp", i) for i, (t, shape) in
                  enumerate(zip(ts, shapes, strict=True))]
-        out, tan = _stream_trace(f, ps, nums, seeds, 1, "jvp")
-        return out._data.copy(), tan[0]
-    prog = _program(f, ps, nums, "jvp")
-    pairs = enumerate(zip(ts, prog.leaves, strict=True))
-    seeds = [_seed(t, leaf, "jvp", i) for i, (t, leaf) in pairs]
-    tans = prog.tangents(seeds, 1)
-    return prog.out._data.copy(), prog.out_tangent(tans, 1)[0]
+        out, tan = _stream_trace(call.f, ps, nums, seeds, 1, "jvp")
+        value, tan_out = out._data.copy(), tan[0]
+    else:
+        prog = _program(call.f, ps, nums, "jvp")
+        pairs = enumerate(zip(ts, prog.leaves, strict=True))
+        seeds = [_seed(t, leaf, "jvp", i) for i, (t, leaf) in pairs]
+        tans = prog.tangents(seeds, 1)
+        value, tan_out = prog.out._data.copy(), prog.out_tangent(tans, 1)[0]
+    result = (call.outputs(value), call.outputs(tan_out))
+    return (*result, _io.aux_out(call.aux)) if has_aux else result
 
 
 def _seed_shape(t: Any, shape: tuple[int, ...], name: str, i: int) -> np.ndarray:
@@ -276,18 +305,19 @@ def _seed(t: Any, leaf: Tensor, name: str, i: int) -> np.ndarray:
     return np.array(arr, dtype=leaf.dtype, order="C")
 
 
-def jacfwd(f: Callable[..., Tensor], argnums: int | Sequence[int] = 0,
-           stream: bool = False) -> Callable:
+def jacfwd(f: Callable[..., Any], argnums: int | Sequence[int] = 0,
+           stream: bool = False, has_aux: bool = False) -> Callable:
     """The Jacobian of f by forward mode: one tangent sweep pushing all input-sized
-    seeds at once. Layout: output shape + input shape. ``stream=True`` pushes the seeds
-    op by op while f runs and records nothing (see :func:`jvp`).
+    seeds at once. Layout: output shape + input shape; for pytrees, JAX's nesting (see
+    :func:`jacobian`). ``stream=True`` pushes the seeds op by op while f runs and
+    records nothing (see :func:`jvp`). With ``has_aux=True``: ``(jacobian, aux)``.
 
     >>> import numpy as np, pyautotape as pat
     >>> pat.jacfwd(lambda x: x.sum() * x)(np.array([1.0, 2.0]))
     array([[4., 1.],
            [2., 5.]])
     """
-    return _jacobian(f, argnums, "fwd", stream)
+    return _jacobian(f, argnums, "fwd", stream, has_aux, "jacfwd")
 
 
 def _identity_seeds(leaves: list[Tensor]) -> tuple[list[np.ndarray], list[int], int]:
@@ -305,83 +335,112 @@ def _identity_seeds(leaves: list[Tensor]) -> tuple[list[np.ndarray], list[int], 
     return seeds, offsets, k
 
 
-def jacobian(f: Callable[..., Tensor], argnums: int | Sequence[int] = 0,
-             mode: str = "auto") -> Callable:
-    """The Jacobian of f with respect to ``args[argnums]``: an ndarray of shape
-    ``out.shape + arg.shape`` (a tuple of them for a tuple ``argnums``).
+_MODES = {"auto": "auto", "fwd": "fwd", "forward": "fwd", "rev": "rev", "reverse": "rev"}
 
-    ``mode``: ``"fwd"`` (one tangent sweep, K = input elements), ``"rev"`` (one reverse
-    sweep, K = output elements) or ``"auto"``, which picks forward when the inputs have
-    fewer elements than the output (:func:`auto_mode`). Either way all seeds go through
-    one batched sweep.
+
+def jacobian(f: Callable[..., Any], argnums: int | Sequence[int] = 0,
+             mode: str = "auto", has_aux: bool = False) -> Callable:
+    """The Jacobian of f with respect to ``args[argnums]``: an ndarray of shape
+    ``out.shape + arg.shape`` (a tuple of them for a tuple ``argnums``). For pytrees it
+    nests as JAX's ``jacrev``: the output's structure, each leaf holding the argument's
+    structure (for a tuple ``argnums``, a tuple of the arguments' structures) with the
+    blocks ``out_leaf.shape + arg_leaf.shape``. With ``has_aux=True``: ``(jacobian, aux)``.
+
+    ``mode``: ``"fwd"`` or ``"forward"`` (one tangent sweep, K = input elements),
+    ``"rev"`` or ``"reverse"`` (one reverse sweep, K = output elements) or ``"auto"``,
+    which picks forward when the inputs have fewer elements than the output
+    (:func:`auto_mode`). Either way all seeds go through one batched sweep.
 
     >>> import numpy as np, pyautotape as pat
-    >>> pat.jacobian(lambda x: pat.tanh(x).sum(), mode="fwd")(np.zeros(2))
+    >>> pat.jacobian(lambda x: pat.tanh(x).sum(), mode="forward")(np.zeros(2))
     array([1., 1.])
+    >>> jac = pat.jacobian(lambda p: {"y": p["a"] * p["b"]})({"a": np.ones(2), "b": np.ones(2)})
+    >>> jac["y"]["a"]
+    array([[1., 0.],
+           [0., 1.]])
     """
-    if mode not in ("auto", "fwd", "rev"):
-        raise ValueError(f"jacobian: mode must be 'auto', 'fwd' or 'rev', got {mode!r}")
-    return _jacobian(f, argnums, mode, False)
+    if mode not in _MODES:
+        raise ValueError(
+            f"jacobian: mode must be 'auto', 'fwd'/'forward' or 'rev'/'reverse', got {mode!r}")
+    return _jacobian(f, argnums, _MODES[mode], False, has_aux, "jacobian")
 
 
-def _jacobian(f: Callable[..., Tensor], argnums: int | Sequence[int], mode: str,
-              stream: bool) -> Callable:
-    def jacobian_f(*args: Any) -> Any:
-        nums, single = _argnums(argnums, len(args), "jacobian")
-        if stream:
-            leaves = [_leaf(args[i]) for i in nums]
-            seeds, offsets, k = _identity_seeds(leaves)
-            out, tans = _stream_trace(f, args, nums, seeds, k, "jacfwd")
-            _local.mode = "fwd"
-            return _jacobian_fwd(out, leaves, tans, offsets, k, single)
-        prog = _program(f, args, nums, "jacobian")
-        out, leaves = prog.out, prog.leaves
-        n_in = sum(t.size for t in leaves)
-        chosen = auto_mode(n_in, out.size) if mode == "auto" else mode
-        _local.mode = chosen
-        if chosen == "fwd":
-            seeds, offsets, k = _identity_seeds(leaves)
-            tans = prog.out_tangent(prog.tangents(seeds, k), k)
-            return _jacobian_fwd(out, leaves, tans, offsets, k, single)
-        cot = np.zeros((out.size, out.size), out.dtype)
-        cot[np.arange(out.size), np.arange(out.size)] = 1
-        grads = prog.adjoints(cot.reshape(out.size, *out.shape))
-        jacs = tuple(filled(grads[i]).reshape(out.shape + t.shape) for i, t in enumerate(leaves))
-        return jacs[0] if single else jacs
+def _jacobian(f: Callable[..., Any], argnums: int | Sequence[int], mode: str,
+              stream: bool, has_aux: bool, name: str) -> Callable:
+    io = _io.Transform(name, f, argnums, has_aux)
+
+    def jacobian_f(*args: Any, **kwargs: Any) -> Any:
+        call = io.call(args, kwargs)
+        return call.with_aux(call.jacobian(_flat_jacobian(call, mode, stream)))
 
     return _wrapped(f, jacobian_f)
 
 
+def _flat_jacobian(call: _io.Call, mode: str, stream: bool) -> tuple[Any, ...]:
+    """One Jacobian block per flat leaf: combined output shape + leaf shape."""
+    f, args, nums = call.f, call.args, call.nums
+    if stream:
+        leaves = [_leaf(args[i]) for i in nums]
+        seeds, offsets, k = _identity_seeds(leaves)
+        out, tans = _stream_trace(f, args, nums, seeds, k, "jacfwd")
+        _local.mode = "fwd"
+        return _jacobian_fwd(out, leaves, tans, offsets, k)
+    prog = _program(f, args, nums, "jacobian")
+    out, leaves = prog.out, prog.leaves
+    n_in = sum(t.size for t in leaves)
+    chosen = auto_mode(n_in, out.size) if mode == "auto" else mode
+    _local.mode = chosen
+    if chosen == "fwd":
+        seeds, offsets, k = _identity_seeds(leaves)
+        tans = prog.out_tangent(prog.tangents(seeds, k), k)
+        return _jacobian_fwd(out, leaves, tans, offsets, k)
+    cot = np.zeros((out.size, out.size), out.dtype)
+    cot[np.arange(out.size), np.arange(out.size)] = 1
+    grads = prog.adjoints(cot.reshape(out.size, *out.shape))
+    return tuple(filled(grads[i]).reshape(out.shape + t.shape) for i, t in enumerate(leaves))
+
+
 def _jacobian_fwd(out: Tensor, leaves: list[Tensor], tans: np.ndarray, offsets: list[int],
-                  k: int, single: bool) -> Any:
+                  k: int) -> tuple[np.ndarray, ...]:
     """Jacobian blocks (out shape + leaf shape) from the output's k tangents."""
     flat = tans.reshape(k, out.size)
     jacs = tuple(
         np.ascontiguousarray(flat[o : o + t.size].T).reshape(out.shape + t.shape)
         for o, t in zip(offsets, leaves, strict=True)
     )
-    return jacs[0] if single else jacs
+    return jacs
 
 
 # ---------------------------------------------------------------------------------------
 # second order
 
 
-def hessian(f: Callable[..., Tensor], argnums: int | Sequence[int] = 0) -> Callable:
+def hessian(f: Callable[..., Any], argnums: int | Sequence[int] = 0,
+            has_aux: bool = False) -> Callable:
     """The Hessian of scalar-valued f: shape ``arg.shape + arg.shape``; for a tuple
     ``argnums`` a nested tuple of blocks ``H[i][j]`` of shape ``args[i].shape +
-    args[j].shape``. Forward-over-reverse: one tangent sweep with a seed per input
-    element, one reverse sweep, one second-order adjoint sweep. Exact.
+    args[j].shape``; for pytree arguments JAX's nesting (the argument's structure, each
+    leaf holding the argument's structure again). Forward-over-reverse: one tangent
+    sweep with a seed per input element, one reverse sweep, one second-order adjoint
+    sweep. Exact. With ``has_aux=True``: ``(hessian, aux)``.
 
     >>> import numpy as np, pyautotape as pat
     >>> pat.hessian(lambda x: (x * x * x).sum())(np.array([1.0, 2.0]))
     array([[ 6.,  0.],
            [ 0., 12.]])
+    >>> h = pat.hessian(lambda p: (p["a"] * p["b"]).sum())({"a": np.ones(1), "b": np.ones(1)})
+    >>> h["a"]["b"], h["a"]["a"]
+    (array([[1.]]), array([[0.]]))
     """
+    io = _io.Transform("hessian", f, argnums, has_aux)
 
-    def hessian_f(*args: Any) -> Any:
-        nums, single = _argnums(argnums, len(args), "hessian")
-        prog = _program(f, args, nums, "hessian")
+    def hessian_f(*args: Any, **kwargs: Any) -> Any:
+        call = io.call(args, kwargs)
+        prog = _program(call.f, call.args, call.nums, "hessian")
+        if not call.out_is_leaf:
+            raise _io.ScalarOutputError(
+                f"hessian: f must return a scalar (one element), got a pytree "
+                f"{call.out_def}; use has_aux=True to return (scalar, aux)")
         leaves = prog.leaves
         seeds, offsets, k = _identity_seeds(leaves)
         hv = prog.hvps(seeds, k)  # hv[a][j] = H[:, j] restricted to leaf a
@@ -393,26 +452,34 @@ def hessian(f: Callable[..., Tensor], argnums: int | Sequence[int] = 0) -> Calla
             )
             for a, ta in enumerate(leaves)
         )
-        return blocks[0][0] if single else blocks
+        return call.with_aux(call.arg_trees([call.arg_trees(row) for row in blocks]))
 
     return _wrapped(f, hessian_f)
 
 
-def hvp(f: Callable[..., Tensor], primals: Any, tangents: Any) -> tuple[np.ndarray, Any]:
+def hvp(f: Callable[..., Any], primals: Any, tangents: Any) -> tuple[np.ndarray, Any]:
     """``(f(*primals), H v)`` for scalar-valued f, exact (forward-over-reverse). ``H v``
-    is a tuple aligned with ``primals`` when they are a tuple, else one ndarray.
+    is a tuple aligned with ``primals`` when they are a tuple, else one value; each entry
+    has its primal's structure (pytrees), as do the tangents ``v``.
 
     >>> import numpy as np, pyautotape as pat
     >>> value, hv = pat.hvp(lambda x: (x * x * x).sum(), np.array([1.0, 2.0]), np.ones(2))
     >>> hv
     array([ 6., 12.])
+    >>> pat.hvp(lambda p: (p["a"] ** 3).sum(), {"a": np.ones(1)}, {"a": np.ones(1)})[1]
+    {'a': array([6.])}
     """
-    ps, as_tuple = _as_tuple(primals)
-    ts, _ = _as_tuple(tangents)
+    ps, as_tuple = _io.as_args(primals)
+    ts, _ = _io.as_args(tangents)
     if len(ps) != len(ts):
         raise ValueError(f"hvp: {len(ps)} primals but {len(ts)} tangents")
-    prog = _program(f, ps, list(range(len(ps))), "hvp")
+    call = _io.Transform("hvp", f, None, False).call(ps, {})
+    ts = tuple(call.tangents(ts, "hvp"))
+    prog = _program(call.f, call.args, call.nums, "hvp")
+    if not call.out_is_leaf:
+        raise _io.ScalarOutputError(
+            f"hvp: f must return a scalar (one element), got a pytree {call.out_def}")
     pairs = enumerate(zip(ts, prog.leaves, strict=True))
     dirs = [_seed(t, leaf, "hvp", i) for i, (t, leaf) in pairs]
-    hv = tuple(h[0] for h in prog.hvps(dirs, 1))
+    hv = call.arg_trees([h[0] for h in prog.hvps(dirs, 1)], False)
     return prog.out._data.copy(), hv if as_tuple else hv[0]

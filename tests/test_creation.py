@@ -129,8 +129,10 @@ def test_casts():
     assert x.to("cpu", pat.float64).dtype == np.float64
     w = pat.tensor([1.0], requires_grad=True)
     assert w.float() is w  # already float32: itself, on the tape
-    with pytest.raises(pat.DTypeError, match="double: casting a tensor that requires grad"):
-        w.double()
+    d = w.double()  # float to float: on the tape, the gradient cast back (as torch)
+    assert d.requires_grad and d.dtype == np.float64
+    (d * 2.0).sum().backward()
+    assert w.grad.dtype == np.float32 and w.grad.tolist() == [2.0]
     with pat.no_grad():
         assert w.double().dtype == np.float64
     assert w.long().dtype == np.int64  # to integers: not differentiable, as PyTorch

@@ -70,6 +70,8 @@ BLOCKS: dict[tuple[str, str], tuple[str, object]] = {
     ("README.md", "import numpy as np\nimport pyautotape as pat\n\ndef f"): ("exec", ("", ["(3, 3)"])),
     ("README.md", "$ python -m pyautotape train"): ("output", f"{sys.executable} -m pyautotape train"),
     ("README.md", "import os"): ("exec", ("", [])),
+    ("README.md", "import numpy as np\nimport pyautotape as pat\n\nparams = {"):
+        ("exec", ("", ["{'b': (2,), 'w': (2, 3)}", "(1, 2, 2, 3)"])),
     ("README.md", "import numpy as np\nimport pyautotape as pat\n\npat.manual_seed(0)"):
         ("exec", ("", [])),
     ("README.md", "python -m pytest bench/"): ("bench", None),

@@ -264,6 +264,63 @@ def _ref_index(x, idx):
         raise Invalid(str(exc)) from None
 
 
+def _draw_gather_index(data, rng, shape, d, lo_other=0):
+    """An int64 index for gather/scatter_add along d: x's ndim, no larger than ``shape``
+    outside d, entries in [-n, n) (negative ones count from the end)."""
+    n = shape[d]
+    ishape = tuple(data.draw(st.integers(lo_other, s)) if e != d else
+                   (data.draw(st.integers(0, 4)) if n else 0) for e, s in enumerate(shape))
+    return rng.integers(-n, max(n, 1), size=ishape) if n else np.zeros(ishape, np.int64)
+
+
+def _draw_gather(data, rng, dt):
+    x = _float_arg(data.draw, rng, _shape(data.draw, min_ndim=1), dt)
+    d = _axis(data.draw, x.canon.ndim)
+    return [x], {"dim": d, "index": _draw_gather_index(data, rng, x.canon.shape, d)}
+
+
+def _ref_gather(x, dim, index):
+    if x.ndim == 0 and index.ndim <= 1 and dim in (0, -1):  # torch: a 0-d x acts as 1-d
+        if index.size and not (-1 <= index.min() and index.max() < 1):
+            raise Invalid("index out of range")
+        return np.full(index.shape, x)
+    if index.ndim != x.ndim:
+        raise Invalid("index and x differ in ndim")
+    d = dim % x.ndim
+    if any(
+            i > s for e, (i, s) in enumerate(zip(index.shape, x.shape, strict=True)) if e != d):
+        raise Invalid("index larger than x")
+    if index.size and not (-x.shape[d] <= index.min() and index.max() < x.shape[d]):
+        raise Invalid("index out of range")
+    part = x[tuple(slice(0, s) if e != d else slice(None) for e, s in enumerate(index.shape))]
+    return np.take_along_axis(part, index % max(x.shape[d], 1), axis=d)
+
+
+def _draw_scatter_add(data, rng, dt):
+    x = _float_arg(data.draw, rng, _shape(data.draw, min_ndim=1), dt)
+    d = _axis(data.draw, x.canon.ndim)
+    idx = _draw_gather_index(data, rng, x.canon.shape, d)
+    sshape = tuple(s + data.draw(st.integers(0, 1)) for s in idx.shape)
+    return [x, _float_arg(data.draw, rng, sshape, dt)], {"dim": d, "index": idx}
+
+
+def _ref_scatter_add(x, src, dim, index):
+    out = np.array(x, dtype=np.float64, copy=True)
+    if not (index.ndim == src.ndim == x.ndim):
+        raise Invalid("index, src and x differ in ndim")
+    d = dim % x.ndim
+    if any(
+            i > s for i, s in zip(index.shape, src.shape, strict=True)) or any(
+            i > s for e, (i, s) in enumerate(zip(index.shape, x.shape, strict=True)) if e != d):
+        raise Invalid("index larger than src or x")
+    if index.size and not (-x.shape[d] <= index.min() and index.max() < x.shape[d]):
+        raise Invalid("index out of range")
+    pos = list(np.indices(index.shape, sparse=True))
+    pos[d] = index % max(x.shape[d], 1)
+    np.add.at(out, tuple(pos), src[tuple(slice(0, s) for s in index.shape)])
+    return out
+
+
 def _draw_concatenate(data, rng, dt):
     base = _shape(data.draw, min_ndim=1)
     axis = _axis(data.draw, len(base))
@@ -490,6 +547,16 @@ SPECS: dict[str, Spec] = {
     "cross_entropy": Spec(_draw_cross_entropy, pat.cross_entropy, _ref_errstate(_ref_cross_entropy)),
     "mse_loss": Spec(_draw_mse, pat.mse_loss, _ref_errstate(_ref_mse)),
     "dropout": Spec(_draw_dropout, _call_dropout, _ref_dropout),
+    "gather": Spec(_draw_gather, pat.gather, _ref_gather),
+    "scatter_add": Spec(_draw_scatter_add,
+                        lambda x, src, dim, index: pat.scatter_add(x, dim, index, src),
+                        _ref_errstate(_ref_scatter_add), lambda x, src, **_: 1.0 + float(
+                            np.abs(src).sum())),
+    # float32 cases cross to float64 and back (exact); float64 ones copy twice
+    "cast": Spec(lambda data, rng, dt: ([_float_arg(data.draw, rng, _shape(data.draw), dt)],
+                                        {"dtype": dt}),
+                 lambda x, dtype: pat.cast(pat.cast(x, np.float64), dtype),
+                 lambda x, dtype: x),
 }
 SPECS |= {name: _unary_spec(op) for name, op in OP_SPEC_TABLE.items() if op.family == "unary"}
 for _spec in SPECS.values():  # NaN/inf and 1/0 in references are expected, not warnings
@@ -558,7 +625,7 @@ def _ops_for(prop: str) -> list[str]:
         if prop == "alias" and name in ("neg", "exp", "log", "sqrt", "tanh", "sigmoid", "relu",
                                          "leaky_relu", "sum", "mean", "max", "reshape",
                                          "transpose", "index", "softmax", "log_softmax",
-                                         "cross_entropy", "dropout"):
+                                         "cross_entropy", "dropout", "gather"):
             continue  # one float argument: nothing to alias
         if roles & has:
             out.append(name)
@@ -740,7 +807,7 @@ def _reference(name: str, args: list[Arg], kw: dict):
 
 def _expect_error(name: str, exc: BaseException) -> None:
     allowed: tuple[type, ...] = (TypeError, ValueError)
-    if name == "index":
+    if name in ("index", "gather", "scatter_add"):  # an index out of range: IndexError
         allowed += (IndexError,)
     assert isinstance(exc, allowed), f"{name}: raised {type(exc).__name__}: {exc}"
     assert name in str(exc), f"{name}: the message does not name the op: {exc}"

@@ -21,6 +21,7 @@ from ..errors import ShapeError
 from ..ops.core import bcast_iter, run, tensor_arg
 from ..ops.nn import dropout
 from ..ops.nn import embedding as _embedding
+from ..ops.shapes_join import pad
 from ..tensor import Tensor, _writable, no_grad
 from ._losses import *  # noqa: F403
 from ._losses import __all__ as _losses
@@ -30,7 +31,7 @@ __all__ = [
     "linear", "relu", "leaky_relu", "hardtanh", "relu6", "elu", "selu", "celu", "tanh",
     "sigmoid", "silu", "logsigmoid", "softsign", "tanhshrink", "softmax", "log_softmax",
     "gelu", "softplus", "mish", "hardsigmoid", "hardswish", "dropout", "layer_norm",
-    "batch_norm", "embedding", *_losses,
+    "batch_norm", "embedding", "pad", *_losses,
 ]
 
 

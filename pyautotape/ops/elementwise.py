@@ -21,6 +21,7 @@ from ..errors import DTypeError
 from ..record import record
 from ..tensor import Tensor, _wrap, exact_guard, get_default_dtype
 from .core import OPCODE, bcast_iter, operands, run, tensor_arg
+from .selection import nonzero
 from .spec import Example, OpSpec, elementwise_bwd_flops, register, unary
 
 # ---------------------------------------------------------------------------------------
@@ -228,16 +229,24 @@ def minimum(a: Any, b: Any, subgradient: float | None = None) -> Tensor:
     return _binary("minimum", a, b, alpha=s)
 
 
-def where(cond: Any, a: Any, b: Any) -> Tensor:
+_ONE_ARG: Any = object()  # where(cond): a and b not given
+
+
+def where(cond: Any, a: Any = _ONE_ARG, b: Any = _ONE_ARG) -> Any:
     """``cond ? a : b`` elementwise with broadcasting; ``cond`` is a bool tensor or array
     (comparisons of tensors return one) and gets no gradient. The gradient flows to a
     where cond holds and to b elsewhere (never NaN from the unselected branch).
+    ``where(cond)`` alone is ``nonzero(cond, as_tuple=True)``, as ``torch.where(cond)``.
 
     >>> import numpy as np, pyautotape as pat
     >>> x = pat.tensor([-1.0, 2.0])
-    >>> pat.where(x > 0, x, 0.0).numpy()
-    array([0., 2.], dtype=float32)
+    >>> pat.where(x > 0, x, 0.0).numpy(), pat.where(x > 0)[0].tolist()
+    (array([0., 2.], dtype=float32), [1])
     """
+    if a is _ONE_ARG and b is _ONE_ARG:
+        return nonzero(cond, as_tuple=True)
+    if a is _ONE_ARG or b is _ONE_ARG:
+        raise TypeError("where: takes cond alone, or cond, a and b (one of a, b is missing)")
     rec = state.recorder
     if rec is not None:  # a mask argument of a compiled function: its buffer
         cond = rec.host(cond)

@@ -21,15 +21,49 @@ import numpy as np
 from .. import creation
 from .._ffi import F32, F64
 from ..errors import DTypeError
-from ..tensor import EXACT_DTYPES, Tensor, _wrap, exact_guard, is_grad_enabled
+from ..tensor import EXACT_DTYPES, Tensor, _wrap, exact_guard
 from .activation import clamp, clip
 from .dense import addmm, dot, matmul, outer
 from .elementwise import add, div, maximum, minimum, mul, neg, pow, sub
+from .indexing import INPLACE as INDEX_INPLACE
+from .indexing import (
+    gather,
+    getitem,
+    index_select,
+    masked_fill,
+    scatter_add,
+    setitem,
+    take_along_dim,
+)
 from .inplace import INPLACE_METHODS
 from .loss import log_softmax, softmax
 from .math import abs, atan2, floor_divide, fmod, lerp, remainder
 from .reductions import REDUCTIONS
-from .shape import index, reshape, transpose
+from .selection import nonzero
+from .shape import reshape, transpose
+from .shapes_cast import cast
+from .shapes_join import chunk, diag, roll, split, tril, triu, unbind
+from .shapes_view import (
+    broadcast_to,
+    diagonal,
+    expand,
+    expand_as,
+    flatten,
+    flip,
+    movedim,
+    narrow,
+    permute,
+    repeat,
+    select,
+    squeeze,
+    swapaxes,
+    swapdims,
+    t,
+    tile,
+    unflatten,
+    unsqueeze,
+    view,
+)
 from .spec import SPECS
 
 
@@ -41,10 +75,25 @@ def _reshape(self: Tensor, *shape: Any) -> Tensor:
 
 
 def _transpose(self: Tensor, *axes: Any) -> Tensor:
-    """``t.transpose()`` reverses the axes; ``t.transpose(1, 0, 2)`` permutes them."""
+    """``t.transpose(0, 1)`` exchanges two dims (as torch); ``t.transpose()`` reverses the
+    axes and ``t.transpose(2, 0, 1)`` or ``t.transpose((1, 0))`` permutes them (as NumPy)."""
+    if len(axes) == 2 and all(isinstance(a, (int, np.integer)) for a in axes):
+        return swapaxes(self, axes[0], axes[1])
     if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
         axes = tuple(axes[0])
+    if _exact(self):
+        return _out(self, self._data.transpose(*axes))
     return transpose(self, axes if axes else None)
+
+
+def _tile(self: Tensor, *dims: Any) -> Tensor:
+    """``t.tile(2, 1)`` or ``t.tile((2, 1))``: as ``pat.tile``."""
+    return tile(self, dims[0] if len(dims) == 1 and isinstance(dims[0], (tuple, list)) else dims)
+
+
+def _flip(self: Tensor, *dims: Any) -> Tensor:
+    """``t.flip(0, 1)`` or ``t.flip((0, 1))``: as ``pat.flip``."""
+    return flip(self, dims[0] if len(dims) == 1 and isinstance(dims[0], (tuple, list)) else dims)
 
 
 def _T(self: Tensor) -> Tensor:
@@ -79,12 +128,6 @@ def _tolist(t: Tensor) -> Any:
     return t._data.tolist()
 
 
-def _getitem(self: Tensor, idx: Any) -> Tensor:
-    if _exact(self):  # integer/bool tensors are indexed as NumPy arrays (no gradient)
-        return _out(self, self._data[idx])
-    return index(self, idx)
-
-
 def _logical(name: str, fn: Any) -> Any:
     def method(self: Tensor, other: Any) -> Tensor:
         o = other._data if isinstance(other, Tensor) else np.asarray(other)
@@ -114,13 +157,8 @@ def _cast(self: Tensor, dtype: Any, what: str) -> Tensor:
     src = self._data.dtype
     if dt == src:
         return self
-    if dt in (F32, F64) and self.requires_grad and is_grad_enabled():
-        raise DTypeError(
-            f"{what}: casting a tensor that requires grad from {src} to {dt} is not "
-            "differentiable here; make the leaf in the dtype you need, e.g. "
-            f"pat.tensor(x.detach().numpy(), dtype=pat.{dt}, requires_grad=True), or "
-            "cast under pat.no_grad()"
-        )
+    if src in (F32, F64) and dt in (F32, F64):  # on the tape: the gradient is cast back
+        return cast(self, dt)
     return _out(self, self._data.astype(dt))
 
 
@@ -141,8 +179,8 @@ def _type(self: Tensor, dtype: Any = None) -> Any:
 
 
 def _astype(self: Tensor, dtype: Any) -> Tensor:
-    """This tensor cast to ``dtype`` (itself when it already is); float to float only
-    without a gradient."""
+    """This tensor cast to ``dtype`` (itself when it already is); float32 <-> float64 on
+    the tape (the gradient is cast back), to an integer or bool dtype without a gradient."""
     return _cast(self, dtype, "astype")
 
 
@@ -185,10 +223,6 @@ def _np_reshape(a: np.ndarray, *shape: Any) -> np.ndarray:
                      else shape)
 
 
-def _np_transpose(a: np.ndarray, *axes: Any) -> np.ndarray:
-    return a.transpose(*axes)
-
-
 def _softmax(self: Tensor, dim: int = -1) -> Tensor:
     """Softmax along ``dim`` (as ``torch.Tensor.softmax``)."""
     return softmax(self, dim)
@@ -219,11 +253,24 @@ METHODS |= {
     "__neg__": lambda self: _out(self, -self._data) if _exact(self) else neg(self),
     "__abs__": lambda self: abs(self),
     "__invert__": _invert,
-    "__getitem__": _getitem,
+    "__getitem__": getitem,
+    "__setitem__": setitem,
+    "index_select": lambda self, dim, index: index_select(self, dim, index),
+    "gather": lambda self, dim, index: gather(self, dim, index),
+    "scatter_add": lambda self, dim, index, src: scatter_add(self, dim, index, src),
+    "take_along_dim": lambda self, indices, dim=None: take_along_dim(self, indices, dim),
+    "masked_fill": lambda self, mask, value: masked_fill(self, mask, value),
+    "nonzero": lambda self, as_tuple=False: nonzero(self, as_tuple),
     **{f.__name__: f for f in REDUCTIONS},
     "reshape": _exact_shaped(_reshape, _np_reshape),
-    "view": _exact_shaped(_reshape, _np_reshape),
-    "transpose": _exact_shaped(_transpose, _np_transpose),
+    "view": view,
+    "transpose": _transpose,
+    **{f.__name__: f for f in (flatten, unflatten, squeeze, unsqueeze, expand, expand_as,
+                               broadcast_to, permute, swapaxes, swapdims, t, movedim, repeat,
+                               narrow, select, diagonal, split, chunk, unbind, roll, tril,
+                               triu, diag)},
+    "tile": _tile,
+    "flip": _flip,
     "T": property(_T),
     "softmax": _softmax,
     "log_softmax": _log_softmax,
@@ -260,7 +307,7 @@ METHODS |= {
     "mul": _binary_method(mul),
     "div": _binary_method(div),
     "matmul": _binary_method(matmul),
-} | INPLACE_METHODS
+} | INPLACE_METHODS | INDEX_INPLACE
 
 
 def install() -> None:

@@ -51,13 +51,26 @@ def _gather(name: str, t: Tensor, view: np.ndarray) -> Tensor:
     return record(op, y, (t,), it=it, m=base)
 
 
-def transpose(x: Any, axes: Sequence[int] | None = None) -> Tensor:
-    """Permute the axes (reverse them when ``axes`` is None), as ``np.transpose``.
+def transpose(x: Any, axes: Sequence[int] | int | None = None, dim1: int | None = None
+              ) -> Tensor:
+    """Permute the axes (reverse them when ``axes`` is None), as ``np.transpose``; with two
+    ints, ``transpose(x, dim0, dim1)`` exchanges those two dims, as ``torch.transpose``.
 
     >>> import pyautotape as pat
     >>> pat.transpose(pat.tensor([[1.0, 2.0, 3.0]])).shape
     (3, 1)
+    >>> pat.transpose(pat.zeros(2, 3, 4), 0, 2).shape
+    (4, 3, 2)
     """
+    if dim1 is not None or isinstance(axes, (int, np.integer)) and not isinstance(axes, bool):
+        if dim1 is None:
+            raise TypeError(
+                f"transpose: got one dim {axes!r}; pass two, transpose(x, dim0, dim1), to "
+                "exchange them, or a permutation tuple as np.transpose"
+            )
+        t = tensor_arg(x, "transpose")
+        a, b = one_axis("transpose", t.ndim, axes), one_axis("transpose", t.ndim, dim1)
+        return _gather("transpose", t, np.swapaxes(t._data, a, b))
     t = tensor_arg(x, "transpose")
     if axes is not None:
         if isinstance(axes, (str, bytes)) or not isinstance(axes, Sequence):
@@ -99,7 +112,7 @@ def index(x: Any, idx: Any) -> Tensor:
     if not _basic_index(idx):
         raise TypeError(
             f"index: only basic indexing (ints, slices, None, ...) is supported, got {idx!r}; "
-            "for a mask use pat.where, for a gather of labels use pat.cross_entropy"
+            "index the tensor itself (x[idx]) for integer arrays and masks"
         )
     try:
         view = t._data[idx]
