@@ -1,10 +1,10 @@
 """pytest-benchmark: training k = 16 models as one nn.Ensemble replay against 16 separately
-replayed steps of the same models (float32, SGD, 1 BLAS thread).
+replayed steps of the same models (float32 and float64, SGD, 1 BLAS thread).
 
 Run: taskset -c 0 python -m pytest bench/bench_ensemble.py --benchmark-only
 For the ratio within one run (interleaved rounds, CPU-time medians), as reported in
 bench/RESULTS.md, from the repository root:
-PYTHONPATH=. taskset -c 0 python bench/bench_ensemble.py [rounds]"""
+PYTHONPATH=. taskset -c 1 python bench/bench_ensemble.py [rounds] [float32|float64 ...]"""
 
 from __future__ import annotations
 
@@ -21,21 +21,21 @@ pat.set_num_threads(1)
 K = 16
 
 
-def _setup(name: str, k: int = K, seed: int = 0):
+def _setup(name: str, k: int = K, seed: int = 0, dtype=np.float32):
     sizes, batch, loss = WORKLOADS[name]
     rng = np.random.default_rng(seed)
-    x = rng.standard_normal((batch, sizes[0])).astype(np.float32)
-    y = (rng.standard_normal((batch, sizes[-1])).astype(np.float32) if loss == "mse"
+    x = rng.standard_normal((batch, sizes[0])).astype(dtype)
+    y = (rng.standard_normal((batch, sizes[-1])).astype(dtype) if loss == "mse"
          else rng.integers(0, sizes[-1], batch))
     crit = pat.nn.MSELoss() if loss == "mse" else pat.nn.CrossEntropyLoss()
     pat.manual_seed(seed)
-    models = [pat.nn.MLP(sizes, dtype=np.float32) for _ in range(k)]
+    models = [pat.nn.MLP(sizes, dtype=dtype) for _ in range(k)]
     return models, x, y, crit
 
 
-def separate_steps(name: str):
+def separate_steps(name: str, dtype=np.float32):
     """16 models, each with its own compiled step; one call runs all 16 steps."""
-    models, x, y, crit = _setup(name)
+    models, x, y, crit = _setup(name, dtype=dtype)
     steps = []
     for m in models:
         opt = pat.optim.SGD(m.parameters(), lr=0.01)
@@ -59,9 +59,9 @@ def separate_steps(name: str):
     return run
 
 
-def ensemble_step(name: str):
+def ensemble_step(name: str, dtype=np.float32):
     """The same 16 models as one Ensemble: one compiled step, one C call."""
-    models, x, y, crit = _setup(name)
+    models, x, y, crit = _setup(name, dtype=dtype)
     ens = pat.nn.Ensemble(models)
     opt = pat.optim.SGD(ens.parameters(), lr=0.01)
 
@@ -93,12 +93,13 @@ def test_ensemble_replay(benchmark, name):
     benchmark(ensemble_step(name))
 
 
-def ratios(rounds: int = 300) -> dict[str, tuple[float, float]]:
+def ratios(rounds: int = 300, dtypes=("float32",)) -> dict[str, tuple[float, float]]:
     """Median CPU time (µs) of 16 separate steps and of the ensemble step, interleaved
-    round by round in this process, so load changes hit both alike."""
+    round by round in this process, so load changes hit both alike; keyed 'name dtype'."""
     out = {}
-    for name in ("tiny", "small"):
-        a, b = separate_steps(name), ensemble_step(name)
+    for key in [(n, d) for d in dtypes for n in ("tiny", "small")]:
+        name, dtype = key
+        a, b = separate_steps(name, np.dtype(dtype)), ensemble_step(name, np.dtype(dtype))
         ta, tb = [], []
         n = rounds if name == "tiny" else max(rounds // 10, 20)
         for _ in range(n):
@@ -109,13 +110,14 @@ def ratios(rounds: int = 300) -> dict[str, tuple[float, float]]:
             t2 = time.process_time_ns()
             ta.append(t1 - t0)
             tb.append(t2 - t1)
-        out[name] = (float(np.median(ta)) / 1e3, float(np.median(tb)) / 1e3)
+        out[f"{name} {dtype}"] = (float(np.median(ta)) / 1e3, float(np.median(tb)) / 1e3)
     return out
 
 
 if __name__ == "__main__":
     rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 300
-    print(f"BLAS threads: {pat.get_num_threads()}, k = {K}, float32 SGD, CPU-time medians")
-    for name, (sep, ens) in ratios(rounds).items():
+    dtypes = tuple(sys.argv[2:]) or ("float32", "float64")
+    print(f"BLAS threads: {pat.get_num_threads()}, k = {K}, SGD, CPU-time medians")
+    for name, (sep, ens) in ratios(rounds, dtypes).items():
         print(f"{name}: 16 separate replays {sep:.1f} us, ensemble replay {ens:.1f} us, "
               f"{sep / ens:.2f}x")

@@ -25,30 +25,18 @@ import subprocess
 import sys
 import time
 
+from peers import work_jax, work_torch, work_torch_compile, work_torch_lean
+from timing import LR, _median_us, _reps
+
 HERE = pathlib.Path(__file__).resolve().parent
-FRAMEWORKS = ["floor", "pat_replay", "pat_eager", "numpy", "torch", "jax"]
-LR = 0.01
-
-
-def _median_us(fn, reps: int, warm: int = 3) -> float:
-    for _ in range(warm):
-        fn()
-    times = []
-    for _ in range(reps):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    times.sort()
-    return times[len(times) // 2] * 1e6
-
-
-def _reps(name: str, quick: bool) -> int:
-    base = {"tiny": 3000, "small": 600, "mnist": 150, "large": 15}[name]
-    return max(5, base // 5) if quick else base
-
-
-# ---------------------------------------------------------------------------------------
-# workers: each runs in a fresh process with the thread count set before any import
+FRAMEWORKS = ["floor", "pat_replay_before", "pat_replay", "pat_replay_fused", "pat_eager",
+              "numpy", "torch", "torch_lean", "torch_compile", "jax"]
+LABELS = {"floor": "GEMM floor (measured)", "pat_replay": "pyautotape replay",
+          "pat_replay_before": "pyautotape replay, before (--baseline)",
+          "pat_replay_fused": "pyautotape replay, fuse_update=True",
+          "pat_eager": "pyautotape eager", "numpy": "NumPy by hand",
+          "torch": "PyTorch eager", "torch_lean": "PyTorch lean (addmm, autograd.grad, "
+          "_foreach_add_)", "torch_compile": "torch.compile", "jax": "jax.jit"}
 
 
 def _pat_model(name, dtype="float32"):
@@ -92,12 +80,12 @@ def _pat_step_fn(pat, ps, loss, opt, update=True, input_grad=False):
     return step
 
 
-def work_pat(name, quick, replay, input_grad=False):
+def work_pat(name, quick, replay, input_grad=False, fuse=False):
     pat, ps, X, y, loss = _pat_model(name)
     opt = pat.optim.SGD(ps, lr=LR)
     step = _pat_step_fn(pat, ps, loss, opt, update=not input_grad, input_grad=input_grad)
     if replay:
-        step = pat.compile(step)
+        step = pat.compile(step, fuse_update=True) if fuse else pat.compile(step)
     return _median_us(lambda: step(X, y), _reps(name, quick))
 
 
@@ -161,80 +149,6 @@ def sgemm_rate(quick: bool) -> float:
     return 2 * 1024**3 / (us * 1e-6)
 
 
-def work_torch(name, quick, input_grad=False):
-    import torch
-    from models import make_data
-
-    params, X, y, loss = make_data(name)
-    torch.set_num_threads(int(os.environ["BENCH_THREADS"]))
-    ps = [torch.tensor(p, requires_grad=True) for p in params]
-    opt = torch.optim.SGD(ps, lr=LR)
-    Xt = torch.from_numpy(X)
-    yt = torch.from_numpy(y)
-    n = len(ps) // 2
-
-    def step():
-        x = Xt.clone().requires_grad_(input_grad)
-        h = x
-        for i in range(n):
-            h = torch.nn.functional.linear(h, ps[2 * i], ps[2 * i + 1])
-            if i < n - 1:
-                h = torch.relu(h)
-        value = (
-            torch.nn.functional.mse_loss(h, yt)
-            if loss == "mse"
-            else torch.nn.functional.cross_entropy(h, yt)
-        )
-        if input_grad:
-            return torch.autograd.grad(value, [x])
-        value.backward()
-        opt.step()
-        opt.zero_grad()
-        return value
-
-    return _median_us(step, _reps(name, quick))
-
-
-def work_jax(name, quick, input_grad=False):
-    import jax
-    import jax.numpy as jnp
-    from models import make_data
-
-    params, X, y, loss = make_data(name)
-    ps = [jnp.asarray(p) for p in params]
-    n = len(ps) // 2
-
-    def loss_fn(ps, X, y):
-        h = X
-        for i in range(n):
-            h = h @ ps[2 * i].T + ps[2 * i + 1]
-            if i < n - 1:
-                h = jax.nn.relu(h)
-        if loss == "mse":
-            return jnp.mean((h - y) ** 2)
-        logp = jax.nn.log_softmax(h)
-        return -jnp.mean(logp[jnp.arange(len(y)), y])
-
-    if input_grad:
-        g = jax.jit(jax.grad(loss_fn, argnums=1))
-        Xj, yj = jnp.asarray(X), jnp.asarray(y)
-        return _median_us(lambda: g(ps, Xj, yj).block_until_ready(), _reps(name, quick))
-
-    @jax.jit
-    def step(ps, X, y):
-        value, grads = jax.value_and_grad(loss_fn)(ps, X, y)
-        return [p - LR * g for p, g in zip(ps, grads, strict=True)], value
-
-    state = {"ps": ps}
-    Xj, yj = jnp.asarray(X), jnp.asarray(y)
-
-    def run():
-        state["ps"], v = step(state["ps"], Xj, yj)
-        v.block_until_ready()
-
-    return _median_us(run, _reps(name, quick))
-
-
 def peak_memory_mib(framework: str) -> float:
     """Extra peak RSS of one training step of the large MLP at batch 4096 (MiB), over
     the RSS after parameters and data exist and the step ran once at a small batch."""
@@ -296,13 +210,19 @@ def worker(framework: str, quick: bool) -> dict:
     fn = {
         "floor": work_floor,
         "pat_replay": lambda n, q, input_grad=False: work_pat(n, q, True, input_grad),
+        "pat_replay_before": lambda n, q, input_grad=False: work_pat(n, q, True, input_grad),
+        "pat_replay_fused": lambda n, q, input_grad=False: work_pat(n, q, True, input_grad,
+                                                                    fuse=True),
         "pat_eager": lambda n, q, input_grad=False: work_pat(n, q, False, input_grad),
         "numpy": work_numpy,
         "torch": work_torch,
+        "torch_lean": work_torch_lean,
+        "torch_compile": work_torch_compile,
         "jax": work_jax,
     }[framework]
     threads = int(os.environ["BENCH_THREADS"])
-    if framework in ("pat_replay", "pat_eager", "floor"):
+    if framework in ("pat_replay", "pat_replay_before", "pat_replay_fused", "pat_eager",
+                     "floor"):
         import pyautotape as pat
 
         pat.set_num_threads(threads)
@@ -317,7 +237,8 @@ def worker(framework: str, quick: bool) -> dict:
             raise RuntimeError(f"NumPy's BLAS runs {got} threads, not {threads}")
     for name in ("tiny", "small", "mnist", "large"):
         out["steps"][name] = fn(name, quick)
-    if framework in ("pat_replay", "pat_eager", "torch", "jax", "floor"):
+    if framework in ("pat_replay", "pat_replay_before", "pat_eager", "torch", "torch_lean",
+                     "jax", "floor"):
         out["input_grad"]["large"] = fn("large", quick, input_grad=True)
         if framework == "floor":
             out["input_grad"]["large_all"] = fn("large", quick, input_grad=False)
@@ -381,16 +302,26 @@ def overhead_per_op(quick: bool) -> dict[str, float]:
 # driver
 
 
-def _available(framework: str) -> bool:
-    mod = {"torch": "torch", "jax": "jax"}.get(framework)
+def _available(framework: str, baseline: str | None = None) -> bool:
+    if framework == "pat_replay_before":
+        return baseline is not None
+    if framework == "torch_compile" and not os.environ.get("BENCH_TORCH_COMPILE"):
+        return False  # minutes of compiling per workload: opt in with BENCH_TORCH_COMPILE=1
+    mod = {"torch": "torch", "torch_lean": "torch", "torch_compile": "torch",
+           "jax": "jax"}.get(framework)
     if mod is None:
         return True
     code = f"import {mod}"
     return subprocess.run([sys.executable, "-c", code], capture_output=True).returncode == 0
 
 
-def _run_worker(framework: str, threads: int, quick: bool, memory: bool = False) -> dict:
+def _run_worker(framework: str, threads: int, quick: bool, memory: bool = False,
+                baseline: str | None = None) -> dict:
     env = dict(os.environ)
+    # the pyautotape measured: this checkout's, or the --baseline checkout's (built in place)
+    root = baseline if framework == "pat_replay_before" else str(HERE.parent)
+    env["PYTHONPATH"] = os.pathsep.join(
+        [root] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         env[var] = str(threads)
     env["BENCH_THREADS"] = str(threads)
@@ -402,6 +333,9 @@ def _run_worker(framework: str, threads: int, quick: bool, memory: bool = False)
     args = [sys.executable, __file__, "--worker", framework] + (["--quick"] if quick else [])
     if memory:
         args.append("--memory")
+    pin = os.environ.get("BENCH_CPUS")  # e.g. "1": taskset -c 1 for every worker
+    if pin and threads == 1:
+        args = ["taskset", "-c", pin] + args
     proc = subprocess.run(args, env=env, capture_output=True, text=True)
     if proc.returncode != 0:
         return {"error": proc.stderr.strip().splitlines()[-1] if proc.stderr else "failed"}
@@ -447,7 +381,9 @@ def report(results: dict, quick: bool) -> str:
         + ".\n"
     )
     lines.append(
-        "One float32 SGD training step (forward, loss, backward, update), median in µs; "
+        "One float32 SGD training step (forward, loss, backward, update), median in µs "
+        "(CPU time of the process with 1 thread, wall time with 2; each sample a batch of "
+        "calls of ~0.2 ms); "
         "in brackets the ratio to the FLOP floor of the same run (the step's GEMM FLOPs at "
         "the rate of one 1024³ sgemm through the same OpenBLAS). Each framework ran in its "
         "own process, all in one run.\n"
@@ -478,9 +414,7 @@ def report(results: dict, quick: bool) -> str:
             for n in names:
                 t = r["steps"][n]
                 cells.append(f"{t:.1f} ({t / flop_floor[n]:.2f}×)")
-            label = {"floor": "GEMM floor (measured)", "pat_replay": "pyautotape replay",
-                     "pat_eager": "pyautotape eager", "numpy": "NumPy by hand",
-                     "torch": "PyTorch eager", "jax": "jax.jit"}[fw]
+            label = LABELS[fw]
             lines.append(f"| {label} | " + " | ".join(cells) + " |")
         ig = [(fw, r["input_grad"]["large"]) for fw, r in res.items()
               if "input_grad" in r and "large" in r.get("input_grad", {})]
@@ -533,6 +467,8 @@ def main() -> None:
     ap.add_argument("--memory", action="store_true")
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--write", action="store_true", help="rewrite the section in RESULTS.md")
+    ap.add_argument("--baseline", help="another checkout (built in place): its replay is "
+                    "measured in the same run, as 'replay, before'")
     args = ap.parse_args()
     if args.worker:
         sys.path.insert(0, str(HERE))
@@ -541,14 +477,15 @@ def main() -> None:
         else:
             print(json.dumps(worker(args.worker, args.quick)))
         return
+    sys.path.insert(0, str(HERE.parent))  # this checkout's pyautotape (workers: PYTHONPATH)
     results: dict = {}
     for threads in [int(t) for t in args.threads.split(",")]:
         results[threads] = {}
         for fw in FRAMEWORKS:
-            if not _available(fw):
+            if not _available(fw, args.baseline):
                 continue
             print(f"{fw} ({threads} thread(s))...", file=sys.stderr, flush=True)
-            results[threads][fw] = _run_worker(fw, threads, args.quick)
+            results[threads][fw] = _run_worker(fw, threads, args.quick, baseline=args.baseline)
     results["memory"] = {}
     for fw in ("pat_replay", "pat_eager", "numpy", "torch"):
         if _available(fw):

@@ -59,9 +59,13 @@ def preprocessed_api() -> str:
 
 
 def compile_flags() -> list[str]:
-    flags = ["-std=c11", "-Wall", "-Wextra", "-Werror=switch", "-fno-math-errno"]
+    # -ffp-contract=off: no FMA contraction, so the SIMD clones (pat.h: PAT_SIMD) and
+    # every compiler give the same bits
+    flags = ["-std=c11", "-Wall", "-Wextra", "-Werror=switch", "-fno-math-errno",
+             "-ffp-contract=off"]
     if os.environ.get("PYAUTOTAPE_SANITIZE") == "1":
         flags += [
+            "-DPAT_NO_CLONES",
             "-O1",
             "-g",
             "-fsanitize=address,undefined",

@@ -1,8 +1,10 @@
 /* dense.c: matmul and linear through OpenBLAS (the scipy-openblas32 wheel, symbols
-   prefixed scipy_), one seed (forward, reverse) or K seeds at once (tangent, batched
-   reverse, second order).
+   prefixed scipy_) or, for products of up to GS_MAX_MACS multiply-adds, the small-GEMM
+   kernel of gemm_small_t.h; one seed (forward, reverse) or K seeds at once (tangent,
+   batched reverse, second order).
 
-   Contract: row-major, C-contiguous operands; transposes are BLAS flags, never copies.
+   Contract: row-major, C-contiguous operands; for BLAS, transposes are flags, never copies
+   (the small-GEMM kernel copies a transposed block into a buffer on its stack instead).
    Forward kernels overwrite y; the others accumulate (beta = 1) and skip NULL gradients,
    so `linear` computes dW only when W was requested and the bias sum only when b was.
    BLAS takes 32-bit sizes: pat_k_gemm refuses any size or leading dimension over INT_MAX
@@ -17,19 +19,237 @@
    product scattered back when the output is not in seed-major layout. */
 #include <cblas.h>
 #include <limits.h>
+#include <stdint.h>
 
 #include "pat.h"
+
+/* x86-64 with GCC or clang: kernels with AVX-512 / AVX2 instances chosen at run time
+   (-DPAT_PORTABLE_KERNELS builds the portable instances instead, as on other CPUs) */
+#if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__) && \
+    !defined(PAT_PORTABLE_KERNELS)
+#define GS_X86 1
+#else
+#define GS_X86 0
+#endif
 
 #define PAT_TYPED "dense_t.h"
 #include "typed.h"
 
 static int64_t esize(int dt) { return dt == PAT_F32 ? 4 : 8; }
 
-/* C(M,N) = op(A) op(B) + beta C, for either dtype. Leading dimensions are clamped to 1
-   because BLAS rejects 0 (and prints, which an extension must never do). */
-int pat_k_gemm(int dt, int ta, int tb, int64_t M, int64_t N, int64_t K, const void *A,
-               int64_t lda, const void *B, int64_t ldb, double beta, void *C, int64_t ldc,
-               pat_stats *st) {
+/* ---- the small-GEMM kernel (gemm_small_t.h) --------------------------------------------
+   Small products skip OpenBLAS, whose per-call cost (argument checks, buffer set-up,
+   packing; 100-500 ns) is most of a tiny MLP's GEMM time: one register-tiled loop nest,
+   instantiated per dtype and, on x86-64, per instruction set (AVX-512 or AVX2 with FMA,
+   chosen at run time; a CPU with neither keeps OpenBLAS for every size), elsewhere for the
+   build's own target (aarch64: NEON). Which kernel runs depends only on the shapes and the
+   CPU, so one model alone and the same model inside an ensemble take the same path. */
+#include <math.h>
+
+
+/* The largest inner dimension (the packed panel lives on the stack: GS_KMAX * 16 floats or
+   * 8 doubles, 32 KiB) and the largest M*N*K (multiply-adds) the small kernel takes: above
+   it OpenBLAS wins, its call cost amortised and its larger register tiles faster (measured
+   per shape, bench/RESULTS.md, the ensemble section). */
+enum { GS_KMAX = 512, GS_PACK = GS_KMAX * 16 };
+#ifndef GS_MAX_MACS
+#define GS_MAX_MACS ((int64_t)1 << 14)
+#endif
+
+#if GS_X86
+#include <immintrin.h>
+#define GS_LOAD(p) GS_P(loadu)(p)
+#define GS_STORE(p, v) GS_P(storeu)(p, v)
+#define GS_SET1(x) GS_P(set1)(x)
+#define GS_ZERO() GS_P(setzero)()
+#define GS_ADD(a, b) GS_P(add)(a, b)
+#define GS_FMADD(a, b, c) GS_P(fmadd)(a, b, c)
+/* AVX-512: one register per 16 floats / 8 doubles, 16 rows (16 accumulators keep both
+   FMA ports busy through the FMA latency) */
+#define GS_ATTR __attribute__((target("avx512f,fma")))
+#define GS_MR 16
+#define GS_MRB 8
+#define T float
+#define GS(name) name##_f32_avx512
+#define GS_P(op) _mm512_##op##_ps
+#define GS_V __m512
+#define GS_VL 16
+#define GS_NR 16
+#define GS_GATHER(pk, B0, bcs, brs, K)                                                   \
+    do {                                                                                 \
+        const __m512i ix_ = _mm512_mullo_epi32(                                          \
+            _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),      \
+            _mm512_set1_epi32((int)(bcs)));                                              \
+        for (int64_t p_ = 0; p_ < (K); p_++)                                             \
+            _mm512_storeu_ps((pk) + p_ * 16, _mm512_i32gather_ps(ix_, (B0) + p_ * (brs), 4)); \
+    } while (0)
+#include "gemm_small_t.h"
+#undef GS_GATHER
+#undef T
+#undef GS
+#undef GS_P
+#undef GS_V
+#undef GS_VL
+#undef GS_NR
+#define T double
+#define GS(name) name##_f64_avx512
+#define GS_P(op) _mm512_##op##_pd
+#define GS_V __m512d
+#define GS_VL 8
+#define GS_NR 8
+#define GS_GATHER(pk, B0, bcs, brs, K)                                                   \
+    do {                                                                                 \
+        const __m256i ix_ = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), \
+                                               _mm256_set1_epi32((int)(bcs)));           \
+        for (int64_t p_ = 0; p_ < (K); p_++)                                             \
+            _mm512_storeu_pd((pk) + p_ * 8, _mm512_i32gather_pd(ix_, (B0) + p_ * (brs), 8)); \
+    } while (0)
+#include "gemm_small_t.h"
+#undef GS_GATHER
+#undef T
+#undef GS
+#undef GS_P
+#undef GS_V
+#undef GS_VL
+#undef GS_NR
+#undef GS_ATTR
+#undef GS_MR
+#undef GS_MRB
+/* AVX2 with FMA: two registers per 16 floats / 8 doubles, 6 rows (12 accumulators) */
+#define GS_ATTR __attribute__((target("avx2,fma")))
+#define GS_MR 6
+#define GS_MRB 3
+#define T float
+#define GS(name) name##_f32_avx2
+#define GS_P(op) _mm256_##op##_ps
+#define GS_V __m256
+#define GS_VL 8
+#define GS_NR 16
+#include "gemm_small_t.h"
+#undef T
+#undef GS
+#undef GS_P
+#undef GS_V
+#undef GS_VL
+#undef GS_NR
+#define T double
+#define GS(name) name##_f64_avx2
+#define GS_P(op) _mm256_##op##_pd
+#define GS_V __m256d
+#define GS_VL 4
+#define GS_NR 8
+#include "gemm_small_t.h"
+#undef T
+#undef GS
+#undef GS_P
+#undef GS_V
+#undef GS_VL
+#undef GS_NR
+#undef GS_ATTR
+#undef GS_MR
+#undef GS_MRB
+#undef GS_LOAD
+#undef GS_STORE
+#undef GS_SET1
+#undef GS_ZERO
+#undef GS_ADD
+#undef GS_FMADD
+#else
+/* portable: scalar lanes with fma(), which GCC vectorises for the build's target */
+#define GS_ATTR
+#define GS_MR 6
+#define GS_MRB 3
+#define GS_VL 1
+#define GS_V T
+#define GS_LOAD(p) (*(p))
+#define GS_STORE(p, v) (*(p) = (v))
+#define GS_SET1(x) (x)
+#define GS_ZERO() ((T)0)
+#define GS_ADD(a, b) ((a) + (b))
+#define T float
+#define GS(name) name##_f32_base
+#define GS_NR 16
+#define GS_FMADD(a, b, c) fmaf(a, b, c)
+#include "gemm_small_t.h"
+#undef T
+#undef GS
+#undef GS_NR
+#undef GS_FMADD
+#define T double
+#define GS(name) name##_f64_base
+#define GS_NR 8
+#define GS_FMADD(a, b, c) fma(a, b, c)
+#include "gemm_small_t.h"
+#undef T
+#undef GS
+#undef GS_NR
+#undef GS_FMADD
+#undef GS_ATTR
+#undef GS_MR
+#undef GS_MRB
+#undef GS_VL
+#undef GS_V
+#undef GS_LOAD
+#undef GS_STORE
+#undef GS_SET1
+#undef GS_ZERO
+#undef GS_ADD
+#endif
+
+/* The instance for this CPU: 2 AVX-512, 1 AVX2 with FMA, 0 none (OpenBLAS only); 3 the
+   portable build */
+static int gs_isa(void) {
+#if GS_X86
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma")) return 2;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return 1;
+    return 0;
+#else
+    return 3;
+#endif
+}
+
+/* C(M,N) = op(A) op(B) (+ C when beta is 1, + bias(j) when bias is not NULL: beta is then
+   0) through the small kernel; 0 when it does not take the call (beta other than 0 or 1,
+   sizes over its limits, no instance), which leaves C untouched for OpenBLAS. */
+static int gemm_small(int dt, int ta, int tb, int64_t M, int64_t N, int64_t K, const void *A,
+                      int64_t lda, const void *B, int64_t ldb, double beta, void *C,
+                      int64_t ldc, const void *bias) {
+    if ((beta != 0.0 && beta != 1.0) || K > GS_KMAX || M > GS_MAX_MACS || N > GS_MAX_MACS ||
+        M * N * K > GS_MAX_MACS)
+        return 0;
+    const int isa = gs_isa();
+    if (isa == 0) return 0;
+    const int64_t ars = ta ? 1 : lda, acs = ta ? lda : 1, brs = tb ? 1 : ldb,
+                  bcs = tb ? ldb : 1;
+    const int acc = beta == 1.0;
+    double pk[GS_PACK / 2]; /* GS_PACK floats or GS_PACK / 2 doubles */
+#define GS_CALL(sfx, TY)                                                                    \
+    gemm_##sfx(M, N, K, (const TY *)A, ars, acs, (const TY *)B, brs, bcs, (TY *)C, ldc, acc, \
+               (const TY *)bias, (TY *)pk)
+#if GS_X86
+    if (dt == PAT_F32) {
+        if (isa == 2) GS_CALL(f32_avx512, float);
+        else GS_CALL(f32_avx2, float);
+    } else {
+        if (isa == 2) GS_CALL(f64_avx512, double);
+        else GS_CALL(f64_avx2, double);
+    }
+#else
+    if (dt == PAT_F32) GS_CALL(f32_base, float);
+    else GS_CALL(f64_base, double);
+#endif
+#undef GS_CALL
+    return 1;
+}
+
+/* C(M,N) = op(A) op(B) + beta C (bias NULL) or op(A) op(B) + bias(j) on every row (bias
+   given, beta ignored), for either dtype: the small kernel where it takes the sizes, else
+   OpenBLAS (the bias written first and the GEMM adding onto it, beta = 1). Leading
+   dimensions are clamped to 1 because BLAS rejects 0 (and prints, which an extension must
+   never do). */
+static int gemm_bias(int dt, int ta, int tb, int64_t M, int64_t N, int64_t K, const void *A,
+                     int64_t lda, const void *B, int64_t ldb, double beta, void *C,
+                     int64_t ldc, const void *bias, pat_stats *st) {
     if (M < 0 || N < 0 || K < 0) return PAT_EBADARG;
     if (M > INT_MAX || N > INT_MAX || K > INT_MAX || lda > INT_MAX || ldb > INT_MAX ||
         ldc > INT_MAX)
@@ -38,6 +258,16 @@ int pat_k_gemm(int dt, int ta, int tb, int64_t M, int64_t N, int64_t K, const vo
     if (lda < 1) lda = 1;
     if (ldb < 1) ldb = 1;
     if (ldc < 1) ldc = 1;
+    if (st) {
+        st->gemm_calls += 1;
+        st->gemm_flops += 2 * M * N * K;
+    }
+    if (bias) beta = 0.0;
+    if (gemm_small(dt, ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc, bias)) return PAT_OK;
+    if (bias) {
+        PAT_DISPATCH(dt, bias_rows_f32(C, bias, M, N, 0), bias_rows_f64(C, bias, M, N, 0));
+        beta = 1.0;
+    }
     const enum CBLAS_TRANSPOSE TA = ta ? CblasTrans : CblasNoTrans;
     const enum CBLAS_TRANSPOSE TB = tb ? CblasTrans : CblasNoTrans;
     if (dt == PAT_F32)
@@ -46,11 +276,14 @@ int pat_k_gemm(int dt, int ta, int tb, int64_t M, int64_t N, int64_t K, const vo
     else
         scipy_cblas_dgemm(CblasRowMajor, TA, TB, (int)M, (int)N, (int)K, 1.0, A, (int)lda, B,
                           (int)ldb, beta, C, (int)ldc);
-    if (st) {
-        st->gemm_calls += 1;
-        st->gemm_flops += 2 * M * N * K;
-    }
     return PAT_OK;
+}
+
+/* C(M,N) = op(A) op(B) + beta C, for either dtype */
+int pat_k_gemm(int dt, int ta, int tb, int64_t M, int64_t N, int64_t K, const void *A,
+               int64_t lda, const void *B, int64_t ldb, double beta, void *C, int64_t ldc,
+               pat_stats *st) {
+    return gemm_bias(dt, ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc, NULL, st);
 }
 
 static void fill_zero(int dt, void *y, int64_t n) {
@@ -61,6 +294,12 @@ static void fill_zero(int dt, void *y, int64_t n) {
 /* db(n) += sum over the rows of dy(m, n) */
 static int rowsum_acc(int dt, void *db, const void *dy, int64_t m, int64_t n) {
     if (m * n == 0) return PAT_OK;
+#if GS_X86
+    if (gs_isa() == 2) {
+        PAT_DISPATCH(dt, rowsum_acc_avx512_f32(db, dy, m, n), rowsum_acc_avx512_f64(db, dy, m, n));
+        return PAT_OK;
+    }
+#endif
     PAT_DISPATCH(dt, rowsum_acc_f32(db, dy, m, n), rowsum_acc_f64(db, dy, m, n));
     return PAT_OK;
 }
@@ -119,18 +358,21 @@ int pat_k_matmul_bwd(int dt, void *da, void *db, const void *dy, const void *a, 
     return PAT_OK;
 }
 
-/* y(m,n) = x(m,k) w(n,k)^T + b(n): the bias is written first and the GEMM adds onto it
-   (beta = 1), which saves a pass over y. */
+/* y(m,n) = x(m,k) w(n,k)^T + b(n): the small kernel adds the bias as it stores y; through
+   OpenBLAS the bias is written first and the GEMM adds onto it (beta = 1). Either way an
+   element is (x w^T)(i,j) + b(j), one rounding after the product. */
 int pat_k_linear_fwd(int dt, void *y, const void *x, const void *w, const void *b, int64_t m,
                      int64_t k, int64_t n, pat_stats *st) {
     if (dt != PAT_F32 && dt != PAT_F64) return PAT_EBADDTYPE;
     if (m < 0 || k < 0 || n < 0) return PAT_EBADARG;
     if (m * n == 0) return PAT_OK;
     if (!y || !x || !w) return PAT_ENULL;
-    if (b) PAT_DISPATCH(dt, bias_rows_f32(y, b, m, n, 0), bias_rows_f64(y, b, m, n, 0));
-    else if (k == 0) fill_zero(dt, y, m * n);
-    if (k == 0) return PAT_OK;
-    return pat_k_gemm(dt, 0, 1, m, n, k, x, k, w, k, b ? 1.0 : 0.0, y, n, st);
+    if (k == 0) {
+        if (b) PAT_DISPATCH(dt, bias_rows_f32(y, b, m, n, 0), bias_rows_f64(y, b, m, n, 0));
+        else fill_zero(dt, y, m * n);
+        return PAT_OK;
+    }
+    return gemm_bias(dt, 0, 1, m, n, k, x, k, w, k, 0.0, y, n, b, st);
 }
 
 /* dx(m,k) += dy(m,n) w(n,k);  dw(n,k) += dy(m,n)^T x(m,k);  db(n) += sum over rows of dy */

@@ -28,7 +28,7 @@
 #define PAT_OP(NAME, name, READS)
 #define PAT_BINARY(NAME, name, READS, ORDER)
 
-static int SFX(unary_fwd)(int op, T *y, const T *x, int64_t n, T alpha) {
+PAT_SIMD static int SFX(unary_fwd)(int op, T *y, const T *x, int64_t n, T alpha) {
     switch ((pat_op)op) {
 #define PAT_UNARY(NAME, name, READS, ORDER)                                  \
     case PAT_OP_##NAME:                                                     \
@@ -41,7 +41,7 @@ static int SFX(unary_fwd)(int op, T *y, const T *x, int64_t n, T alpha) {
 }
 
 /* dx(n) += rule(dy): the reverse rule; with dx = ty and dy = tx it is the tangent rule */
-static int SFX(unary_bwd)(int op, T *dx, const T *dy, const T *y, const T *x, int64_t n,
+PAT_SIMD static int SFX(unary_bwd)(int op, T *dx, const T *dy, const T *y, const T *x, int64_t n,
                           T alpha) {
     const T *v = x ? x : y;
     (void)v;
@@ -123,7 +123,7 @@ static int SFX(unary_soa)(int op, T *gx, const T *ybar, const T *y, const T *x, 
     (void)u;                                                     \
     (void)v
 
-static int SFX(binary_fwd)(int op, T *y, const T *a, const T *b, const pat_iter *it, T alpha) {
+PAT_SIMD static int SFX(binary_fwd)(int op, T *y, const T *a, const T *b, const pat_iter *it, T alpha) {
     BINARY_WALK {
         T *yy = y + w.off[0];
         const T *aa = a + w.off[1], *bb = b + w.off[2];
@@ -161,7 +161,7 @@ static int SFX(binary_fwd)(int op, T *y, const T *a, const T *b, const pat_iter 
                 x_[i * s] += SFX(name##part)(g[i * sy], P(READS), alpha);            \
     }
 
-static int SFX(binary_first)(int op, int tangent, T *dy, T *da, T *db, const T *a,
+PAT_SIMD static int SFX(binary_first)(int op, int tangent, T *dy, T *da, T *db, const T *a,
                              const T *b, const pat_iter *it, T alpha) {
     switch ((pat_op)op) {
 #define PAT_OP(NAME, name, READS)
@@ -233,13 +233,13 @@ static int SFX(binary_soa)(int op, T *ga, T *gb, const T *ybar, const T *a, cons
     while (walk_next(&w, it))                                                   \
         for (int64_t i = 0; i < inner; i++)
 
-static void SFX(where_fwd)(T *y, const uint8_t *c, const T *a, const T *b, const pat_iter *it) {
+PAT_SIMD static void SFX(where_fwd)(T *y, const uint8_t *c, const T *a, const T *b, const pat_iter *it) {
     WHERE_WALK y[w.off[0] + i * sy] = c[w.off[1] + i * sc] ? a[w.off[2] + i * sa]
                                                            : b[w.off[3] + i * sb];
 }
 
 /* da += c ? dy : 0, db += c ? 0 : dy; it operands [dy, c, a, b] */
-static void SFX(where_bwd)(T *da, T *db, const T *dy, const uint8_t *c, const pat_iter *it) {
+PAT_SIMD static void SFX(where_bwd)(T *da, T *db, const T *dy, const uint8_t *c, const pat_iter *it) {
     WHERE_WALK {
         const T d = dy[w.off[0] + i * sy];
         if (c[w.off[1] + i * sc]) { if (da) da[w.off[2] + i * sa] += d; }

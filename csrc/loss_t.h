@@ -13,7 +13,7 @@
    x. The *_soa kernels add the second part. */
 
 /* y(m,k,n) = softmax(x) or log_softmax(x) over k, shifted by the max for stability */
-static void SFX(softmax_fwd)(T *y, const T *x, int64_t m, int64_t k, int64_t n, int take_log) {
+PAT_SIMD static void SFX(softmax_fwd)(T *y, const T *x, int64_t m, int64_t k, int64_t n, int take_log) {
     for (int64_t o = 0; o < m; o++)
         for (int64_t i = 0; i < n; i++) {
             const T *xx = x + o * k * n + i;
@@ -34,7 +34,7 @@ static void SFX(softmax_fwd)(T *y, const T *x, int64_t m, int64_t k, int64_t n, 
 
 /* softmax:     dx += y * (dy - sum_k(dy * y))
    log_softmax: dx += dy - exp(y) * sum_k(dy) */
-static void SFX(softmax_bwd)(T *dx, const T *dy, const T *y, int64_t m, int64_t k, int64_t n,
+PAT_SIMD static void SFX(softmax_bwd)(T *dx, const T *dy, const T *y, int64_t m, int64_t k, int64_t n,
                              int take_log) {
     for (int64_t o = 0; o < m; o++)
         for (int64_t i = 0; i < n; i++) {
@@ -54,7 +54,7 @@ static void SFX(softmax_bwd)(T *dx, const T *dy, const T *y, int64_t m, int64_t 
 
 /* y = -log_softmax(x(m,k))[r, label_r], reduced (0 none: y(m); 1 mean, 2 sum: y());
    probs(m,k) = softmax(x), kept for the backward */
-static int SFX(xent_fwd)(T *y, T *probs, const T *x, const int64_t *labels, int64_t m,
+PAT_SIMD static int SFX(xent_fwd)(T *y, T *probs, const T *x, const int64_t *labels, int64_t m,
                          int64_t k, int64_t reduction) {
     double total = 0;
     for (int64_t r = 0; r < m; r++) {
@@ -78,7 +78,7 @@ static int SFX(xent_fwd)(T *y, T *probs, const T *x, const int64_t *labels, int6
 }
 
 /* dx[r, c] += g_r * (probs[r, c] - [c == label_r]); g_r = dy[r], dy/m or dy */
-static int SFX(xent_bwd)(T *dx, const T *dy, const T *probs, const int64_t *labels, int64_t m,
+PAT_SIMD static int SFX(xent_bwd)(T *dx, const T *dy, const T *probs, const int64_t *labels, int64_t m,
                          int64_t k, int64_t reduction) {
     for (int64_t r = 0; r < m; r++) {
         const int64_t lab = labels[r];
@@ -91,7 +91,7 @@ static int SFX(xent_bwd)(T *dx, const T *dy, const T *probs, const int64_t *labe
 }
 
 /* diff(n) = a - b; y = diff^2 reduced (0 none: y(n); 1 mean, 2 sum: y()) */
-static void SFX(mse_fwd)(T *y, T *diff, const T *a, const T *b, int64_t n, int64_t reduction) {
+PAT_SIMD static void SFX(mse_fwd)(T *y, T *diff, const T *a, const T *b, int64_t n, int64_t reduction) {
     double total = 0;
     for (int64_t i = 0; i < n; i++) {
         diff[i] = a[i] - b[i];
@@ -104,7 +104,7 @@ static void SFX(mse_fwd)(T *y, T *diff, const T *a, const T *b, int64_t n, int64
 }
 
 /* da += 2 g diff, db -= 2 g diff; g = dy[i], dy/n or dy */
-static void SFX(mse_bwd)(T *da, T *db, const T *dy, const T *diff, int64_t n, int64_t reduction) {
+PAT_SIMD static void SFX(mse_bwd)(T *da, T *db, const T *dy, const T *diff, int64_t n, int64_t reduction) {
     for (int64_t i = 0; i < n; i++) {
         const T g = reduction == 0 ? dy[i] : reduction == 1 ? dy[0] / (T)n : dy[0];
         const T t = (T)2 * g * diff[i];

@@ -36,7 +36,7 @@ static inline T SFX(lerp)(T a, T b, T w, int half) {
    g' = (maximize ? -g : g) + wd * p;
    buf = flush(init ? g' : momentum * buf + (1 - dampening) * g');
    d = momentum == 0 ? g' : nesterov ? g' + momentum * buf : buf;  p += (-lr) * d */
-static void SFX(sgd_one)(T *restrict p, const T *restrict g, T *restrict buf, int64_t n,
+PAT_SIMD static void SFX(sgd_one)(T *restrict p, const T *restrict g, T *restrict buf, int64_t n,
                          double lr, double momentum, double dampening, double weight_decay,
                          int flags, int init) {
     const T wd = (T)weight_decay, mom = (T)momentum, damp1 = (T)(1.0 - dampening);
@@ -58,7 +58,7 @@ static void SFX(sgd_one)(T *restrict p, const T *restrict g, T *restrict buf, in
    m = flush(lerp(m, g', 1 - beta1));  v = flush(beta2 * v + (1 - beta2) * g' * g');
    amsgrad: vmax = max(vmax, v), used for v below;
    denom = sqrt(v) / sqrt(1 - beta2^step) + eps;  p += (-lr / (1 - beta1^step)) * m / denom */
-static void SFX(adam_one)(T *restrict p, const T *restrict g, T *restrict m, T *restrict v,
+PAT_SIMD static void SFX(adam_one)(T *restrict p, const T *restrict g, T *restrict m, T *restrict v,
                           T *restrict vmax, int64_t n, int64_t step, double lr, double beta1,
                           double beta2, double eps, double weight_decay, int flags) {
     /* the scalars exactly as torch's Python code computes them, in double */
@@ -98,7 +98,7 @@ static void SFX(adam_one)(T *restrict p, const T *restrict g, T *restrict m, T *
    centred: a = flush(lerp(a, g', 1 - alpha)), avg = sqrt(v + (-1) * a * a) + eps;
    else avg = sqrt(v) + eps;  momentum: b = flush(momentum * b + g' / avg), p += (-lr) * b;
    else p += (-lr) * g' / avg */
-static void SFX(rmsprop_one)(T *restrict p, const T *restrict g, T *restrict v,
+PAT_SIMD static void SFX(rmsprop_one)(T *restrict p, const T *restrict g, T *restrict v,
                              T *restrict b, T *restrict a, int64_t n, double lr, double alpha,
                              double eps, double weight_decay, double momentum, int flags) {
     const T al = (T)alpha, w = (T)(1.0 - alpha), e = (T)eps, wd = (T)weight_decay;
@@ -128,7 +128,7 @@ static void SFX(rmsprop_one)(T *restrict p, const T *restrict g, T *restrict v,
 
 /* Adagrad on p(n), g(n), s(n) at step `step`: clr = lr / (1 + (step - 1) * lr_decay);
    s = s + 1 * g' * g';  p += (-clr) * g' / (sqrt(s) + eps) */
-static void SFX(adagrad_one)(T *restrict p, const T *restrict g, T *restrict s, int64_t n,
+PAT_SIMD static void SFX(adagrad_one)(T *restrict p, const T *restrict g, T *restrict s, int64_t n,
                              int64_t step, double lr, double lr_decay, double weight_decay,
                              double eps, int flags) {
     const double clr = lr / (1.0 + (double)(step - 1) * lr_decay);

@@ -13,6 +13,25 @@
 
 #include "pat_api.h"
 
+/* ---- SIMD multi-versioning ------------------------------------------------------------
+   PAT_SIMD marks a hot elementwise, reduction or optimizer loop: on x86-64 Linux with
+   GCC or Clang it is compiled three times (AVX-512F, AVX2, baseline SSE2) and the loader
+   picks the best the CPU runs (an ifunc); elsewhere (aarch64, macOS, Windows, sanitizer
+   builds: -DPAT_NO_CLONES) it is one plain function. The clones compute the same bits:
+   the build has -ffp-contract=off (no a*b+c fused into an FMA), and without -ffast-math
+   the compiler vectorises only what it can do in the same order with the same rounding
+   (no reassociation of sums, IEEE division and sqrt). Eager and replay call the same
+   clone, so replay equals eager bitwise on every machine. */
+#if defined(__x86_64__) && defined(__linux__) && (defined(__GNUC__) || defined(__clang__)) && \
+    !defined(PAT_NO_CLONES) && defined(__has_attribute)
+#if __has_attribute(target_clones)
+#define PAT_SIMD __attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
+#endif
+#ifndef PAT_SIMD
+#define PAT_SIMD
+#endif
+
 /* Shapes in comments use the names of pat_api.h: y output, x/a/b inputs, d<name> gradients. */
 
 /* ---- the strided walk -------------------------------------------------------------

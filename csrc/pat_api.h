@@ -260,6 +260,10 @@ typedef enum {
     PAT_STEP_OPTIM,    /* run opts[a], an optimizer update                                 */
     PAT_STEP_BWD,      /* run the backward of sweeps[a].tape[b] alone (a planned sweep,
                           whose adjoint buffers are zeroed just before their first use)    */
+    PAT_STEP_SGD_GEMM, /* fuse_update: the weight of linear record sweeps[a].tape[b] is
+                          parameter d of opts[c], a plain SGD call (no momentum, weight decay
+                          or maximize) that skips it: W(n,k) += -lr dy(m,n)^T x(m,k) in one
+                          GEMM, lr = opts[c].hyper[0], instead of dW then the update        */
     PAT_STEP_COUNT
 } pat_step_kind;
 

@@ -19,7 +19,7 @@
    runs of one output in a double buffer of ny (so reducing an outer axis of 10^7 rows
    keeps its precision as torch's does); without memory for that buffer they fall back to
    float32 accumulation across runs. */
-static void SFX(sum_acc)(T *y, const T *x, const pat_iter *it, int64_t ny, T alpha) {
+PAT_SIMD static void SFX(sum_acc)(T *y, const T *x, const pat_iter *it, int64_t ny, T alpha) {
     double *acc = NULL;
     if (sizeof(T) < sizeof(double) && ny > 0) acc = calloc((size_t)ny, sizeof(double));
     {
@@ -118,12 +118,12 @@ static void SFX(gather_bwd)(T *dx, const T *dy, const pat_iter *it, int64_t base
 }
 
 /* y(n) = x(n) */
-static void SFX(copy)(T *y, const T *x, int64_t n) {
+PAT_SIMD static void SFX(copy)(T *y, const T *x, int64_t n) {
     for (int64_t i = 0; i < n; i++) y[i] = x[i];
 }
 
 /* dx(n) += dy(n) */
-static void SFX(acc)(T *dx, const T *dy, int64_t n) {
+PAT_SIMD static void SFX(acc)(T *dx, const T *dy, int64_t n) {
     for (int64_t i = 0; i < n; i++) dx[i] += dy[i];
 }
 

@@ -4,13 +4,18 @@
    pyautotape/replay/plan.py from a recording of the step run eagerly. Buffers are owned by
    Python and fixed between calls; new inputs were copied into their buffers before the
    call. Each step reuses the eager code path (pat_exec_fwd, pat_tape_backward, the
-   optimizer kernels), in the recorded order, so results are bitwise those of eager mode.
+   optimizer kernels), in the recorded order, so results are bitwise those of eager mode;
+   the one exception is opt-in: a PAT_STEP_SGD_GEMM step (pat.compile(fuse_update=True))
+   folds a plain SGD update into the weight-gradient GEMM (run_sgd_gemm).
    A failed guard stops the run with PAT_EGUARD before any later step; indices are checked
    against the table sizes, and nothing is allocated, printed or kept.
 
    pat_replay_checked (pat.detect_anomaly) runs the same program and checks every forward
    output (pat_check_fwd) and every backward step (pat_tape_backward_checked); the
    unchecked pat_replay pays one pointer test per step for it. */
+#include <cblas.h>
+#include <limits.h>
+
 #include "pat.h"
 
 #define PAT_TYPED "replay_t.h"
@@ -88,6 +93,41 @@ static int run_sweep(const pat_sweep *w, int64_t first, int32_t index,
     return rc;
 }
 
+/* fuse_update (opt-in, not bitwise eager's: the GEMM rounds -lr * (dy^T x) + W its own way):
+   W(n,k) += -lr dy(m,n)^T x(m,k), the update of plain SGD folded into the weight-gradient
+   GEMM of linear record b of sweep a, W parameter d of optimizer call c (which skips it). */
+static int run_sgd_gemm(const pat_step *s, const pat_sweep *sweeps, int64_t nsweeps,
+                        const pat_optcall *opts, int64_t nopts, pat_stats *stats) {
+    if (!in_range(s->a, nsweeps) || !in_range(s->c, nopts)) return PAT_EBADARG;
+    const pat_sweep *w = &sweeps[s->a];
+    const pat_optcall *o = &opts[s->c];
+    if (!in_range(s->b, w->ntape) || !in_range(s->d, o->nparams)) return PAT_EBADARG;
+    const pat_instr *ins = &w->tape[s->b];
+    if (ins->op != PAT_OP_LINEAR || o->kind != PAT_OPTIM_SGD || o->dtype != s->dtype ||
+        ins->dtype != s->dtype || !in_range(ins->dst, w->nslots) ||
+        !in_range(ins->src[0], w->nslots))
+        return PAT_EBADARG;
+    const int64_t m = ins->m, k = ins->k, n = ins->n;
+    if (m < 0 || k < 0 || n < 0 || !o->sizes || o->sizes[s->d] != n * k) return PAT_EBADARG;
+    if (m > INT_MAX || n > INT_MAX || k > INT_MAX) return PAT_ETOOBIG;
+    if (n * k == 0 || m == 0) return PAT_OK;
+    const void *dy = w->grads[ins->dst], *x = w->vals[ins->src[0]];
+    void *W = o->params[s->d];
+    if (!dy || !x || !W) return PAT_ENULL;
+    const double lr = o->hyper[0];
+    if (s->dtype == PAT_F32)
+        scipy_cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)n, (int)k, (int)m,
+                          (float)-lr, dy, (int)n, x, (int)k, 1.0f, W, (int)k);
+    else
+        scipy_cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)n, (int)k, (int)m,
+                          -lr, dy, (int)n, x, (int)k, 1.0, W, (int)k);
+    if (stats) {
+        stats->gemm_calls += 1;
+        stats->gemm_flops += 2 * m * n * k;
+    }
+    return PAT_OK;
+}
+
 static int replay_run(const pat_step *steps, int64_t nsteps, const pat_instr *instrs,
                       int64_t ninstrs, const pat_iter *iters, int64_t niters,
                       void *const *bufs, int64_t nbufs, const pat_sweep *sweeps,
@@ -138,6 +178,9 @@ static int replay_run(const pat_step *steps, int64_t nsteps, const pat_instr *in
         }
         case PAT_STEP_OPTIM:
             rc = in_range(s->a, nopts) ? run_optim(&opts[s->a]) : PAT_EBADARG;
+            break;
+        case PAT_STEP_SGD_GEMM:
+            rc = run_sgd_gemm(s, sweeps, nsweeps, opts, nopts, stats);
             break;
         case PAT_STEP_COUNT:
             rc = PAT_EBADOP;

@@ -1,11 +1,11 @@
 /* replay_t.h: the typed helpers of replay.c (zero, accumulate, guard), instantiated for
    float and double (typed.h). */
 
-static void SFX(zero)(T *y, int64_t n) {
+PAT_SIMD static void SFX(zero)(T *y, int64_t n) {
     for (int64_t i = 0; i < n; i++) y[i] = 0;
 }
 
-static void SFX(acc)(T *y, const T *x, int64_t n) {
+PAT_SIMD static void SFX(acc)(T *y, const T *x, int64_t n) {
     for (int64_t i = 0; i < n; i++) y[i] += x[i];
 }
 

@@ -8,6 +8,10 @@ from typing import Any
 
 import numpy as np
 
+# set_writeable(arr, flag) is what ``arr.flags.writeable = flag`` does (the flags object's
+# setter calls setflags by name), at a quarter of the cost: locks toggle on every op
+set_writeable: Any = np.ndarray.setflags
+
 
 class _Guard:
     """Lock count and version of one tensor's buffer.
@@ -27,12 +31,12 @@ class _Guard:
     def lock(self) -> None:
         self.count += 1
         if self.count == 1:
-            self.arr.flags.writeable = False
+            set_writeable(self.arr, False)
 
     def unlock(self) -> None:
         self.count -= 1
         if self.count == 0:
-            self.arr.flags.writeable = True
+            set_writeable(self.arr, True)
 
 
 class _writable:
@@ -49,7 +53,7 @@ class _writable:
 
     def __enter__(self) -> np.ndarray:
         if self.g is not None and self.g.count > 0:
-            self.g.arr.flags.writeable = True
+            set_writeable(self.g.arr, True)
         return self.t._data
 
     def __exit__(self, *exc: object) -> None:
@@ -58,4 +62,4 @@ class _writable:
             g.version += 1
             g.writer = self.name
             if g.count > 0:
-                g.arr.flags.writeable = False
+                set_writeable(g.arr, False)

@@ -24,6 +24,7 @@ import numpy as np
 from . import _ffi, tensor_hooks
 from ._ffi import ffi, filled, lib
 from ._state import ANOMALY_CHECK, ENGINE_COUNTS, engine_lock, hooks, state
+from ._sweepcache import cached_backward
 from .errors import ShapeError, TapeError
 from .graphgrad import graph_grads
 from .packing import Program, collect, every_leaf, pack_records
@@ -82,12 +83,14 @@ def seed_gradient(out: Tensor, gradient: Any, where: str) -> np.ndarray:
     """The cotangent a sweep from ``out`` starts with: ``gradient`` checked against out's
     shape and dtype, or ones for a one-element output."""
     if gradient is None:
-        if out.size != 1:
+        if out._data.size != 1:
             raise ShapeError(
                 f"{where}: output has shape {out.shape}; a non-scalar output needs "
                 "gradient= (a cotangent of the same shape), or call .sum() first"
             )
-        return np.ones(out.shape, dtype=out.dtype)
+        one = np.empty(out._data.shape, out._data.dtype)
+        one.fill(1)
+        return one
     g = gradient._data if isinstance(gradient, Tensor) else gradient
     g = _float_array(g, out.dtype, where, "gradient")
     if g.shape != out.shape:
@@ -129,6 +132,11 @@ def _sweep(records, roots, targets, stats):
     """Pack the records, give every live slot an adjoint buffer, run the C sweep and hand
     out the gradients."""
     accumulate = targets is None  # backward(): every leaf that requires grad
+    if (accumulate and len(roots) == 1 and state.recorder is None
+            and not tensor_hooks.active()  # hooks and retain_grad see per-record adjoints
+            and not (state.anomaly & ANOMALY_CHECK and hooks.backward is not None)
+            and cached_backward(records, roots[0][0], roots[0][1], stats)):
+        return None  # the same tape structure as an earlier backward: its tables kept
     if accumulate:
         prog = pack_records(records, want_leaf=every_leaf)
     else:

@@ -20,6 +20,7 @@ calls with :meth:`Program.array_slot` and :meth:`Program.row`.
 from __future__ import annotations
 
 import math
+import operator
 import struct
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -150,8 +151,9 @@ def collect(roots: Sequence[Tensor], where: str, floor: int = 0,
     it; with ``busy_ok`` False so is one in use by another sweep."""
     seen: dict[int, Record] = {}
     stack = [t._node for t in roots if t._node is not None]
+    pop, push = stack.pop, stack.append
     while stack:
-        r = stack.pop()
+        r = pop()
         if id(r) in seen or r.seq < floor:
             continue
         if r.released:
@@ -169,8 +171,13 @@ def collect(roots: Sequence[Tensor], where: str, floor: int = 0,
         seen[id(r)] = r
         for p in r.parents:
             if type(p) is Record and id(p) not in seen:
-                stack.append(p)
-    return sorted(seen.values(), key=lambda r: r.seq)
+                push(p)
+    out = list(seen.values())
+    out.sort(key=_SEQ)
+    return out
+
+
+_SEQ = operator.attrgetter("seq")
 
 
 def every_leaf(leaf: Tensor) -> bool:

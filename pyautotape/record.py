@@ -24,13 +24,15 @@ How the tape works (the Wengert list):
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
 
 import numpy as np
 
 from . import _ffi
+from ._guard import set_writeable
 from ._state import hooks, seq, state
-from .tensor import Tensor, _Guard, _wrap
+from .tensor import Tensor, _Guard
 
 __all__ = ["Record", "record"]
 
@@ -49,6 +51,8 @@ def _policy(reads: int) -> tuple[bool, bool, bool, bool, bool] | None:
 
 
 _POLICY = [_policy(reads) for reads in _ffi.OP_READS]
+_NOTHING_SAVED = (None, None, None)  # what a released record keeps
+_VERSION = operator.attrgetter("version")
 
 
 class Record:
@@ -68,7 +72,7 @@ class Record:
     dtype: np.dtype
     shape: tuple[int, ...]
     parents: list[Record | Tensor | None]
-    saved: list[np.ndarray | None]
+    saved: Sequence[np.ndarray | None]  # a list of three (a shared tuple once released)
     out: np.ndarray | None
     aux: np.ndarray | None
     it: np.ndarray | None
@@ -101,6 +105,7 @@ class Record:
         "released",
         "busy",
         "where",
+        "hooked",  # its tensor hooks (tensor_hooks.py), alive as long as the record
         "__weakref__",
     )
 
@@ -116,9 +121,15 @@ class Record:
         """Drop what the rules would read; a later sweep raises TapeError."""
         if not self.released:
             self.released = True
-            self._unlock()
+            for g in self.guards:  # _unlock, inline: this runs for every record a sweep frees
+                if type(g) is not _Guard:  # a nested transform's release marker (nesting.py)
+                    g.unlock()
+                    continue
+                g.count -= 1
+                if g.count == 0:
+                    set_writeable(g.arr, True)
             self.guards = ()
-            self.saved = [None, None, None]
+            self.saved = _NOTHING_SAVED
             self.out = None
             self.aux = None
 
@@ -166,18 +177,25 @@ def record(
     append a record for it. ``sources[i]`` is op's source i: a Tensor (a parent when it
     requires grad), a constant ndarray, or None. What the record keeps follows the op's
     READS; ``aux`` is always kept."""
-    y = _wrap(out)
-    rec = state.recorder
+    y = Tensor.__new__(Tensor)  # _wrap(out), inline: every op comes through here
+    y._data = out
+    y.requires_grad = False
+    y._grad = None
+    y._node = None
+    y._guard = None
+    st = state
+    rec = st.recorder
     if rec is not None:  # pat.compile: which tensors the step reads (their .data is checked)
         rec.sources(sources)
-    if not state.grad_enabled:
+    if not st.grad_enabled:
         return y
     parents: list[Record | Tensor | None] = [None, None, None]
     any_grad = False
     i = 0
     for t in sources:
         if t is not None and not isinstance(t, np.ndarray) and t.requires_grad:
-            parents[i] = t._node if t._node is not None else t
+            node = t._node
+            parents[i] = node if node is not None else t
             any_grad = True
         i += 1
     if not any_grad:
@@ -197,7 +215,7 @@ def record(
     r.busy = False
     r.aux = aux
     # (file, line, function) of the caller, kept while pat.detect_anomaly is on
-    r.where = hooks.record_site(op, out) if state.anomaly and hooks.record_site else None
+    r.where = hooks.record_site(op, out) if st.anomaly and hooks.record_site else None
     guards: list[_Guard] = []
     values: list[np.ndarray | None] = [None, None, None]
     save_out = False
@@ -221,18 +239,23 @@ def record(
         r.out = out
     else:
         r.out = None
-    if state.stream is not None:  # forward mode without a tape: push the tangent now
+    if st.stream is not None:  # forward mode without a tape: push the tangent now
         r.guards = ()
         r.versions = ()
-        return state.stream.push(r, y)
-    for g in guards:
-        g.lock()
-    r.guards = tuple(guards)
-    r.versions = tuple(g.version for g in guards)
+        return st.stream.push(r, y)
+    if guards:
+        for g in guards:  # _Guard.lock, inline
+            g.count += 1
+            if g.count == 1:
+                set_writeable(g.arr, False)
+        r.guards = tuple(guards)
+        r.versions = tuple(map(_VERSION, guards))
+    else:
+        r.guards = r.versions = ()
     r.released = False
     y.requires_grad = True
     y._node = r
-    tapes = state.tapes
+    tapes = st.tapes
     if tapes is not None:  # a pat.Tape scope is open: it notes what it shows
         for tp in tapes:
             tp._note(r, y, sources)

@@ -226,7 +226,7 @@ class Tensor:
     _node: Any  # the record.Record that made this tensor (None for a leaf)
     _guard: _Guard | None
 
-    __slots__ = ("_data", "requires_grad", "_grad", "_node", "_guard", "__weakref__")
+    __slots__ = ("_data", "requires_grad", "_grad", "_node", "_guard", "_hooked", "__weakref__")
     __hash__ = object.__hash__
 
     def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:

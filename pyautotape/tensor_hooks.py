@@ -46,16 +46,21 @@ _ids = itertools.count()
 class _Entry:
     """The hooks of one leaf tensor or one record (a non-leaf tensor's node)."""
 
-    __slots__ = ("ref", "hooks", "retain", "__weakref__")
+    __slots__ = ("ref", "hooks", "retain", "table", "key", "__weakref__")
 
-    def __init__(self, ref: weakref.ref) -> None:
+    def __init__(self, ref: weakref.ref, table: weakref.WeakValueDictionary[int, _Entry],
+                 key: int) -> None:
         self.ref = ref
+        self.table, self.key = table, key  # where it is registered (dropped when empty)
         self.hooks: dict[int, Callable[[Any], Any]] = {}
         self.retain: weakref.ref | None = None  # the tensor that keeps .grad
 
 
-_leaves: dict[int, _Entry] = {}  # id(leaf tensor) -> entry
-_nodes: dict[int, _Entry] = {}  # id(record) -> entry
+# id(leaf tensor) / id(record) -> entry. The tensor or record holds its entry (its
+# `_hooked` / `hooked` slot) and the tables only weakly, so a hook that closes over its
+# own tensor is a cycle the garbage collector frees, not a leak through a global.
+_leaves: weakref.WeakValueDictionary[int, _Entry] = weakref.WeakValueDictionary()
+_nodes: weakref.WeakValueDictionary[int, _Entry] = weakref.WeakValueDictionary()
 
 
 def active() -> bool:
@@ -68,10 +73,11 @@ def _entry(t: Tensor) -> _Entry:
     key = id(obj)
     e = table.get(key)
     if e is None or e.ref() is not obj:
-        def forget(_r: weakref.ref, key: int = key) -> None:
-            table.pop(key, None)
-
-        e = table[key] = _Entry(weakref.ref(obj, forget))
+        e = table[key] = _Entry(weakref.ref(obj), table, key)
+        if obj is t:
+            t._hooked = e  # type: ignore[attr-defined]
+        else:
+            obj.hooked = e  # type: ignore[union-attr]
     return e
 
 
@@ -88,6 +94,8 @@ class RemovableHandle:
         e = self._entry()
         if e is not None:
             e.hooks.pop(self._id, None)
+            if not e.hooks and e.retain is None and e.table.get(e.key) is e:
+                del e.table[e.key]  # nothing left: the sweeps' fast paths apply again
 
 
 def register_hook(self: Tensor, hook: Callable[[Tensor], Any]) -> RemovableHandle:

@@ -132,6 +132,7 @@ def test_leaf_hooks_with_create_graph_and_nonleaf_refusal():
     g = x.grad
     np.testing.assert_allclose(g.numpy(), [1.5])
     assert g.requires_grad
+    x.grad = None  # as torch advises: x -> .grad -> its record -> x is a cycle
     y = pat.tensor([0.5], requires_grad=True)
     h = y * y
     h.retain_grad()
@@ -153,3 +154,41 @@ def test_a_hook_makes_a_compiled_step_run_eagerly():
     for v in (1.0, 2.0, 3.0):
         np.testing.assert_array_equal(compiled(np.full(2, v)), np.full(2, v))
     assert len(seen) == 3  # the hook ran on every call: no replay skipped it
+
+
+def test_hooks_see_the_sweep_after_backward_kept_its_tables():
+    """backward() keeps the packed tables of a repeated tape structure; a hook or
+    retain_grad registered afterwards must still see this sweep's gradients."""
+    w = pat.tensor([1.0, 2.0], dtype=pat.float64, requires_grad=True)
+    for _ in range(3):  # the same structure each time: its tables are kept
+        (pat.tanh(w * 3.0)).sum().backward()
+    w.grad = None
+    seen = []
+    h = w * 3.0
+    h.retain_grad()
+    handle = w.register_hook(lambda g: seen.append(g.numpy().copy()))
+    pat.tanh(h).sum().backward()
+    expect = 3.0 * (1.0 - np.tanh(3.0 * np.array([1.0, 2.0])) ** 2)
+    np.testing.assert_allclose(seen[0], expect, rtol=1e-6)
+    np.testing.assert_allclose(h.grad.numpy(), expect / 3.0, rtol=1e-6)
+    handle.remove()
+    del h
+    assert not pat.tensor_hooks.active()  # a removed hook leaves nothing registered
+
+
+def test_a_hook_closing_over_its_tensor_does_not_leak():
+    """The hook tables hold entries weakly: a hook that references its own tensor is a
+    cycle the garbage collector frees, after which no hook is registered."""
+    import gc
+
+    def run():
+        x = pat.tensor([1.0, 2.0], requires_grad=True)
+        x.register_hook(lambda g: g + x)
+        y = x * 2.0
+        y.retain_grad()
+        y.register_hook(lambda g: g * y)
+        (y * 5.0).sum().backward()
+
+    run()
+    gc.collect()
+    assert not pat.tensor_hooks.active()

@@ -61,6 +61,18 @@ class _GroupState:
         self.tables[key] = (list(arrays), tab, cptr)
         return cptr
 
+    def int64_ptr(self, key: str, arr: np.ndarray) -> Any:
+        """An ``int64_t *`` to ``arr`` (the sizes or the counters), kept while ``arr`` is
+        the array this state holds under ``key`` (a rebuild replaces it)."""
+        hit = self.tables.get(key)
+        if hit is not None and hit[0] is arr:
+            return hit[2]
+        if arr.dtype != np.int64 or not arr.flags.writeable:
+            raise TypeError(f"internal: {key} must be a writable int64 array")
+        cptr = ffi.cast("int64_t *", _ffi.ptr(arr, writable=True))
+        self.tables[key] = (arr, arr, cptr)  # type: ignore[assignment]
+        return cptr
+
     def current(self, params: Any) -> bool:
         """Whether ``params`` (a group's "params" entry now) is still the list of tensors,
         shapes and dtype this state was built for: O(1) for the optimizer's own

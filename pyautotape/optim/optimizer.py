@@ -6,15 +6,17 @@ from __future__ import annotations
 import numbers
 import operator
 from collections.abc import Iterable, Mapping
+from itertools import repeat
 from typing import Any, cast
 
 import numpy as np
 
 from .. import _ffi
-from .._ffi import DTYPE_CODE, ffi
+from .._ffi import DTYPE_CODE
+from .._guard import set_writeable
 from .._state import state as _state
 from ..errors import DTypeError, ShapeError
-from ..tensor import Tensor, _writable, clear_grad
+from ..tensor import Tensor, clear_grad
 from ._group import ParamList, _GroupState, _index, _step
 
 __all__ = ["Optimizer"]
@@ -278,15 +280,15 @@ class Optimizer:
         where = f"{type(self).__name__}.step"
         self._sync(where)
         for group, state in zip(self.param_groups, self._state, strict=True):
-            hyper = tuple(group.get(k) for k in self.defaults)
+            hyper = tuple(map(group.get, self.defaults))
             if hyper != state.checked:  # validate what a schedule or the user changed
                 self._check(group)
-                state.checked = tuple(group.get(k) for k in self.defaults)
+                state.checked = tuple(map(group.get, self.defaults))
             grads = self._grads(group, state, where)
             if grads is None:  # a tensor's buffer was swapped behind the list's back
                 self._resync(group, state, where)
                 grads = self._grads(group, state, where)
-            if grads is not None and any(g is not None for g in grads):
+            if grads is not None and sum(map(operator.is_not, grads, repeat(None))):
                 self._update(group, state, grads)
 
     def _grads(self, group: dict[str, Any], state: _GroupState, where: str
@@ -296,7 +298,7 @@ class Optimizer:
         grads: list[np.ndarray | None] = []
         shapes, dtype = state.shapes, state.dtype
         for i, p in enumerate(group["params"]):
-            g = p.grad
+            g = p._grad  # what p.grad returns, without the property call
             if g is None:
                 grads.append(None)
                 continue
@@ -339,24 +341,26 @@ class Optimizer:
         datas: list[np.ndarray | None] = [None] * len(params)
         # not cached: that would keep old gradients alive
         gtab, gkeep = _ffi.pointer_table(grads)
-        entered = []
+        # what _writable does per parameter, for all of them: lift the read-only locks for
+        # the write, then bump each version (a record that saved the old value refuses)
+        guards = []
         try:
             for i in live:
                 p = params[i]
-                if p._guard is None:  # never saved by a record: no lock, no version
-                    datas[i] = p._data
-                    continue
-                w = _writable(p)
-                datas[i] = w.__enter__()
-                entered.append(w)
+                datas[i] = p._data
+                g = p._guard
+                if g is not None:  # None: never saved by a record, no lock, no version
+                    if g.count > 0:
+                        set_writeable(g.arr, True)
+                    guards.append(g)
             rc = kernel(
                 DTYPE_CODE[params[0].dtype],
                 len(params),
                 state.table("params", datas),
                 gtab,
                 *[state.table(name, state.buffers[name]) for name in self._buffers],
-                ffi.cast("int64_t *", _ffi.ptr(sizes)),
-                ffi.cast("int64_t *", _ffi.ptr(state.counts, writable=True)),
+                state.int64_ptr("#sizes", sizes),
+                state.int64_ptr("#counts", state.counts),
                 *hyper,
                 flag,
             )
@@ -366,9 +370,13 @@ class Optimizer:
                               [state.buffers[name] for name in self._buffers], sizes,
                               state.counts, hyper, flag, (self, group, state))
         finally:
-            for w in reversed(entered):
-                w.__exit__(None, None, None)
-        _ffi.check(rc, f"{type(self).__name__}.step")
+            for g in reversed(guards):
+                g.version += 1
+                g.writer = None
+                if g.count > 0:
+                    set_writeable(g.arr, False)
+        if rc != 0:
+            _ffi.check(rc, f"{type(self).__name__}.step")
 
     # -- gradients -----------------------------------------------------------------------
     def zero_grad(self, set_to_none: bool = True) -> None:

@@ -26,6 +26,7 @@ from .recorder import Aliased, Recorder, Retape
 from .traced import TracedArray, traced_arg
 
 _ARRAYS = (np.ndarray, Tensor)
+_MISS = object()  # the fast call path does not apply: take the general one
 
 
 def _settings() -> tuple:
@@ -136,28 +137,104 @@ class Compiled:
     (1, 1)
     """
 
-    def __init__(self, fn: Callable[..., Any], strict: bool = False, cache_size: int = 8) -> None:
+    def __init__(self, fn: Callable[..., Any], strict: bool = False, cache_size: int = 8,
+                 fuse_update: bool = False) -> None:
         if cache_size < 1:
             raise ValueError(f"compile: cache_size must be >= 1, got {cache_size}")
         self.fn = fn
         self.strict = strict
+        self.fuse_update = bool(fuse_update)
         self.cache_size = cache_size
         self.plans: collections.OrderedDict[tuple, Plan] = collections.OrderedDict()
         self.stats = {"records": 0, "replays": 0, "retapes": 0, "eager": 0}
         self.last: Plan | None = None
         self._lock = threading.Lock()
         self._eager_keys: set[tuple] = set()  # signatures whose arguments alias fn's tensors
+        self._fast: Callable[[tuple], Any] | None = None  # the last recording's call path
         functools.update_wrapper(self, fn)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        fast = self._fast
+        if fast is not None and not kwargs:
+            out = fast(args)
+            if out is not _MISS:
+                return out
+        return self._call(args, kwargs)
+
+    def _fast_path(self, plan: Plan) -> Callable[[tuple], Any] | None:
+        """The call path of the previous call's recording, for positional plain ndarrays
+        that are distinct objects: the same checks as _call in straight-line code over
+        precomputed values (no key building); _MISS sends a call to _call unchanged.
+        None when the recording has no such path (Tensor or value arguments, keywords)."""
+        sig = plan.call_sig
+        if (sig is None or not plan.all_nd or not plan.replayable or plan.tensor_args
+                or plan.key[-1] is not None or any(t is not np.ndarray for t, *_ in sig)):
+            return None
+        shapes = tuple((s, d) for _, s, d in sig)
+        n = len(shapes)
+        settings = plan.settings
+        captured = plan.captured
+        run = plan.run
+        lock = self._lock
+        stats = self.stats
+        state = _state
+        nd = np.ndarray
+        tensor_mod, elt_mod = _tensor, _elementwise
+
+        def fast(args: tuple) -> Any:
+            if len(args) != n or state.recorder is not None:
+                return _MISS
+            for (shape, dtype), a in zip(shapes, args, strict=True):
+                if type(a) is not nd or a.shape != shape or a.dtype != dtype:
+                    return _MISS
+                b = a.base
+                if id(a if b is None else b) in captured:
+                    return _MISS
+            if n > 1 and (args[0] is args[1] if n == 2 else len(set(map(id, args))) != n):
+                return _MISS
+            if (tensor_mod._default_dtype, elt_mod._relu_subgradient) != settings:
+                return _MISS
+            with lock:
+                if self.last is not plan:
+                    return _MISS
+                try:
+                    out = run(args)
+                except Retape as why:
+                    return self._retape(why, plan.key, args, {}, settings)
+                stats["replays"] += 1
+                return out
+
+        return fast
+
+    def _use(self, plan: Plan) -> None:
+        """``plan`` is the most recently used recording (the lock is held)."""
+        if plan is not self.last:
+            self.last = plan
+            self._fast = None
+        if self._fast is None:
+            if plan.fast is False:
+                plan.fast = self._fast_path(plan)
+            self._fast = plan.fast
+
+    def _retape(self, why: Retape, key: tuple, args: tuple, kwargs: dict,
+                settings: tuple) -> Any:
+        if self.strict:
+            raise RetapeRequired(
+                f"compile: the recorded step no longer applies ({why}); "
+                "strict=True forbids recording again"
+            ) from None
+        self.stats["retapes"] += 1
+        return self._record(key, args, kwargs, settings)
+
+    def _call(self, args: tuple, kwargs: dict) -> Any:
         if _state.recorder is not None:
             raise TapeError("compile: a compiled function cannot be called while recording")
         last = self.last
         settings = _settings()
         if (last is not None and not kwargs and _same_call(last.call_sig, args)
                 and last.settings == settings):
-            # the common case: the same signature as the previous call, checked without
-            # building and hashing the cache key
+            # the same signature as the previous call, checked without building and
+            # hashing the cache key
             objs = [a for a in args if type(a) in _ARRAYS]
             arrays = objs if last.all_nd else [
                 a if type(a) is np.ndarray else a._data for a in objs
@@ -195,10 +272,11 @@ class Compiled:
                         return self.fn(*args, **kwargs)
                 if plan is not self.last:
                     self.plans.move_to_end(key)
-                    self.last = plan
                 if not plan.replayable:
+                    self._use(plan)
                     self.stats["eager"] += 1
                     return self.fn(*args, **kwargs)
+                self._use(plan)
                 try:
                     if plan.tensor_args:
                         plan.grads_in(objs)
@@ -208,12 +286,7 @@ class Compiled:
                     self.stats["replays"] += 1
                     return out
                 except Retape as why:
-                    if self.strict:
-                        raise RetapeRequired(
-                            f"compile: the recorded step no longer applies ({why}); "
-                            "strict=True forbids recording again"
-                        ) from None
-                    self.stats["retapes"] += 1
+                    return self._retape(why, key, args, kwargs, settings)
             return self._record(key, args, kwargs, settings)
 
     def _record(self, key: tuple, args: tuple, kwargs: dict, settings: tuple) -> Any:
@@ -305,7 +378,7 @@ class Compiled:
                 raise TypeError("compile: fn wrote an argument in place, but the caller's "
                                 "array is read-only")
             rec.refuse("fn wrote one of its array arguments in place")
-        plan = Plan(rec, result)
+        plan = Plan(rec, result, fuse_update=self.fuse_update)
         plan.key = key
         plan.settings = settings
         plain = not kwargs and not any(
@@ -318,7 +391,7 @@ class Compiled:
         self.plans.move_to_end(key)
         while len(self.plans) > self.cache_size:
             self.plans.popitem(last=False)
-        self.last = plan
+        self._use(plan)
         self.stats["records"] += 1
         if tensor_args:
             plan.grads_out([a for a in (*args, *call_kwargs_values(kwargs))
@@ -334,7 +407,8 @@ class Compiled:
         return self.last.memory_report()
 
 
-def compile(fn: Callable[..., Any] | None = None, *, strict: bool = False, cache_size: int = 8):
+def compile(fn: Callable[..., Any] | None = None, *, strict: bool = False, cache_size: int = 8,
+            fuse_update: bool = False):
     """Record ``fn`` once per signature and replay it in one C call afterwards.
 
     The first call with a given signature (shapes and dtypes of the array/Tensor
@@ -357,6 +431,12 @@ def compile(fn: Callable[..., Any] | None = None, *, strict: bool = False, cache
     A new signature records a new tape; ``cache_size`` recordings are kept (least recently
     used first out).
 
+    ``fuse_update=True`` (opt-in) folds a plain SGD update (no momentum, weight decay or
+    maximize) of a linear layer's weight into its weight-gradient GEMM,
+    ``W += -lr * dy^T x``, where nothing else reads that gradient (``zero_grad()`` after
+    ``step()``, no clipping): one pass over W instead of three. The numbers then differ
+    from eager mode's by rounding; by default a replay is bitwise eager's.
+
     >>> import numpy as np, pyautotape as pat
     >>> w = pat.tensor(np.zeros(3), requires_grad=True)
     >>> opt = pat.optim.SGD([w], lr=0.1)
@@ -374,5 +454,6 @@ def compile(fn: Callable[..., Any] | None = None, *, strict: bool = False, cache
     2
     """
     if fn is None:
-        return lambda f: Compiled(f, strict=strict, cache_size=cache_size)
-    return Compiled(fn, strict=strict, cache_size=cache_size)
+        return lambda f: Compiled(f, strict=strict, cache_size=cache_size,
+                                  fuse_update=fuse_update)
+    return Compiled(fn, strict=strict, cache_size=cache_size, fuse_update=fuse_update)

@@ -21,8 +21,11 @@ from .._state import state as _state
 from ..ops.core import bcast_iter
 from ..packing import Instr, Program
 from ..tensor import Tensor, _wrap
+from .fuse import fuse_updates
 from .program import _plan_buffers, _program, _result_arrays
 from .recorder import ANY, Recorder, Retape, TracedFloat
+
+_memmove = ffi.memmove
 
 STEP_DTYPE = _ffi.c_struct_dtype("pat_step", [
     ("kind", np.int32),
@@ -33,6 +36,12 @@ STEP_DTYPE = _ffi.c_struct_dtype("pat_step", [
     ("d", np.int32),
     ("n", np.int64),
 ])
+
+
+def _base(a: np.ndarray) -> np.ndarray:
+    """The array owning ``a``'s memory (NumPy keeps a view's base the owner)."""
+    b = a.base
+    return a if b is None else b
 
 
 def _owner(a: np.ndarray) -> int:
@@ -118,7 +127,8 @@ class OptCheck:
                 raise Retape("the optimizer's state was rebuilt (its parameter list changed "
                              "since the recording)")
             for name, then in bufs:
-                if not all(map(is_, buffers[name], then)):
+                now = buffers[name]
+                if len(now) != len(then) or not all(map(is_, now, then)):
                     raise Retape("the optimizer's state was replaced (load_state_dict)")
             try:
                 full = get(group)
@@ -150,8 +160,10 @@ class Plan:
     key: Any
     call_sig: tuple | None
     all_nd: bool  # every argument of that call is a plain ndarray
+    fast: Any = False  # Compiled's fast call path for it: False until built, None: none
 
-    def __init__(self, rec: Recorder, result: Any) -> None:
+    def __init__(self, rec: Recorder, result: Any, fuse_update: bool = False) -> None:
+        self.fuse_update = fuse_update
         self.leaves = list(rec.leaves.values())
         self.leaf_data = [p._data for p in self.leaves]
         # a leaf fn makes itself (x = pat.tensor(img, requires_grad=True) for a saliency
@@ -185,12 +197,75 @@ class Plan:
         self.settings: tuple = ()
         self.tensor_args: list = []
         self.ends = list(zip(self.leaves, self.grad_wrappers, strict=True))
+        self._fast_tables()
+
+    def _fast_tables(self) -> None:
+        """What run() compares and writes, laid out for short loops: the same checks as
+        the detailed ones of _check_leaves, which run only to name what failed."""
+        start = zip(self.leaves, self.leaf_data, self.grad_start, strict=True)
+        self.none_leaves = [(p, d) for p, d, g in start if g is None]
+        self.other_leaves = [(p, d, g) for p, d, g in
+                             zip(self.leaves, self.leaf_data, self.grad_start, strict=True)
+                             if g is not None]
+        # .grad as eager leaves it, set where it differs from how run() found it
+        self.grad_sets = [(p, w) for p, w, g in
+                          zip(self.leaves, self.grad_wrappers, self.grad_start, strict=True)
+                          if not (g is None and w is None)]
+        live = self._read_owners()
+        self.copy_in = [(pos, buf, cbuf, buf.nbytes) for pos, buf, cbuf in self.inputs
+                        if id(_base(buf)) in live]
+        tpl = self.result_template
+        self.result_buf = self.bufs[tpl[1]] if tpl[0] == "tensor" else None
+
+    def _read_owners(self) -> set[int]:
+        """ids of the memory blocks anything reads or writes after the inputs are copied
+        in: the program's slots, the sweeps' and optimizer calls' tables, the host guards
+        and the result. An input buffer outside them (the traced argument when fn only
+        reads ``pat.tensor(x)``, a copy of it) needs no copy on a replay."""
+        prog = self.prog
+        slots: set[int] = set()
+        for d, src, a in zip(prog.dst, prog.src, prog.aux, strict=True):
+            slots.add(d)
+            slots.add(a)
+            slots.update(src)
+        for st in self.steps:
+            kind = int(st["kind"])
+            if kind == lib.PAT_STEP_ZERO:
+                slots.add(int(st["a"]))
+            elif kind == lib.PAT_STEP_ACC:
+                slots.update((int(st["a"]), int(st["b"])))
+            elif kind == lib.PAT_STEP_GUARD:
+                slots.update((int(st["a"]), int(st["b"]), int(st["c"])))
+
+        def walk(tpl: Any) -> None:
+            kind, body = tpl
+            if kind in ("tensor", "float"):
+                slots.add(body)
+            elif kind in ("tuple", "list"):
+                for v in body:
+                    walk(v)
+            elif kind == "dict":
+                for v in body.values():
+                    walk(v)
+
+        walk(self.result_template)
+        arrays = [prog.vals[i] for i in slots if i >= 0]
+        for _, _, vals, grads in self.sweep_src:
+            arrays += vals + grads
+        for lst in self.opt_arrays:
+            arrays += lst
+        arrays += [b for b, _ in self.host_guards]
+        return {id(_base(a)) for a in arrays if a is not None}
 
     # -- packing --------------------------------------------------------------------------
     def _pack(self, events: list[tuple]) -> None:
         self.inputs: list[tuple[int, np.ndarray, Any]] = []
         self.opt_groups: list[tuple[tuple[Any, dict, Any], tuple, int]] = []
         program, sweeps, opts = _program(events, self.inputs, self.opt_groups)
+        self.fused = 0  # weights whose SGD update is folded into their dW GEMM
+        if self.fuse_update:
+            visible = {id(g) for g in self.grad_end if g is not None} | self.result_arrays
+            self.fused = fuse_updates(program, sweeps, opts, visible)
         remap = _plan_buffers(program, sweeps, opts, self._pinned(events))
         self.bytes_before_planning = remap.pop("_before")
         self.bytes_after_planning = remap.pop("_after")
@@ -223,6 +298,10 @@ class Plan:
                 steps.append((lib.PAT_STEP_BWD, lib.PAT_F32, st[1], st[2], 0, 0, 0))
             elif kind == "optim":
                 steps.append((lib.PAT_STEP_OPTIM, lib.PAT_F32, st[1], 0, 0, 0, 0))
+            elif kind == "sgd_gemm":
+                _, w, t, oi, j = st
+                steps.append((lib.PAT_STEP_SGD_GEMM, DTYPE_CODE[np.dtype(opts[oi][1])], w, t,
+                              oi, j, 0))
             elif kind == "guard":
                 _, arr, other, expect, how = st
                 # operands [expect, arr, other], as the C guard walks them (expect has
@@ -243,6 +322,7 @@ class Plan:
         self.sweep_src = sweeps
         self.opt_bufs = [o[4] for o in opts]
         self.opt_counts = [o[6] for o in opts]  # the step counters each call advances
+        self.opt_arrays = [[*o[2], *o[3], *(a for lst in o[4] for a in lst)] for o in opts]
         # reverse sweeps, each over its own slot tables (exactly the eager ones)
         self.sweeps = ffi.new("pat_sweep[]", max(len(sweeps), 1))
         self.sweep_keep = []
@@ -351,7 +431,8 @@ class Plan:
         return body
 
     # -- running --------------------------------------------------------------------------
-    def run(self, arrays: list[np.ndarray]) -> Any:
+    def _check_leaves(self) -> None:
+        """The parameter checks one by one, raising Retape with what failed."""
         for p, data, g in self.checks:
             if p._data is not data:
                 raise Retape("a parameter's .data was replaced")
@@ -363,6 +444,19 @@ class Plan:
                     raise Retape("a parameter's .grad changed between calls")
             elif g is not None:
                 raise Retape("a parameter's .grad was cleared between calls")
+
+    def run(self, arrays: list[np.ndarray] | tuple) -> Any:
+        # parameters: the same .data arrays, .grad as recorded (None, or the same array)
+        for p, d in self.none_leaves:
+            if p._data is not d or p._grad is not None:
+                self._check_leaves()
+        for p, d, g in self.other_leaves:
+            if p._data is not d:
+                self._check_leaves()
+            if g is not ANY:
+                cur = p._grad
+                if cur is None or cur._data is not g:
+                    self._check_leaves()
         for a, dt, shape, snap in self.const_checks:
             if a.dtype != dt or a.shape != shape or a.tobytes() != snap:
                 raise Retape("an array the step captured changed")
@@ -373,12 +467,15 @@ class Plan:
             opts = self.opts
             for check in self.opt_checks:
                 check(opts)
-        for pos, buf, cbuf in self.inputs:
+        for pos, buf, cbuf, nbytes in self.copy_in:
             src = arrays[pos]
-            if src.dtype == buf.dtype and src.flags.c_contiguous:
-                ffi.memmove(cbuf, src, buf.nbytes)
-            else:
-                np.copyto(buf, src, casting="unsafe")
+            if src.dtype is buf.dtype or src.dtype == buf.dtype:
+                try:  # a buffer of src exists when it is C-contiguous
+                    _memmove(cbuf, src, nbytes)
+                    continue
+                except ValueError:
+                    pass
+            np.copyto(buf, src, casting="unsafe")
         for buf, snap in self.host_guards:
             if buf.tobytes() != snap:
                 raise Retape("a guard failed")
@@ -394,10 +491,16 @@ class Plan:
             if kind == lib.PAT_STEP_FWD and rc == lib.PAT_EINDEX:
                 raise ValueError("cross_entropy: a label is outside [0, classes) in this batch")
             _ffi.check(rc, f"replay (step {step})")
-        for p, w in self.ends:
+        # the gradients as eager leaves them; parameters written in place: new versions
+        for p, w in self.grad_sets:
             p._grad = w
-            if p._guard is not None:
-                p._guard.version += 1
+        for p in self.leaves:
+            g = p._guard
+            if g is not None:
+                g.version += 1
+        out = self.result_buf
+        if out is not None:
+            return _wrap(out.copy())
         return self._build(self.result_template)
 
     def grads_in(self, objs: list[Any]) -> None:

@@ -93,6 +93,10 @@ def _accesses(st: tuple, sweeps: list) -> tuple[list, list]:
         return reads, writes
     if kind == "guard":
         return [st[1], st[2], st[3]], []
+    if kind == "sgd_gemm":  # fuse_update: reads its record's dy and x (W is pinned)
+        tape, _, vals, grads = sweeps[st[1]]
+        row = tape[st[2]]
+        return [grads[row["dst"]], vals[row["src"][0]]], []
     return [], []  # optim: its arrays are pinned
 
 

@@ -1,0 +1,218 @@
+/* gemm_small_t.h: the small-GEMM kernel of dense.c, one instance per element type and
+   instruction set. dense.c includes it once per (T, ISA) with:
+     T          float or double
+     GS(name)   the instance's name (suffixed by type and ISA)
+     GS_ATTR    the function attribute that selects the ISA (empty: the build's own)
+     GS_MR      rows of C per register tile; GS_MRB a lower one (neither 4, 2 nor 1)
+     GS_NR      columns of C per register tile (64 bytes)
+     GS_V, GS_VL               the vector type and its lanes (T and 1: the portable form)
+     GS_LOAD(p), GS_STORE(p, v), GS_SET1(x), GS_ZERO(), GS_ADD(a, b), GS_FMADD(a, b, c)
+                               unaligned load/store, broadcast, zero, a + b, fma(a, b, c)
+     GS_GATHER(pk, B0, bcs, brs, K)  optional: pk[p*GS_NR + c] = B0[p*brs + c*bcs] for a
+                               full block (bcs * GS_NR fits in int32)
+
+   Math: C(M,N) = A B (+ C when acc), A(i,p) = A[i*ars + p*acs], B(p,j) = B[p*brs + j*bcs],
+   C(i,j) = C[i*crs + j*ccs]. An element of a tile of 4 or more rows is the chain
+       s = 0;  for p = 0 .. K-1:  s = fma(A(i,p), B(p,j), s);   C(i,j) = s (+ C(i,j))
+   and one of a 1- or 2-row tile that chain split by p mod 4 (below). fma rounds once, so
+   the vector instances (vfmadd) and the portable one (fma()) give the same bits, and
+   which chain an element gets depends only on the shapes and the CPU: one model alone and
+   the same model inside an ensemble agree bitwise.
+
+   Layout: a block of GS_NR columns of B is read in place when its rows are contiguous
+   (bcs == 1, a full block), else packed into `pk` (K x GS_NR, zero-padded past N); each
+   step p loads GS_NR consecutive elements of it and broadcasts one element of A per row,
+   and the MR x GS_NR accumulators stay in registers. Rows past M read the last row again
+   and are not written. */
+
+#define GS_NV (GS_NR / GS_VL)
+
+/* acc(r, c) = sum_p A(i0 + r, p) b[p*bs + c] for r < MR, then stored into the valid part
+   of C (mr rows, nr columns), plus C itself (acc) or the addend e(r, c) = e[r*ers + c*ecs]
+   (the bias: one of ers, ecs is 0; e NULL: none). One instance per tile height MR
+   (GS_MR, GS_MRB, 4, 2, 1), so an edge of a few rows (a matrix-vector product) does not
+   pay for GS_MR. */
+#define GS_TILE(MR)                                                                       \
+    static GS_ATTR void GS(tile##MR)(int64_t K, const T *const *ar, int64_t acs,           \
+                                     const T *b, int64_t bs, T *c0, int64_t crs,           \
+                                     int64_t ccs, int64_t mr, int64_t nr, int acc,        \
+                                     const T *e, int64_t ers, int64_t ecs) {              \
+        GS_V s[MR][GS_NV];                                                                \
+        _Pragma("GCC unroll 16") for (int r = 0; r < MR; r++)                             \
+            _Pragma("GCC unroll 16") for (int v = 0; v < GS_NV; v++) s[r][v] = GS_ZERO(); \
+        for (int64_t p = 0; p < K; p++) {                                                 \
+            const T *bp = b + p * bs;                                                     \
+            GS_V bv[GS_NV];                                                               \
+            _Pragma("GCC unroll 16") for (int v = 0; v < GS_NV; v++)                      \
+                bv[v] = GS_LOAD(bp + v * GS_VL);                                          \
+            _Pragma("GCC unroll 16") for (int r = 0; r < MR; r++) {                       \
+                const GS_V a = GS_SET1(ar[r][p * acs]);                                   \
+                _Pragma("GCC unroll 16") for (int v = 0; v < GS_NV; v++)                  \
+                    s[r][v] = GS_FMADD(a, bv[v], s[r][v]);                                \
+            }                                                                             \
+        }                                                                                 \
+        if (mr == MR && nr == GS_NR && ccs == 1) {                                        \
+            _Pragma("GCC unroll 16") for (int r = 0; r < MR; r++) {                       \
+                T *cr = c0 + r * crs;                                                     \
+                _Pragma("GCC unroll 16") for (int v = 0; v < GS_NV; v++) {                \
+                    GS_V y = s[r][v];                                                     \
+                    if (acc) y = GS_ADD(y, GS_LOAD(cr + v * GS_VL));                      \
+                    else if (e && ecs) y = GS_ADD(y, GS_LOAD(e + v * GS_VL));             \
+                    else if (e) y = GS_ADD(y, GS_SET1(e[r * ers]));                       \
+                    GS_STORE(cr + v * GS_VL, y);                                          \
+                }                                                                         \
+            }                                                                             \
+            return;                                                                       \
+        }                                                                                 \
+        T o[MR][GS_NR];                                                                   \
+        _Pragma("GCC unroll 16") for (int r = 0; r < MR; r++)                             \
+            _Pragma("GCC unroll 16") for (int v = 0; v < GS_NV; v++)                      \
+                GS_STORE(&o[r][v * GS_VL], s[r][v]);                                      \
+        for (int64_t r = 0; r < mr; r++) {                                                \
+            T *cr = c0 + r * crs;                                                         \
+            for (int64_t c = 0; c < nr; c++)                                              \
+                cr[c * ccs] = acc ? o[r][c] + cr[c * ccs]                                 \
+                              : e ? o[r][c] + e[r * ers + c * ecs] : o[r][c];             \
+        }                                                                                 \
+    }
+GS_TILE(GS_MR)
+GS_TILE(GS_MRB)
+GS_TILE(4)
+#undef GS_TILE
+
+/* Tiles of 1 and 2 rows hold too few accumulators to cover the FMA latency, so their
+   chains are split four ways by p mod 4 and joined at the end: an element of such a tile
+   is (s0 + s1) + (s2 + s3), s_u = the chain over the p = u (mod 4) in order. Which tile
+   an element falls in depends only on M, N, K and the CPU's instance, so this keeps one
+   model alone and inside an ensemble bitwise equal. */
+#define GS_TILE_SPLIT(MR)                                                                 \
+    static GS_ATTR void GS(tile##MR)(int64_t K, const T *const *ar, int64_t acs,           \
+                                     const T *b, int64_t bs, T *c0, int64_t crs,           \
+                                     int64_t ccs, int64_t mr, int64_t nr, int acc,        \
+                                     const T *e, int64_t ers, int64_t ecs) {              \
+        GS_V s[4][MR][GS_NV];                                                             \
+        _Pragma("GCC unroll 16") for (int u = 0; u < 4; u++)                              \
+            _Pragma("GCC unroll 16") for (int r = 0; r < MR; r++)                         \
+                _Pragma("GCC unroll 16") for (int v = 0; v < GS_NV; v++)                  \
+                    s[u][r][v] = GS_ZERO();                                               \
+        int64_t p = 0;                                                                    \
+        for (; p + 4 <= K; p += 4)                                                        \
+            _Pragma("GCC unroll 4") for (int u = 0; u < 4; u++) {                         \
+                const T *bp = b + (p + u) * bs;                                           \
+                _Pragma("GCC unroll 16") for (int r = 0; r < MR; r++) {                   \
+                    const GS_V a = GS_SET1(ar[r][(p + u) * acs]);                         \
+                    _Pragma("GCC unroll 16") for (int v = 0; v < GS_NV; v++)              \
+                        s[u][r][v] = GS_FMADD(a, GS_LOAD(bp + v * GS_VL), s[u][r][v]);    \
+                }                                                                         \
+            }                                                                             \
+        for (int u = 0; p < K; p++, u++) {                                                \
+            const T *bp = b + p * bs;                                                     \
+            for (int r = 0; r < MR; r++) {                                                \
+                const GS_V a = GS_SET1(ar[r][p * acs]);                                   \
+                for (int v = 0; v < GS_NV; v++)                                           \
+                    s[u][r][v] = GS_FMADD(a, GS_LOAD(bp + v * GS_VL), s[u][r][v]);        \
+            }                                                                             \
+        }                                                                                 \
+        T o[MR][GS_NR];                                                                   \
+        _Pragma("GCC unroll 16") for (int r = 0; r < MR; r++)                             \
+            _Pragma("GCC unroll 16") for (int v = 0; v < GS_NV; v++)                      \
+                GS_STORE(&o[r][v * GS_VL], GS_ADD(GS_ADD(s[0][r][v], s[1][r][v]),         \
+                                                  GS_ADD(s[2][r][v], s[3][r][v])));       \
+        for (int64_t r = 0; r < mr; r++) {                                                \
+            T *cr = c0 + r * crs;                                                         \
+            for (int64_t c = 0; c < nr; c++)                                              \
+                cr[c * ccs] = acc ? o[r][c] + cr[c * ccs]                                 \
+                              : e ? o[r][c] + e[r * ers + c * ecs] : o[r][c];             \
+        }                                                                                 \
+    }
+GS_TILE_SPLIT(2)
+GS_TILE_SPLIT(1)
+#undef GS_TILE_SPLIT
+#undef GS_NV
+
+/* The tile height for the next mr (<= GS_MR) rows: GS_MR when they fill it, else the
+   smallest height that covers them (a taller tile's spare rows are cheaper than a second
+   pass over K) */
+static int64_t GS(height)(int64_t mr) {
+    if (mr >= GS_MR || mr > GS_MRB) return GS_MR;
+    return mr > 4 ? GS_MRB : mr > 2 ? 4 : mr;
+}
+
+/* C(M,N) (+)= A B (+ e) in this orientation; `pk` holds K * GS_NR elements */
+static GS_ATTR void GS(run)(int64_t M, int64_t N, int64_t K, const T *A, int64_t ars,
+                            int64_t acs, const T *B, int64_t brs, int64_t bcs, T *C,
+                            int64_t crs, int64_t ccs, int acc, const T *e, int64_t ers,
+                            int64_t ecs, T *pk) {
+    const T *ar[GS_MR];
+    for (int64_t j0 = 0; j0 < N; j0 += GS_NR) {
+        const int64_t nr = N - j0 < GS_NR ? N - j0 : GS_NR;
+        const T *b = B + j0 * bcs;
+        int64_t bs = brs;
+        if (bcs != 1) { /* a transposed operand: column c of the block is a row of B^T */
+#ifdef GS_GATHER
+            if (nr == GS_NR && bcs <= INT32_MAX / GS_NR) GS_GATHER(pk, B + j0 * bcs, bcs, brs, K);
+            else
+#endif
+            for (int64_t c = 0; c < nr; c++) {
+                const T *src = B + (j0 + c) * bcs;
+                for (int64_t p = 0; p < K; p++) pk[p * GS_NR + c] = src[p * brs];
+            }
+            for (int64_t p = 0; nr < GS_NR && p < K; p++)
+                for (int64_t c = nr; c < GS_NR; c++) pk[p * GS_NR + c] = 0;
+            b = pk;
+            bs = GS_NR;
+        } else if (nr < GS_NR) { /* the last, narrow block of a row-major operand */
+            for (int64_t p = 0; p < K; p++) {
+                const T *bp = B + p * brs + j0;
+                T *q = pk + p * GS_NR;
+                for (int64_t c = 0; c < nr; c++) q[c] = bp[c];
+                for (int64_t c = nr; c < GS_NR; c++) q[c] = 0;
+            }
+            b = pk;
+            bs = GS_NR;
+        }
+        for (int64_t i0 = 0, h; i0 < M; i0 += h) {
+            const int64_t mr = M - i0 < GS_MR ? M - i0 : GS_MR;
+            h = GS(height)(mr);
+            for (int64_t r = 0; r < h; r++) ar[r] = A + (i0 + (r < mr ? r : mr - 1)) * ars;
+            T *c0 = C + i0 * crs + j0 * ccs;
+            const T *e0 = e ? e + i0 * ers + j0 * ecs : NULL;
+            if (h == GS_MR)
+                GS(tileGS_MR)(K, ar, acs, b, bs, c0, crs, ccs, mr, nr, acc, e0, ers, ecs);
+            else if (h == GS_MRB)
+                GS(tileGS_MRB)(K, ar, acs, b, bs, c0, crs, ccs, mr, nr, acc, e0, ers, ecs);
+            else if (h == 4)
+                GS(tile4)(K, ar, acs, b, bs, c0, crs, ccs, mr, nr, acc, e0, ers, ecs);
+            else if (h == 2)
+                GS(tile2)(K, ar, acs, b, bs, c0, crs, ccs, mr, nr, acc, e0, ers, ecs);
+            else
+                GS(tile1)(K, ar, acs, b, bs, c0, crs, ccs, mr, nr, acc, e0, ers, ecs);
+        }
+    }
+}
+
+/* A rough cycle count of run in one orientation: the tiles' vector FMAs (one per row and
+   step), a fixed cost per tile, and the packing */
+static int64_t GS(cost)(int64_t M, int64_t N, int64_t K, int64_t bcs) {
+    const int64_t mpad = M / GS_MR * GS_MR + (M % GS_MR ? GS(height)(M % GS_MR) : 0);
+    const int64_t cols = (N + GS_NR - 1) / GS_NR;
+    /* packing: ~3 cycles an element, 1 for a block gathered whole */
+#ifdef GS_GATHER
+    const int64_t gathered = bcs != 1 && bcs <= INT32_MAX / GS_NR ? N / GS_NR * GS_NR * K : 0;
+#else
+    const int64_t gathered = 0;
+#endif
+    const int64_t packed = bcs != 1 ? cols * GS_NR * K - gathered : (N % GS_NR ? GS_NR * K : 0);
+    return cols * (mpad * K + 24 * ((M + GS_MR - 1) / GS_MR)) + 3 * packed + gathered;
+}
+
+/* C(M,N) (+)= A B (+ bias(j)), in the orientation that costs less: C^T = B^T A^T swaps
+   the roles of A and B (the elements' chains are the same either way) */
+static GS_ATTR void GS(gemm)(int64_t M, int64_t N, int64_t K, const T *A, int64_t ars,
+                             int64_t acs, const T *B, int64_t brs, int64_t bcs, T *C,
+                             int64_t ldc, int acc, const T *bias, T *pk) {
+    if (GS(cost)(N, M, K, ars) < GS(cost)(M, N, K, bcs))
+        GS(run)(N, M, K, B, bcs, brs, A, acs, ars, C, 1, ldc, acc, bias, 1, 0, pk);
+    else
+        GS(run)(M, N, K, A, ars, acs, B, brs, bcs, C, ldc, 1, acc, bias, 0, 1, pk);
+}

@@ -1,0 +1,175 @@
+"""pat.compile's call path for a repeated signature: it takes the fast path, keeps every
+check of the general one (a replaced parameter, a cleared gradient, an aliased or
+non-contiguous argument, other global settings), copies in only the inputs the program
+reads, and stays bitwise equal to eager."""
+
+import numpy as np
+import pytest
+
+import pyautotape as pat
+
+
+def _setup(seed=0):
+    pat.manual_seed(seed)
+    model = pat.nn.MLP([3, 8, 2], dtype=np.float32)
+    opt = pat.optim.SGD(model.parameters(), lr=0.05)
+
+    def step(x, y):
+        loss = pat.mse_loss(model(pat.tensor(x)), pat.tensor(y))
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+        return loss
+
+    return model, opt, step
+
+
+def _batches(n=6, seed=1):
+    rng = np.random.default_rng(seed)
+    return [(rng.normal(size=(5, 3)).astype(np.float32),
+             rng.normal(size=(5, 2)).astype(np.float32)) for _ in range(n)]
+
+
+def test_fast_path_is_taken_and_equals_eager_bitwise_with_any_layout():
+    m1, _, eager = _setup()
+    m2, _, step = _setup()
+    compiled = pat.compile(step)
+    for i, (x, y) in enumerate(_batches()):
+        # non-contiguous and Fortran-ordered arguments are converted, not memmoved
+        xs = np.asfortranarray(x) if i % 3 == 1 else (x.T.copy().T if i % 3 == 2 else x)
+        a, b = eager(x, y), compiled(xs, y)
+        assert a.numpy().tobytes() == b.numpy().tobytes(), i
+    assert compiled._fast is not None
+    assert compiled.stats == {"records": 1, "replays": 5, "retapes": 0, "eager": 0}
+    for p1, p2 in zip(m1.parameters(), m2.parameters(), strict=True):
+        assert p1.numpy().tobytes() == p2.numpy().tobytes()
+
+
+def test_only_inputs_the_program_reads_are_copied_and_new_values_are_seen():
+    _, _, step = _setup()
+    compiled = pat.compile(step)
+    x, y = _batches(1)[0]
+    compiled(x, y)
+    plan = compiled.last
+    # fn reads pat.tensor(x) and pat.tensor(y): the traced arguments' buffers are dead
+    assert len(plan.copy_in) == 2 < len(plan.inputs)
+    before = compiled(x, y).item()
+    changed = compiled(x + 1.0, y).item()
+    assert before != changed
+
+
+def test_fast_path_keeps_the_guards():
+    model, opt, step = _setup()
+    compiled = pat.compile(step)
+    x, y = _batches(1)[0]
+    compiled(x, y)
+    compiled(x, y)
+    p = next(iter(model.parameters()))
+    p.data = p.numpy() * 1.0  # a replaced .data records again
+    compiled(x, y)
+    assert compiled.stats["retapes"] == 1
+    compiled(x, x[:, :2].copy())  # both distinct arrays: fast path again
+    opt.param_groups[0]["lr"] = 0.5  # a number only: patched, no new recording
+    compiled(x, y)
+    assert compiled.stats["retapes"] == 1 and compiled.stats["records"] == 2
+    strict = pat.compile(step, strict=True)
+    strict(x, y)
+    strict(x, y)
+    p.data = p.numpy() * 1.0
+    with pytest.raises(pat.RetapeRequired):
+        strict(x, y)
+
+
+def test_aliased_arguments_and_parameter_views_leave_the_fast_path():
+    model, _, _ = _setup()
+    w = next(iter(model.parameters()))
+
+    def f(a, b):
+        return (pat.tensor(a) * pat.tensor(b)).sum()
+
+    compiled = pat.compile(f)
+    a = np.ones((2, 2), np.float32)
+    compiled(a, a.copy())
+    compiled(a, a.copy())
+    assert compiled(a, a).item() == 4.0  # the same object twice: its own signature
+    assert compiled.stats["records"] == 2
+
+    def g(a):
+        return (pat.tensor(a) * w).sum()
+
+    cg = pat.compile(g)
+    z = np.zeros(w.shape, np.float32)
+    cg(z)
+    cg(z)
+    with pat.no_grad():
+        eager = (w * w).sum().item()
+    assert cg(w.data).item() == eager  # shares the parameter's memory: runs eagerly
+    assert cg.stats["eager"] == 1
+
+
+def _mlp_step(model, opt, clip=False, zero=True):
+    def step(x, y):
+        loss = pat.mse_loss(model(pat.tensor(x)), pat.tensor(y))
+        loss.backward()
+        if clip:
+            pat.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        if zero:
+            opt.zero_grad()
+        return loss
+
+    return step
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_fuse_update_folds_plain_sgd_into_the_weight_gemm(dtype):
+    pat.manual_seed(0)
+    m1 = pat.nn.MLP([3, 8, 2], dtype=dtype)
+    pat.manual_seed(0)
+    m2 = pat.nn.MLP([3, 8, 2], dtype=dtype)
+    o1, o2 = pat.optim.SGD(m1.parameters(), lr=0.05), pat.optim.SGD(m2.parameters(), lr=0.05)
+    eager, fused = _mlp_step(m1, o1), pat.compile(_mlp_step(m2, o2), fuse_update=True)
+    for i, (x, y) in enumerate(_batches(8)):
+        if i == 5:  # a new learning rate reaches the fused GEMM too
+            o1.param_groups[0]["lr"] = o2.param_groups[0]["lr"] = 0.2
+        x, y = x.astype(dtype), y.astype(dtype)
+        a, b = eager(x, y).item(), fused(x, y).item()
+        assert a == pytest.approx(b, rel=1e-5 if dtype == np.float32 else 1e-12)
+    assert fused.last.fused == 2  # both weights; the biases keep the recorded update
+    assert fused.stats["replays"] == 7 and fused.stats["retapes"] == 0
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    for p1, p2 in zip(m1.parameters(), m2.parameters(), strict=True):
+        np.testing.assert_allclose(p1.numpy(), p2.numpy(), rtol=tol, atol=tol)
+        assert p2.grad is None
+
+
+@pytest.mark.parametrize("case", ["momentum", "grad_kept", "clipped", "tied"])
+def test_fuse_update_leaves_other_steps_bitwise_eager(case):
+    def make():
+        pat.manual_seed(0)
+        model = pat.nn.MLP([3, 8, 2], dtype=np.float32)
+        opt = pat.optim.SGD(model.parameters(), lr=0.05,
+                            momentum=0.9 if case == "momentum" else 0.0)
+        if case == "tied":
+            w = pat.tensor(np.full((3, 3), 0.1, np.float32), requires_grad=True)
+            opt = pat.optim.SGD([w], lr=0.05)
+
+            def step(x, y):
+                h = pat.relu(pat.linear(pat.tensor(x), w))
+                loss = pat.mse_loss(pat.linear(h, w)[:, :2], pat.tensor(y))
+                loss.backward()
+                opt.step()
+                opt.zero_grad()
+                return loss
+
+            return step, [w]
+        return (_mlp_step(model, opt, clip=case == "clipped", zero=case != "grad_kept"),
+                list(model.parameters()))
+
+    (eager, p1), (step, p2) = make(), make()
+    fused = pat.compile(step, fuse_update=True)
+    for x, y in _batches(4):
+        assert eager(x, y).numpy().tobytes() == fused(x, y).numpy().tobytes()
+    assert fused.last.fused == 0
+    for a, b in zip(p1, p2, strict=True):
+        assert a.numpy().tobytes() == b.numpy().tobytes()
