@@ -324,3 +324,14 @@ def test_in_place_masked_fill_and_scatter_add_follow_torch():
     y.masked_fill_(MASK2, 0.0)
     y.sum().backward()
     np.testing.assert_array_equal(w.grad.numpy(), np.where(MASK2, 0.0, 3.0))
+
+
+def test_the_scatter_op_refuses_a_src_of_the_wrong_size():
+    """The scatter kernel reads one src element per offset: a src with fewer elements
+    than offsets is a ShapeError before C runs (the sanitizer job found the raw op's
+    OpSpec example reading past a 0-d src)."""
+    from pyautotape.ops.indexing import _scatter
+
+    src = pat.tensor(0.5, requires_grad=True)
+    with pytest.raises(pat.ShapeError, match="scatter_add: src of shape"):
+        _scatter(src, np.array([[0, 1, 2], [3, 4, 5]]), (3, 3))

@@ -199,6 +199,9 @@ def _take(t: Tensor, off: np.ndarray) -> Tensor:
 def _scatter(src: Tensor, off: np.ndarray, shape: tuple[int, ...]) -> Tensor:
     """The scatter_add op: zeros of ``shape`` with ``src.flat[i]`` added at ``off.flat[i]``."""
     flat = np.array(off, dtype=np.int64, order="C", copy=True).reshape(-1)
+    if src._data.size != flat.size:  # the kernel reads one src element per offset
+        raise ShapeError(f"scatter_add: src of shape {src.shape} has {src._data.size} "
+                         f"elements for {flat.size} indices; give src the index's shape")
     y = np.empty(shape, src.dtype)
     op = lib.PAT_OP_SCATTER_ADD
     n, k = flat.size, y.size
