@@ -208,12 +208,15 @@ static int gs_isa(void) {
 #endif
 }
 
-/* C(M,N) = op(A) op(B) (+ C when beta is 1, + bias(j) when bias is not NULL: beta is then
-   0) through the small kernel; 0 when it does not take the call (beta other than 0 or 1,
-   sizes over its limits, no instance), which leaves C untouched for OpenBLAS. */
-static int gemm_small(int dt, int ta, int tb, int64_t M, int64_t N, int64_t K, const void *A,
-                      int64_t lda, const void *B, int64_t ldb, double beta, void *C,
-                      int64_t ldc, const void *bias) {
+/* C_e(M,N) = op(A_e) op(B_e) (+ C_e when beta is 1, + bias_e(j) when bias is not NULL:
+   beta is then 0) for e < E through the small kernel; 0 when it does not take the calls
+   (beta other than 0 or 1, sizes over its limits, no instance), which leaves every C_e
+   untouched for OpenBLAS. The checks, the instance and the orientation are settled once
+   for the E products (they depend only on the shape, the strides and the CPU). */
+static int gemm_small_n(int dt, int ta, int tb, int64_t M, int64_t N, int64_t K, int64_t lda,
+                        int64_t ldb, int64_t ldc, double beta, int64_t E,
+                        const void *const *A, const void *const *B, void *const *C,
+                        const void *const *bias) {
     if ((beta != 0.0 && beta != 1.0) || K > GS_KMAX || M > GS_MAX_MACS || N > GS_MAX_MACS ||
         M * N * K > GS_MAX_MACS)
         return 0;
@@ -223,9 +226,9 @@ static int gemm_small(int dt, int ta, int tb, int64_t M, int64_t N, int64_t K, c
                   bcs = tb ? ldb : 1;
     const int acc = beta == 1.0;
     double pk[GS_PACK / 2]; /* GS_PACK floats or GS_PACK / 2 doubles */
-#define GS_CALL(sfx, TY)                                                                    \
-    gemm_##sfx(M, N, K, (const TY *)A, ars, acs, (const TY *)B, brs, bcs, (TY *)C, ldc, acc, \
-               (const TY *)bias, (TY *)pk)
+#define GS_CALL(sfx, TY)                                                                   \
+    gemm_##sfx(E, M, N, K, (const TY *const *)A, ars, acs, (const TY *const *)B, brs, bcs, \
+               (TY *const *)C, ldc, acc, (const TY *const *)bias, (TY *)pk)
 #if GS_X86
     if (dt == PAT_F32) {
         if (isa == 2) GS_CALL(f32_avx512, float);
@@ -242,28 +245,39 @@ static int gemm_small(int dt, int ta, int tb, int64_t M, int64_t N, int64_t K, c
     return 1;
 }
 
+/* The checks of a GEMM before any kernel: PAT_OK to go on, *skip set when there is
+   nothing to compute (M or N is 0); leading dimensions are clamped to 1 because BLAS
+   rejects 0 (and prints, which an extension must never do). */
+static int gemm_check(int64_t M, int64_t N, int64_t K, int64_t *lda, int64_t *ldb,
+                      int64_t *ldc, int *skip) {
+    if (M < 0 || N < 0 || K < 0) return PAT_EBADARG;
+    if (M > INT_MAX || N > INT_MAX || K > INT_MAX || *lda > INT_MAX || *ldb > INT_MAX ||
+        *ldc > INT_MAX)
+        return PAT_ETOOBIG;
+    *skip = M == 0 || N == 0;
+    if (*lda < 1) *lda = 1;
+    if (*ldb < 1) *ldb = 1;
+    if (*ldc < 1) *ldc = 1;
+    return PAT_OK;
+}
+
 /* C(M,N) = op(A) op(B) + beta C (bias NULL) or op(A) op(B) + bias(j) on every row (bias
    given, beta ignored), for either dtype: the small kernel where it takes the sizes, else
-   OpenBLAS (the bias written first and the GEMM adding onto it, beta = 1). Leading
-   dimensions are clamped to 1 because BLAS rejects 0 (and prints, which an extension must
-   never do). */
+   OpenBLAS (the bias written first and the GEMM adding onto it, beta = 1). */
 static int gemm_bias(int dt, int ta, int tb, int64_t M, int64_t N, int64_t K, const void *A,
                      int64_t lda, const void *B, int64_t ldb, double beta, void *C,
                      int64_t ldc, const void *bias, pat_stats *st) {
-    if (M < 0 || N < 0 || K < 0) return PAT_EBADARG;
-    if (M > INT_MAX || N > INT_MAX || K > INT_MAX || lda > INT_MAX || ldb > INT_MAX ||
-        ldc > INT_MAX)
-        return PAT_ETOOBIG;
-    if (M == 0 || N == 0) return PAT_OK;
-    if (lda < 1) lda = 1;
-    if (ldb < 1) ldb = 1;
-    if (ldc < 1) ldc = 1;
+    int skip;
+    const int rc = gemm_check(M, N, K, &lda, &ldb, &ldc, &skip);
+    if (rc != PAT_OK || skip) return rc;
     if (st) {
         st->gemm_calls += 1;
         st->gemm_flops += 2 * M * N * K;
     }
     if (bias) beta = 0.0;
-    if (gemm_small(dt, ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc, bias)) return PAT_OK;
+    if (gemm_small_n(dt, ta, tb, M, N, K, lda, ldb, ldc, beta, 1, &A, &B, &C,
+                     bias ? &bias : NULL))
+        return PAT_OK;
     if (bias) {
         PAT_DISPATCH(dt, bias_rows_f32(C, bias, M, N, 0), bias_rows_f64(C, bias, M, N, 0));
         beta = 1.0;
@@ -279,6 +293,31 @@ static int gemm_bias(int dt, int ta, int tb, int64_t M, int64_t N, int64_t K, co
     return PAT_OK;
 }
 
+/* gemm_bias for E products of one shape, C_e = op(A_e) op(B_e) (+ beta C_e or + bias_e),
+   in order e = 0 .. E-1 (C_e may be one buffer for every e: it then receives the sum, as
+   E calls of gemm_bias would give it): each product is bitwise gemm_bias's; the checks
+   and the small kernel's set-up are paid once. */
+static int gemm_bias_n(int dt, int ta, int tb, int64_t M, int64_t N, int64_t K, int64_t lda,
+                       int64_t ldb, int64_t ldc, double beta, int64_t E,
+                       const void *const *A, const void *const *B, void *const *C,
+                       const void *const *bias, pat_stats *st) {
+    int skip;
+    int rc = gemm_check(M, N, K, &lda, &ldb, &ldc, &skip);
+    if (rc != PAT_OK || skip || E <= 0) return rc;
+    if (gemm_small_n(dt, ta, tb, M, N, K, lda, ldb, ldc, bias ? 0.0 : beta, E, A, B, C,
+                     bias)) {
+        if (st) {
+            st->gemm_calls += E;
+            st->gemm_flops += 2 * M * N * K * E;
+        }
+        return PAT_OK;
+    }
+    for (int64_t e = 0; e < E && rc == PAT_OK; e++)
+        rc = gemm_bias(dt, ta, tb, M, N, K, A[e], lda, B[e], ldb, beta, C[e], ldc,
+                       bias ? bias[e] : NULL, st);
+    return rc;
+}
+
 /* C(M,N) = op(A) op(B) + beta C, for either dtype */
 int pat_k_gemm(int dt, int ta, int tb, int64_t M, int64_t N, int64_t K, const void *A,
                int64_t lda, const void *B, int64_t ldb, double beta, void *C, int64_t ldc,
@@ -291,17 +330,96 @@ static void fill_zero(int dt, void *y, int64_t n) {
     else for (int64_t i = 0; i < n; i++) ((double *)y)[i] = 0;
 }
 
-/* db(n) += sum over the rows of dy(m, n) */
-static int rowsum_acc(int dt, void *db, const void *dy, int64_t m, int64_t n) {
-    if (m * n == 0) return PAT_OK;
+#if GS_X86
+/* rowsum_acc_n (dense_t.h) with AVX-512: the sums of G <= 4 members at once, 16 columns
+   each (two registers of 8 doubles per member; a masked load and store for a last, narrow
+   block). Per column it is the same chain, s = 0; s += (double)dy(r, j) in row order;
+   db(j) += (T)s, so the bits are those of the plain loop; the G members' chains are
+   independent, which hides the add latency that one short sum of 16 columns is bound by.
+   RS_LOAD2(p, mk, lo, hi): the 16 (masked) elements at p as two vectors of doubles;
+   RS_STORE2(p, mk, lo, hi): p += (T)(lo, hi) on the masked lanes. */
+#define RS_GROUP(NAME, T, RS_LOAD2, RS_STORE2)                                              \
+    static inline __attribute__((target("avx512f"), always_inline)) void NAME(             \
+        int G, T *const *db, const T *const *dy, int64_t m, int64_t n) {                  \
+        for (int64_t j = 0; j < n; j += 16) {                                              \
+            const int64_t w = n - j < 16 ? n - j : 16;                                     \
+            const __mmask16 mk = (__mmask16)((1u << w) - 1u);                              \
+            __m512d lo[4], hi[4];                                                          \
+            for (int g = 0; g < 4; g++) lo[g] = hi[g] = _mm512_setzero_pd();               \
+            for (int64_t r = 0; r < m; r++)                                                \
+                for (int g = 0; g < 4; g++) {                                              \
+                    if (g >= G) break;                                                     \
+                    __m512d a, b;                                                          \
+                    RS_LOAD2(dy[g] + r * n + j, mk, a, b);                                 \
+                    lo[g] = _mm512_add_pd(lo[g], a);                                       \
+                    hi[g] = _mm512_add_pd(hi[g], b);                                       \
+                }                                                                          \
+            for (int g = 0; g < G; g++) RS_STORE2(db[g] + j, mk, lo[g], hi[g]);            \
+        }                                                                                  \
+    }
+#define RS_LOAD2_F32(p, mk, a, b)                                                  \
+    do {                                                                           \
+        const __m512 v_ = _mm512_maskz_loadu_ps(mk, p);                            \
+        a = _mm512_cvtps_pd(_mm512_castps512_ps256(v_));                           \
+        b = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v_), 1))); \
+    } while (0)
+#define RS_STORE2_F32(p, mk, a, b)                                                          \
+    do {                                                                                    \
+        const __m512d s_ = _mm512_insertf64x4(                                              \
+            _mm512_castpd256_pd512(_mm256_castps_pd(_mm512_cvtpd_ps(a))),                   \
+            _mm256_castps_pd(_mm512_cvtpd_ps(b)), 1);                                       \
+        _mm512_mask_storeu_ps(p, mk, _mm512_add_ps(_mm512_maskz_loadu_ps(mk, p),           \
+                                                   _mm512_castpd_ps(s_)));                  \
+    } while (0)
+#define RS_LOAD2_F64(p, mk, a, b)                                \
+    do {                                                         \
+        a = _mm512_maskz_loadu_pd((__mmask8)(mk), p);            \
+        b = _mm512_maskz_loadu_pd((__mmask8)((mk) >> 8), (p) + 8); \
+    } while (0)
+#define RS_STORE2_F64(p, mk, a, b)                                                          \
+    do {                                                                                    \
+        const __mmask8 l_ = (__mmask8)(mk), h_ = (__mmask8)((mk) >> 8);                     \
+        _mm512_mask_storeu_pd(p, l_, _mm512_add_pd(_mm512_maskz_loadu_pd(l_, p), a));       \
+        _mm512_mask_storeu_pd((p) + 8, h_, _mm512_add_pd(_mm512_maskz_loadu_pd(h_, (p) + 8), b)); \
+    } while (0)
+RS_GROUP(rs_group_f32, float, RS_LOAD2_F32, RS_STORE2_F32)
+RS_GROUP(rs_group_f64, double, RS_LOAD2_F64, RS_STORE2_F64)
+#define RS_N(NAME, GROUP, T)                                                                 \
+    static __attribute__((target("avx512f"))) void NAME(int64_t E, T *const *db,             \
+                                                        const T *const *dy, int64_t m,       \
+                                                        int64_t n) {                         \
+        int64_t e = 0;                                                                       \
+        for (; e + 4 <= E; e += 4) GROUP(4, db + e, dy + e, m, n);                           \
+        for (; e < E; e++) GROUP(1, db + e, dy + e, m, n);                                   \
+    }
+RS_N(rowsum_n_avx512_f32, rs_group_f32, float)
+RS_N(rowsum_n_avx512_f64, rs_group_f64, double)
+#undef RS_N
+#undef RS_GROUP
+#undef RS_LOAD2_F32
+#undef RS_STORE2_F32
+#undef RS_LOAD2_F64
+#undef RS_STORE2_F64
+#endif
+
+/* db_e(n) += sum over the rows of dy_e(m, n) for e < E (dense_t.h: rowsum_acc_n) */
+static int rowsum_acc_n(int dt, int64_t E, void *const *db, const void *const *dy, int64_t m,
+                        int64_t n) {
+    if (m * n == 0 || E <= 0) return PAT_OK;
 #if GS_X86
     if (gs_isa() == 2) {
-        PAT_DISPATCH(dt, rowsum_acc_avx512_f32(db, dy, m, n), rowsum_acc_avx512_f64(db, dy, m, n));
+        PAT_DISPATCH(dt, rowsum_n_avx512_f32(E, (float *const *)db, (const float *const *)dy, m, n),
+                     rowsum_n_avx512_f64(E, (double *const *)db, (const double *const *)dy, m, n));
         return PAT_OK;
     }
 #endif
-    PAT_DISPATCH(dt, rowsum_acc_f32(db, dy, m, n), rowsum_acc_f64(db, dy, m, n));
+    PAT_DISPATCH(dt, rowsum_acc_n_f32(E, (float *const *)db, (const float *const *)dy, m, n),
+                 rowsum_acc_n_f64(E, (double *const *)db, (const double *const *)dy, m, n));
     return PAT_OK;
+}
+
+static int rowsum_acc(int dt, void *db, const void *dy, int64_t m, int64_t n) {
+    return rowsum_acc_n(dt, 1, &db, &dy, m, n);
 }
 
 /* Visits every batch element of a matmul: `it` walks the batch axes with element strides
@@ -588,6 +706,11 @@ static int bad_stack(int dt, const pat_iter *it, int64_t m, int64_t k, int64_t n
     return PAT_OK;
 }
 
+/* Members are gathered SL_CHUNK at a time and each chunk goes through the E-product
+   kernels (gemm_bias_n, rowsum_acc_n) in one call: each member's products are those of
+   linear alone, bitwise, and the set-up is paid once per chunk. */
+enum { SL_CHUNK = 4 };
+
 /* y_e = x_e w_e^T + b_e */
 int pat_k_stacked_linear_fwd(int dt, void *y, const void *x, const void *wt, const void *b,
                              const pat_iter *it, int64_t m, int64_t k, int64_t n,
@@ -595,13 +718,47 @@ int pat_k_stacked_linear_fwd(int dt, void *y, const void *x, const void *wt, con
     int rc = bad_stack(dt, it, m, k, n);
     if (rc != PAT_OK) return rc;
     if (!y || !x || !wt) return PAT_ENULL;
+    if (m * n == 0) return PAT_OK;
+    if (k == 0) {
+        MATMUL_WALK(it) {
+            STACK_OFFSETS(it);
+            rc = pat_k_linear_fwd(dt, at_off(y, oy, dt), at_off(x, oa, dt), at_off(wt, ob, dt),
+                                  at_off(b, oc, dt), m, k, n, st);
+            if (rc != PAT_OK) return rc;
+        }
+        return PAT_OK;
+    }
+    const void *xs[SL_CHUNK], *ws[SL_CHUNK], *bs[SL_CHUNK];
+    void *ys[SL_CHUNK];
+    int64_t ne = 0;
     MATMUL_WALK(it) {
         STACK_OFFSETS(it);
-        rc = pat_k_linear_fwd(dt, at_off(y, oy, dt), at_off(x, oa, dt), at_off(wt, ob, dt),
-                              at_off(b, oc, dt), m, k, n, st);
-        if (rc != PAT_OK) return rc;
+        ys[ne] = at_off(y, oy, dt);
+        xs[ne] = at_off(x, oa, dt);
+        ws[ne] = at_off(wt, ob, dt);
+        bs[ne] = at_off(b, oc, dt);
+        if (++ne == SL_CHUNK) {
+            rc = gemm_bias_n(dt, 0, 1, m, n, k, k, k, n, 0.0, ne, xs, ws, ys, b ? bs : NULL, st);
+            if (rc != PAT_OK) return rc;
+            ne = 0;
+        }
     }
-    return PAT_OK;
+    return gemm_bias_n(dt, 0, 1, m, n, k, k, k, n, 0.0, ne, xs, ws, ys, b ? bs : NULL, st);
+}
+
+/* The backward of a chunk of ne members: all dx_e, then all dw_e, then all db_e (each in
+   member order, so a dx shared by every member sums them as one at a time would) */
+static int stacked_bwd_chunk(int dt, int64_t ne, void *const *dxs, void *const *dws,
+                             void *const *dbs, const void *const *dys, const void *const *xs,
+                             const void *const *ws, int64_t m, int64_t k, int64_t n,
+                             pat_stats *st) {
+    int rc = PAT_OK;
+    if (dxs[0] && k > 0)
+        rc = gemm_bias_n(dt, 0, 0, m, k, n, n, k, k, 1.0, ne, dys, ws, dxs, NULL, st);
+    if (dws[0] && k > 0 && rc == PAT_OK)
+        rc = gemm_bias_n(dt, 1, 0, n, k, m, n, k, k, 1.0, ne, dys, xs, dws, NULL, st);
+    if (dbs[0] && rc == PAT_OK) rc = rowsum_acc_n(dt, ne, dbs, dys, m, n);
+    return rc;
 }
 
 /* dx_e += dy_e w_e;  dw_e += dy_e^T x_e;  db_e += sum over the rows of dy_e */
@@ -611,13 +768,119 @@ int pat_k_stacked_linear_bwd(int dt, void *dx, void *dw, void *db, const void *d
     int rc = bad_stack(dt, it, m, k, n);
     if (rc != PAT_OK) return rc;
     if (!dy || (dx && !wt) || (dw && !x)) return PAT_ENULL;
+    if (m * n == 0) return PAT_OK;
+    const void *dys[SL_CHUNK], *xs[SL_CHUNK], *ws[SL_CHUNK];
+    void *dxs[SL_CHUNK], *dws[SL_CHUNK], *dbs[SL_CHUNK];
+    int64_t ne = 0;
     MATMUL_WALK(it) {
         STACK_OFFSETS(it);
-        rc = pat_k_linear_bwd(dt, at_off(dx, oa, dt), at_off(dw, ob, dt), at_off(db, oc, dt),
-                              at_off(dy, oy, dt), at_off(x, oa, dt), at_off(wt, ob, dt), m, k,
-                              n, st);
-        if (rc != PAT_OK) return rc;
+        dxs[ne] = at_off(dx, oa, dt);
+        dws[ne] = at_off(dw, ob, dt);
+        dbs[ne] = at_off(db, oc, dt);
+        dys[ne] = at_off(dy, oy, dt);
+        xs[ne] = at_off(x, oa, dt);
+        ws[ne] = at_off(wt, ob, dt);
+        if (++ne == SL_CHUNK) {
+            rc = stacked_bwd_chunk(dt, ne, dxs, dws, dbs, dys, xs, ws, m, k, n, st);
+            if (rc != PAT_OK) return rc;
+            ne = 0;
+        }
     }
+    return ne ? stacked_bwd_chunk(dt, ne, dxs, dws, dbs, dys, xs, ws, m, k, n, st) : PAT_OK;
+}
+
+/* ---- linear or stacked_linear, then a unary op on its output (replay.c fuses the pair) --
+   y = x w^T + b (it NULL: one linear) or y_e = x_e w_e^T + b_e (stacked_linear), then
+   r = f(y) for the unary op uop: the members go through the GEMMs FU_CHUNK at a time and
+   f is applied to each chunk's outputs at once, while they are still in cache, instead of
+   in a second pass over all of y. The kernels are the same as the two ops' in turn
+   (gemm_bias_n, pat_k_unary_fwd), so are the bits. It runs only when that is exactly the
+   pair's effect: k >= 1, the members' outputs consecutive blocks of y (which the unary's
+   n elements cover), and r either y itself or apart from y, x, w and b (a planner may
+   give r the buffer of an operand that dies at the linear: then the unary must wait).
+   Otherwise *fused = 0 and nothing is touched; else *fused = 1 and *part says which op
+   failed when the status is not PAT_OK (0 the linear, 1 the unary). */
+enum { FU_CHUNK = 4 };
+
+/* [lo, hi) byte ranges: disjoint */
+static int apart(const char *a, int64_t alo, int64_t ahi, const char *b, int64_t blo,
+                 int64_t bhi) {
+    return (uintptr_t)(a + ahi) <= (uintptr_t)(b + blo) ||
+           (uintptr_t)(b + bhi) <= (uintptr_t)(a + alo);
+}
+
+int pat_k_linear_unary_fwd(int dt, void *y, const void *x, const void *wt, const void *b,
+                           const pat_iter *it, int64_t m, int64_t k, int64_t n, int uop,
+                           void *r, int64_t nr, double alpha, pat_stats *st, int *fused,
+                           int *part) {
+    *fused = 0;
+    *part = 0;
+    if ((dt != PAT_F32 && dt != PAT_F64) || m < 1 || k < 1 || n < 1 || !y || !x || !wt || !r)
+        return PAT_OK;
+    if (it && !valid_iter(it)) return PAT_OK;
+    const int64_t es = esize(dt), blk = m * n;
+    /* the members' offsets: y's consecutive, and the extents of x, w, b */
+    int64_t E = 0, ax[2] = {0, 0}, aw[2] = {0, 0}, ab[2] = {0, 0};
+    if (it) {
+        MATMUL_WALK(it) {
+            STACK_OFFSETS(it);
+            if (oy != E * blk) return PAT_OK;
+            if (E == 0 || oa < ax[0]) ax[0] = oa;
+            if (E == 0 || oa > ax[1]) ax[1] = oa;
+            if (E == 0 || ob < aw[0]) aw[0] = ob;
+            if (E == 0 || ob > aw[1]) aw[1] = ob;
+            if (E == 0 || oc < ab[0]) ab[0] = oc;
+            if (E == 0 || oc > ab[1]) ab[1] = oc;
+            E++;
+        }
+    } else {
+        E = 1;
+    }
+    if (E < 1 || nr != E * blk) return PAT_OK;
+    const char *rc_ = r;
+    const int64_t rbytes = nr * es;
+    if (r != y && !apart(rc_, 0, rbytes, y, 0, rbytes)) return PAT_OK;
+    if (!apart(rc_, 0, rbytes, x, ax[0] * es, (ax[1] + m * k) * es) ||
+        !apart(rc_, 0, rbytes, wt, aw[0] * es, (aw[1] + n * k) * es) ||
+        (b && !apart(rc_, 0, rbytes, b, ab[0] * es, (ab[1] + n) * es)))
+        return PAT_OK;
+    *fused = 1;
+    const void *xs[FU_CHUNK], *ws[FU_CHUNK], *bs[FU_CHUNK];
+    void *ys[FU_CHUNK];
+    int64_t ne = 0, done = 0;
+    int rc = PAT_OK;
+#define FU_FLUSH()                                                                          \
+    do {                                                                                    \
+        rc = gemm_bias_n(dt, 0, 1, m, n, k, k, k, n, 0.0, ne, xs, ws, ys, b ? bs : NULL, st); \
+        if (rc != PAT_OK) return rc;                                                        \
+        rc = pat_k_unary_fwd(uop, dt, (char *)r + done * blk * es,                          \
+                             (const char *)y + done * blk * es, ne * blk, alpha);           \
+        if (rc != PAT_OK) {                                                                 \
+            *part = 1;                                                                      \
+            return rc;                                                                      \
+        }                                                                                   \
+        done += ne;                                                                         \
+        ne = 0;                                                                             \
+    } while (0)
+    if (!it) {
+        xs[0] = x;
+        ws[0] = wt;
+        bs[0] = b;
+        ys[0] = y;
+        ne = 1;
+        FU_FLUSH();
+        return PAT_OK;
+    }
+    MATMUL_WALK(it) {
+        STACK_OFFSETS(it);
+        ys[ne] = at_off(y, oy, dt);
+        xs[ne] = at_off(x, oa, dt);
+        ws[ne] = at_off(wt, ob, dt);
+        bs[ne] = at_off(b, oc, dt);
+        if (++ne == FU_CHUNK) FU_FLUSH();
+    }
+    if (ne) FU_FLUSH();
+#undef FU_FLUSH
     return PAT_OK;
 }
 

@@ -10,36 +10,34 @@ static void SFX(bias_rows)(T *y, const T *b, int64_t m, int64_t n, int acc) {
 
 /* db(n) += sum over the rows of dy(m,n), accumulated in double: a float32 bias gradient
    over 10^7 rows stays exact to rounding instead of drifting by percents. Each column's
-   sum runs over the rows in order (s = 0; s += dy(r, j) for r = 0 .. m-1; db(j) += s), 16
-   columns at a time in registers, then one at a time; the vectorised instance (AVX-512 on
-   x86-64) gives the same bits as the plain one. */
-#define ROWSUM_BODY                                                          \
-    enum { W = 16 };                                                         \
-    int64_t j = 0;                                                           \
-    for (; j + W <= n; j += W) {                                             \
-        double a[W];                                                         \
-        _Pragma("GCC unroll 16") for (int c = 0; c < W; c++) a[c] = 0;       \
-        for (int64_t r = 0; r < m; r++) {                                    \
-            const T *row = dy + r * n + j;                                   \
-            _Pragma("GCC unroll 16") for (int c = 0; c < W; c++)             \
-                a[c] += (double)row[c];                                      \
-        }                                                                    \
-        _Pragma("GCC unroll 16") for (int c = 0; c < W; c++)                 \
-            db[j + c] += (T)a[c];                                            \
-    }                                                                        \
-    for (; j < n; j++) {                                                     \
-        double a = 0;                                                        \
-        for (int64_t r = 0; r < m; r++) a += (double)dy[r * n + j];          \
-        db[j] += (T)a;                                                       \
+   sum runs over the rows in order (s = 0; s += dy(r, j) for r = 0 .. m-1; db(j) += (T)s),
+   16 columns at a time in registers, then one at a time. rowsum_acc_n does it for E pairs
+   (db_e, dy_e) in order e = 0 .. E-1 (a db shared by several members receives their sums
+   in that order); dense.c's AVX-512 instance (rowsum_n_avx512) computes the same chains
+   for four members at once, so either gives these bits. */
+static void SFX(rowsum_acc_n)(int64_t E, T *const *db, const T *const *dy, int64_t m,
+                              int64_t n) {
+    enum { W = 16 };
+    for (int64_t e = 0; e < E; e++) {
+        const T *y = dy[e];
+        T *d = db[e];
+        int64_t j = 0;
+        for (; j + W <= n; j += W) {
+            double a[W];
+            _Pragma("GCC unroll 16") for (int c = 0; c < W; c++) a[c] = 0;
+            for (int64_t r = 0; r < m; r++) {
+                const T *row = y + r * n + j;
+                _Pragma("GCC unroll 16") for (int c = 0; c < W; c++) a[c] += (double)row[c];
+            }
+            _Pragma("GCC unroll 16") for (int c = 0; c < W; c++) d[j + c] += (T)a[c];
+        }
+        for (; j < n; j++) {
+            double a = 0;
+            for (int64_t r = 0; r < m; r++) a += (double)y[r * n + j];
+            d[j] += (T)a;
+        }
     }
-static void SFX(rowsum_acc)(T *db, const T *dy, int64_t m, int64_t n) { ROWSUM_BODY }
-#if GS_X86
-static __attribute__((target("avx512f"))) void SFX(rowsum_acc_avx512)(T *db, const T *dy,
-                                                                       int64_t m, int64_t n) {
-    ROWSUM_BODY
 }
-#endif
-#undef ROWSUM_BODY
 
 /* S(K*M, Kd): row j*M + r is row r of op(A_j), op(A_j) = A_j (M, Kd) or A_j^T (A_j (Kd, M)) */
 static void SFX(stack_rows)(T *S, const T *A, int64_t sA, int64_t K, int64_t M, int64_t Kd,

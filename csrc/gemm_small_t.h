@@ -32,11 +32,20 @@
    (the bias: one of ers, ecs is 0; e NULL: none). One instance per tile height MR
    (GS_MR, GS_MRB, 4, 2, 1), so an edge of a few rows (a matrix-vector product) does not
    pay for GS_MR. */
+/* ar[r]: row r of the tile's A block, rows past mr repeating the last one. Built in the
+   tile from (a0, ars) rather than passed in memory: a pointer table written by the caller
+   and read back at once costs a store-forwarding stall per tile. */
+#define GS_ROWS(MR)                                                                       \
+    const T *ar[MR];                                                                      \
+    _Pragma("GCC unroll 16") for (int r = 0; r < MR; r++)                                 \
+        ar[r] = a0 + (r < mr ? r : mr - 1) * ars
+
 #define GS_TILE(MR)                                                                       \
-    static GS_ATTR void GS(tile##MR)(int64_t K, const T *const *ar, int64_t acs,           \
+    static GS_ATTR void GS(tile##MR)(int64_t K, const T *a0, int64_t ars, int64_t acs,     \
                                      const T *b, int64_t bs, T *c0, int64_t crs,           \
                                      int64_t ccs, int64_t mr, int64_t nr, int acc,        \
                                      const T *e, int64_t ers, int64_t ecs) {              \
+        GS_ROWS(MR);                                                                      \
         GS_V s[MR][GS_NV];                                                                \
         _Pragma("GCC unroll 16") for (int r = 0; r < MR; r++)                             \
             _Pragma("GCC unroll 16") for (int v = 0; v < GS_NV; v++) s[r][v] = GS_ZERO(); \
@@ -86,10 +95,11 @@ GS_TILE(4)
    an element falls in depends only on M, N, K and the CPU's instance, so this keeps one
    model alone and inside an ensemble bitwise equal. */
 #define GS_TILE_SPLIT(MR)                                                                 \
-    static GS_ATTR void GS(tile##MR)(int64_t K, const T *const *ar, int64_t acs,           \
+    static GS_ATTR void GS(tile##MR)(int64_t K, const T *a0, int64_t ars, int64_t acs,     \
                                      const T *b, int64_t bs, T *c0, int64_t crs,           \
                                      int64_t ccs, int64_t mr, int64_t nr, int acc,        \
                                      const T *e, int64_t ers, int64_t ecs) {              \
+        GS_ROWS(MR);                                                                      \
         GS_V s[4][MR][GS_NV];                                                             \
         _Pragma("GCC unroll 16") for (int u = 0; u < 4; u++)                              \
             _Pragma("GCC unroll 16") for (int r = 0; r < MR; r++)                         \
@@ -128,6 +138,7 @@ GS_TILE(4)
 GS_TILE_SPLIT(2)
 GS_TILE_SPLIT(1)
 #undef GS_TILE_SPLIT
+#undef GS_ROWS
 #undef GS_NV
 
 /* The tile height for the next mr (<= GS_MR) rows: GS_MR when they fill it, else the
@@ -143,7 +154,6 @@ static GS_ATTR void GS(run)(int64_t M, int64_t N, int64_t K, const T *A, int64_t
                             int64_t acs, const T *B, int64_t brs, int64_t bcs, T *C,
                             int64_t crs, int64_t ccs, int acc, const T *e, int64_t ers,
                             int64_t ecs, T *pk) {
-    const T *ar[GS_MR];
     for (int64_t j0 = 0; j0 < N; j0 += GS_NR) {
         const int64_t nr = N - j0 < GS_NR ? N - j0 : GS_NR;
         const T *b = B + j0 * bcs;
@@ -174,19 +184,19 @@ static GS_ATTR void GS(run)(int64_t M, int64_t N, int64_t K, const T *A, int64_t
         for (int64_t i0 = 0, h; i0 < M; i0 += h) {
             const int64_t mr = M - i0 < GS_MR ? M - i0 : GS_MR;
             h = GS(height)(mr);
-            for (int64_t r = 0; r < h; r++) ar[r] = A + (i0 + (r < mr ? r : mr - 1)) * ars;
+            const T *a0 = A + i0 * ars;
             T *c0 = C + i0 * crs + j0 * ccs;
             const T *e0 = e ? e + i0 * ers + j0 * ecs : NULL;
             if (h == GS_MR)
-                GS(tileGS_MR)(K, ar, acs, b, bs, c0, crs, ccs, mr, nr, acc, e0, ers, ecs);
+                GS(tileGS_MR)(K, a0, ars, acs, b, bs, c0, crs, ccs, mr, nr, acc, e0, ers, ecs);
             else if (h == GS_MRB)
-                GS(tileGS_MRB)(K, ar, acs, b, bs, c0, crs, ccs, mr, nr, acc, e0, ers, ecs);
+                GS(tileGS_MRB)(K, a0, ars, acs, b, bs, c0, crs, ccs, mr, nr, acc, e0, ers, ecs);
             else if (h == 4)
-                GS(tile4)(K, ar, acs, b, bs, c0, crs, ccs, mr, nr, acc, e0, ers, ecs);
+                GS(tile4)(K, a0, ars, acs, b, bs, c0, crs, ccs, mr, nr, acc, e0, ers, ecs);
             else if (h == 2)
-                GS(tile2)(K, ar, acs, b, bs, c0, crs, ccs, mr, nr, acc, e0, ers, ecs);
+                GS(tile2)(K, a0, ars, acs, b, bs, c0, crs, ccs, mr, nr, acc, e0, ers, ecs);
             else
-                GS(tile1)(K, ar, acs, b, bs, c0, crs, ccs, mr, nr, acc, e0, ers, ecs);
+                GS(tile1)(K, a0, ars, acs, b, bs, c0, crs, ccs, mr, nr, acc, e0, ers, ecs);
         }
     }
 }
@@ -206,13 +216,21 @@ static int64_t GS(cost)(int64_t M, int64_t N, int64_t K, int64_t bcs) {
     return cols * (mpad * K + 24 * ((M + GS_MR - 1) / GS_MR)) + 3 * packed + gathered;
 }
 
-/* C(M,N) (+)= A B (+ bias(j)), in the orientation that costs less: C^T = B^T A^T swaps
-   the roles of A and B (the elements' chains are the same either way) */
-static GS_ATTR void GS(gemm)(int64_t M, int64_t N, int64_t K, const T *A, int64_t ars,
-                             int64_t acs, const T *B, int64_t brs, int64_t bcs, T *C,
-                             int64_t ldc, int acc, const T *bias, T *pk) {
+/* E products of one shape, C_e(M,N) (+)= A_e B_e (+ bias_e(j)) for e < E, in the
+   orientation that costs less: C^T = B^T A^T swaps the roles of A and B (the elements'
+   chains are the same either way). The choice is made once from the shape and strides, so
+   each product is bitwise the one a call with E = 1 computes (one model alone and inside
+   an ensemble agree), and the per-call set-up is paid once for the E products. */
+static GS_ATTR void GS(gemm)(int64_t E, int64_t M, int64_t N, int64_t K, const T *const *A,
+                             int64_t ars, int64_t acs, const T *const *B, int64_t brs,
+                             int64_t bcs, T *const *C, int64_t ldc, int acc,
+                             const T *const *bias, T *pk) {
     if (GS(cost)(N, M, K, ars) < GS(cost)(M, N, K, bcs))
-        GS(run)(N, M, K, B, bcs, brs, A, acs, ars, C, 1, ldc, acc, bias, 1, 0, pk);
+        for (int64_t e = 0; e < E; e++)
+            GS(run)(N, M, K, B[e], bcs, brs, A[e], acs, ars, C[e], 1, ldc, acc,
+                    bias ? bias[e] : NULL, 1, 0, pk);
     else
-        GS(run)(M, N, K, A, ars, acs, B, brs, bcs, C, ldc, 1, acc, bias, 0, 1, pk);
+        for (int64_t e = 0; e < E; e++)
+            GS(run)(M, N, K, A[e], ars, acs, B[e], brs, bcs, C[e], ldc, 1, acc,
+                    bias ? bias[e] : NULL, 0, 1, pk);
 }

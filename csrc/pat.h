@@ -183,6 +183,13 @@ int pat_k_matmul_bwd_k(int dt, int64_t K, void *da, int64_t sda, void *db, int64
 int pat_k_stacked_linear_fwd(int dt, void *y, const void *x, const void *w, const void *b,
                              const pat_iter *it, int64_t m, int64_t k, int64_t n,
                              pat_stats *st);
+/* linear (it NULL) or stacked_linear into y, then r(nr) = unary op uop of y, the members a
+   few at a time (replay's fusion of the pair; dense.c says when it applies: *fused = 0
+   leaves everything untouched) */
+int pat_k_linear_unary_fwd(int dt, void *y, const void *x, const void *w, const void *b,
+                           const pat_iter *it, int64_t m, int64_t k, int64_t n, int uop,
+                           void *r, int64_t nr, double alpha, pat_stats *st, int *fused,
+                           int *part);
 int pat_k_stacked_linear_bwd(int dt, void *dx, void *dw, void *db, const void *dy,
                              const void *x, const void *w, const pat_iter *it, int64_t m,
                              int64_t k, int64_t n, pat_stats *st);

@@ -37,6 +37,45 @@ static int run_fwd(const pat_instr *ins, const pat_iter *iters, int64_t niters,
                         ins->alpha, stats);
 }
 
+/* A unary op of ops.def (y = f(x), elementwise) */
+static int is_unary(int op) {
+    switch ((pat_op)op) {
+#define PAT_OP(NAME, name, READS)
+#define PAT_UNARY(NAME, name, READS, ORDER) case PAT_OP_##NAME:
+#include "ops.def"
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* The forward step pair (a, u): a linear or stacked_linear whose output the next step, a
+   unary op of the same dtype, reads. Fused (dense.c: pat_k_linear_unary_fwd) when the
+   kernel finds that it applies, which gives the two steps' bits; *fused = 0 otherwise,
+   with nothing done, and the steps run one at a time. *part: the step that failed (0 a,
+   1 u). The checks are run_fwd's for both instructions. */
+static int run_fwd_pair(const pat_instr *a, const pat_instr *u, const pat_iter *iters,
+                        int64_t niters, void *const *bufs, int64_t nbufs, pat_stats *stats,
+                        int *fused, int *part) {
+    *fused = 0;
+    *part = 0;
+    if ((a->op != PAT_OP_LINEAR && a->op != PAT_OP_STACKED_LINEAR) || !is_unary(u->op) ||
+        u->dtype != a->dtype || u->src[0] != a->dst || u->src[1] != -1 || u->src[2] != -1 ||
+        u->aux != -1 || !in_range(a->dst, nbufs) || !in_range(u->dst, nbufs) ||
+        a->aux != -1 || (a->op == PAT_OP_LINEAR) != (a->iter == -1) ||
+        a->iter < -1 || a->iter >= niters)
+        return PAT_OK;
+    for (int i = 0; i < 3; i++)
+        if (a->src[i] < -1 || a->src[i] >= nbufs) return PAT_OK;
+    const int rc = pat_k_linear_unary_fwd(a->dtype, bufs[a->dst], buf(bufs, a->src[0]),
+                                          buf(bufs, a->src[1]), buf(bufs, a->src[2]),
+                                          a->iter >= 0 ? &iters[a->iter] : NULL, a->m, a->k,
+                                          a->n, u->op, bufs[u->dst], u->n, u->alpha, stats,
+                                          fused, part);
+    if (*fused && stats) stats->instrs += 2;
+    return rc;
+}
+
 /* One optimizer call: the kernel named by o->kind with the recorded tables; hyper[] holds
    its double arguments in order. */
 static int run_optim(const pat_optcall *o) {
@@ -141,6 +180,17 @@ static int replay_run(const pat_step *steps, int64_t nsteps, const pat_instr *in
             rc = PAT_EBADDTYPE;
         } else switch ((pat_step_kind)s->kind) {
         case PAT_STEP_FWD:
+            if (!an && t + 1 < nsteps && steps[t + 1].kind == PAT_STEP_FWD &&
+                steps[t + 1].dtype == s->dtype && in_range(s->a, ninstrs) &&
+                in_range(steps[t + 1].a, ninstrs)) {
+                int fused, part;
+                rc = run_fwd_pair(&instrs[s->a], &instrs[steps[t + 1].a], iters, niters, bufs,
+                                  nbufs, stats, &fused, &part);
+                if (fused) {
+                    t += part || rc == PAT_OK; /* the unary's step is done (or failed) */
+                    break;
+                }
+            }
             rc = in_range(s->a, ninstrs) ? run_fwd(&instrs[s->a], iters, niters, bufs, nbufs, stats)
                                          : PAT_EBADARG;
             if (rc == PAT_OK && an)
