@@ -22,8 +22,16 @@ int pat_k_unary_bwd(int op, int dt, void *dx, const void *dy, const void *y, con
                     int64_t n, double alpha) {
     if (n == 0) return PAT_OK;
     if (!dx || !dy) return PAT_ENULL;
-    PAT_DISPATCH(dt, return unary_bwd_f32(op, dx, dy, y, x, n, (float)alpha),
-                     return unary_bwd_f64(op, dx, dy, y, x, n, alpha));
+    PAT_DISPATCH(dt, return unary_bwd_f32(op, dx, dy, y, x, n, (float)alpha, 0),
+                     return unary_bwd_f64(op, dx, dy, y, x, n, alpha, 0));
+}
+
+int pat_k_unary_bwd_set(int op, int dt, void *dx, const void *dy, const void *y,
+                        const void *x, int64_t n, double alpha) {
+    if (n == 0) return PAT_OK;
+    if (!dx || !dy) return PAT_ENULL;
+    PAT_DISPATCH(dt, return unary_bwd_f32(op, dx, dy, y, x, n, (float)alpha, 1),
+                     return unary_bwd_f64(op, dx, dy, y, x, n, alpha, 1));
 }
 
 int pat_k_unary_soa(int op, int dt, void *gx, const void *ybar, const void *y, const void *x,

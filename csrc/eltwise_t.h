@@ -40,9 +40,11 @@ PAT_SIMD static int SFX(unary_fwd)(int op, T *y, const T *x, int64_t n, T alpha)
     }
 }
 
-/* dx(n) += rule(dy): the reverse rule; with dx = ty and dy = tx it is the tangent rule */
+/* dx(n) += rule(dy): the reverse rule; with dx = ty and dy = tx it is the tangent rule.
+   set: dx(n) = 0 + rule(dy), the same bits as zeroing dx first and accumulating (0 + v is
+   v, and +0 for a -0), in one pass (replay's first write into a zeroed gradient). */
 PAT_SIMD static int SFX(unary_bwd)(int op, T *dx, const T *dy, const T *y, const T *x, int64_t n,
-                          T alpha) {
+                          T alpha, int set) {
     const T *v = x ? x : y;
     (void)v;
     switch ((pat_op)op) {
@@ -51,8 +53,12 @@ PAT_SIMD static int SFX(unary_bwd)(int op, T *dx, const T *dy, const T *y, const
 #define PAT_UNARY(NAME, name, READS, ORDER)                                          \
     case PAT_OP_##NAME:                                                             \
         if (!(UHAS_##READS)) return PAT_ENULL;                                      \
-        for (int64_t i = 0; i < n; i++)                                             \
-            dx[i] += SFX(name##_d)(dy[i], UARGS_##READS(i), alpha);                  \
+        if (set)                                                                    \
+            for (int64_t i = 0; i < n; i++)                                         \
+                dx[i] = (T)0 + SFX(name##_d)(dy[i], UARGS_##READS(i), alpha);        \
+        else                                                                        \
+            for (int64_t i = 0; i < n; i++)                                         \
+                dx[i] += SFX(name##_d)(dy[i], UARGS_##READS(i), alpha);              \
         return PAT_OK;
 #include "ops.def"
     default:

@@ -93,6 +93,9 @@ static inline int valid_iter(const pat_iter *it) {
 int pat_k_unary_fwd(int op, int dt, void *y, const void *x, int64_t n, double alpha);
 int pat_k_unary_bwd(int op, int dt, void *dx, const void *dy, const void *y, const void *x,
                     int64_t n, double alpha);
+/* dx(n) = 0 + rule(dy): pat_k_unary_bwd into a zeroed dx, in one pass (replay) */
+int pat_k_unary_bwd_set(int op, int dt, void *dx, const void *dy, const void *y,
+                        const void *x, int64_t n, double alpha);
 int pat_k_unary_soa(int op, int dt, void *gx, const void *ybar, const void *y, const void *x,
                     const void *tx, int64_t n, double alpha);
 int pat_k_binary_fwd(int op, int dt, void *y, const void *a, const void *b,

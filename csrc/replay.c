@@ -76,6 +76,37 @@ static int run_fwd_pair(const pat_instr *a, const pat_instr *u, const pat_iter *
     return rc;
 }
 
+/* A ZERO step of bufs[a] (n elements) followed by the BWD step of a unary record whose
+   input gradient is that buffer: the record's rule writes the gradient (0 + rule, the
+   bits of zeroing then accumulating) in one pass instead of a fill and an accumulation.
+   Applies only when the record is a one-seed unary of the same dtype and size, its output
+   gradient exists and none of its operands is the zeroed buffer; *fused = 0 otherwise,
+   with nothing done. On a failure of the rule the buffer is zeroed anyway, as the steps
+   one at a time would have left it. */
+static int run_zero_unary(const pat_step *z, const pat_step *b, void *const *bufs,
+                          const pat_sweep *sweeps, int64_t nsweeps, pat_stats *stats,
+                          int *fused) {
+    *fused = 0;
+    if (!in_range(b->a, nsweeps)) return PAT_OK;
+    const pat_sweep *w = &sweeps[b->a];
+    if (!in_range(b->b, w->ntape)) return PAT_OK;
+    const pat_instr *ins = &w->tape[b->b];
+    if (!is_unary(ins->op) || ins->dtype != z->dtype || ins->n != z->n || z->n < 1 ||
+        !in_range(ins->dst, w->nslots) || !in_range(ins->src[0], w->nslots))
+        return PAT_OK;
+    void *g0 = w->grads[ins->src[0]];
+    const void *dy = w->grads[ins->dst], *y = w->vals[ins->dst], *x = w->vals[ins->src[0]];
+    if (g0 != bufs[z->a] || !dy || dy == g0 || y == g0 || x == g0) return PAT_OK;
+    *fused = 1;
+    if (stats) stats->instrs += 1;
+    const int rc = pat_k_unary_bwd_set(ins->op, ins->dtype, g0, dy, y, x, ins->n, ins->alpha);
+    if (rc != PAT_OK) {
+        if (z->dtype == PAT_F32) zero_f32(g0, z->n);
+        else zero_f64(g0, z->n);
+    }
+    return rc;
+}
+
 /* One optimizer call: the kernel named by o->kind with the recorded tables; hyper[] holds
    its double arguments in order. */
 static int run_optim(const pat_optcall *o) {
@@ -199,6 +230,14 @@ static int replay_run(const pat_step *steps, int64_t nsteps, const pat_instr *in
         case PAT_STEP_ZERO:
             if (!in_range(s->a, nbufs) || s->n < 0) { rc = PAT_EBADARG; break; }
             if (s->n > 0 && !bufs[s->a]) { rc = PAT_ENULL; break; }
+            if (!an && t + 1 < nsteps && steps[t + 1].kind == PAT_STEP_BWD) {
+                int fused;
+                rc = run_zero_unary(s, &steps[t + 1], bufs, sweeps, nsweeps, stats, &fused);
+                if (fused) {
+                    t++; /* the BWD step is done (or failed: reported as its own) */
+                    break;
+                }
+            }
             if (s->dtype == PAT_F32) zero_f32(bufs[s->a], s->n);
             else zero_f64(bufs[s->a], s->n);
             break;
