@@ -39,13 +39,26 @@
     const T *ar[MR];                                                                      \
     _Pragma("GCC unroll 16") for (int r = 0; r < MR; r++)                                 \
         ar[r] = a0 + (r < mr ? r : mr - 1) * ars
+/* the same for a full tile whose rows are consecutive elements (ars == 1: A transposed,
+   as dW = dy^T x reads dy): one pointer, the rows at constant offsets from it, so no
+   per-row pointer moves compete with the FMAs for their ports */
+#define GS_ROWS_UNIT(MR)                                                                  \
+    (void)ars;                                                                            \
+    const T *ar[MR];                                                                      \
+    _Pragma("GCC unroll 16") for (int r = 0; r < MR; r++) ar[r] = a0 + r
+/* and for rows 16 elements apart (a row-major A 16 wide: a 16-unit layer's activations or
+   output gradients), for the same reason */
+#define GS_ROWS_16(MR)                                                                    \
+    (void)ars;                                                                            \
+    const T *ar[MR];                                                                      \
+    _Pragma("GCC unroll 16") for (int r = 0; r < MR; r++) ar[r] = a0 + 16 * r
 
-#define GS_TILE(MR)                                                                       \
-    static GS_ATTR void GS(tile##MR)(int64_t K, const T *a0, int64_t ars, int64_t acs,     \
-                                     const T *b, int64_t bs, T *c0, int64_t crs,           \
-                                     int64_t ccs, int64_t mr, int64_t nr, int acc,        \
-                                     const T *e, int64_t ers, int64_t ecs) {              \
-        GS_ROWS(MR);                                                                      \
+#define GS_TILE(MR, NAME, ROWS)                                                           \
+    static GS_ATTR void GS(NAME)(int64_t K, const T *a0, int64_t ars, int64_t acs,         \
+                                 const T *b, int64_t bs, T *c0, int64_t crs,               \
+                                 int64_t ccs, int64_t mr, int64_t nr, int acc,            \
+                                 const T *e, int64_t ers, int64_t ecs) {                  \
+        ROWS(MR);                                                                         \
         GS_V s[MR][GS_NV];                                                                \
         _Pragma("GCC unroll 16") for (int r = 0; r < MR; r++)                             \
             _Pragma("GCC unroll 16") for (int v = 0; v < GS_NV; v++) s[r][v] = GS_ZERO(); \
@@ -84,9 +97,11 @@
                               : e ? o[r][c] + e[r * ers + c * ecs] : o[r][c];             \
         }                                                                                 \
     }
-GS_TILE(GS_MR)
-GS_TILE(GS_MRB)
-GS_TILE(4)
+GS_TILE(GS_MR, tileGS_MR, GS_ROWS)
+GS_TILE(GS_MR, tileGS_MRu, GS_ROWS_UNIT)
+GS_TILE(GS_MR, tileGS_MR16, GS_ROWS_16)
+GS_TILE(GS_MRB, tileGS_MRB, GS_ROWS)
+GS_TILE(4, tile4, GS_ROWS)
 #undef GS_TILE
 
 /* Tiles of 1 and 2 rows hold too few accumulators to cover the FMA latency, so their
@@ -139,6 +154,8 @@ GS_TILE_SPLIT(2)
 GS_TILE_SPLIT(1)
 #undef GS_TILE_SPLIT
 #undef GS_ROWS
+#undef GS_ROWS_UNIT
+#undef GS_ROWS_16
 #undef GS_NV
 
 /* The tile height for the next mr (<= GS_MR) rows: GS_MR when they fill it, else the
@@ -187,7 +204,11 @@ static GS_ATTR void GS(run)(int64_t M, int64_t N, int64_t K, const T *A, int64_t
             const T *a0 = A + i0 * ars;
             T *c0 = C + i0 * crs + j0 * ccs;
             const T *e0 = e ? e + i0 * ers + j0 * ecs : NULL;
-            if (h == GS_MR)
+            if (h == GS_MR && mr == GS_MR && ars == 1)
+                GS(tileGS_MRu)(K, a0, ars, acs, b, bs, c0, crs, ccs, mr, nr, acc, e0, ers, ecs);
+            else if (h == GS_MR && mr == GS_MR && ars == 16)
+                GS(tileGS_MR16)(K, a0, ars, acs, b, bs, c0, crs, ccs, mr, nr, acc, e0, ers, ecs);
+            else if (h == GS_MR)
                 GS(tileGS_MR)(K, a0, ars, acs, b, bs, c0, crs, ccs, mr, nr, acc, e0, ers, ecs);
             else if (h == GS_MRB)
                 GS(tileGS_MRB)(K, a0, ars, acs, b, bs, c0, crs, ccs, mr, nr, acc, e0, ers, ecs);
