@@ -16,7 +16,11 @@
    either already laid out as a stack of rows/columns (the common cases: the K tangent
    rows of x stacked as (K*m, in) times W^T; x times the K stacked tangents of W,
    transposed by a BLAS flag), or permuted into the caller's scratch first, with the
-   product scattered back when the output is not in seed-major layout. */
+   product scattered back when the output is not in seed-major layout.
+
+   stacked_linear (E members) hands its members to the small kernel a few at a time, one
+   call for their E products of one shape (gemm_bias_n: the checks, the instance and the
+   orientation settled once); each product is bitwise the one linear computes alone. */
 #include <cblas.h>
 #include <limits.h>
 #include <stdint.h>

@@ -6,7 +6,12 @@
    call. Each step reuses the eager code path (pat_exec_fwd, pat_tape_backward, the
    optimizer kernels), in the recorded order, so results are bitwise those of eager mode;
    the one exception is opt-in: a PAT_STEP_SGD_GEMM step (pat.compile(fuse_update=True))
-   folds a plain SGD update into the weight-gradient GEMM (run_sgd_gemm).
+   folds a plain SGD update into the weight-gradient GEMM (run_sgd_gemm). Two pairs of
+   neighbouring steps run as one when the kernels find it exactly equivalent, with the
+   same kernels and arithmetic, so the same bits: a linear / stacked_linear forward and
+   the unary op that reads its output (run_fwd_pair), and the zero-fill of a unary op's
+   input gradient with that op's backward step (run_zero_unary). Neither runs in the
+   checked replay, which checks every step on its own.
    A failed guard stops the run with PAT_EGUARD before any later step; indices are checked
    against the table sizes, and nothing is allocated, printed or kept.
 
