@@ -172,7 +172,7 @@ class Compiled:
             return None
         shapes = tuple((s, d) for _, s, d in sig)
         n = len(shapes)
-        settings = plan.settings
+        dflt, relu_sub = plan.settings
         captured = plan.captured
         run = plan.run
         lock = self._lock
@@ -184,7 +184,7 @@ class Compiled:
         def fast(args: tuple) -> Any:
             if len(args) != n or state.recorder is not None:
                 return _MISS
-            for (shape, dtype), a in zip(shapes, args, strict=True):
+            for (shape, dtype), a in zip(shapes, args, strict=False):
                 if type(a) is not nd or a.shape != shape or a.dtype != dtype:
                     return _MISS
                 b = a.base
@@ -192,7 +192,7 @@ class Compiled:
                     return _MISS
             if n > 1 and (args[0] is args[1] if n == 2 else len(set(map(id, args))) != n):
                 return _MISS
-            if (tensor_mod._default_dtype, elt_mod._relu_subgradient) != settings:
+            if tensor_mod._default_dtype != dflt or elt_mod._relu_subgradient != relu_sub:
                 return _MISS
             with lock:
                 if self.last is not plan:
@@ -200,7 +200,7 @@ class Compiled:
                 try:
                     out = run(args)
                 except Retape as why:
-                    return self._retape(why, plan.key, args, {}, settings)
+                    return self._retape(why, plan.key, args, {}, plan.settings)
                 stats["replays"] += 1
                 return out
 

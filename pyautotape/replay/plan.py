@@ -19,6 +19,7 @@ from .. import anomaly as _anomaly
 from .._ffi import DTYPE_CODE, NULL, ffi, lib
 from .._state import state as _state
 from ..ops.core import bcast_iter
+from ..optim._group import ParamList
 from ..packing import Instr, Program
 from ..tensor import Tensor, _wrap
 from .fuse import fuse_updates
@@ -108,6 +109,9 @@ class OptCheck:
         groups = opt.param_groups
         n_groups, gi = len(groups), next(j for j, g in enumerate(groups) if g is group)
         params = list(group["params"])
+        # the optimizer's own ParamList: O(1) while its version stands (else: compare all)
+        plist = group["params"] if type(group["params"]) is ParamList else None
+        pversion = plist.version if plist is not None else -1
         n_params = len(params)
         buffers = state.buffers
         bufs = [(name, list(b)) for name, b in buffers.items()]
@@ -121,7 +125,8 @@ class OptCheck:
             if len(gs) != n_groups or gs[gi] is not group or opt._state[gi] is not state:
                 raise Retape("the optimizer's parameter groups changed (add_param_group)")
             ps = group["params"]
-            if len(ps) != n_params or not all(map(is_, ps, params)):
+            if (ps is not plist or ps.version != pversion) and (
+                    len(ps) != n_params or not all(map(is_, ps, params))):
                 raise Retape("an optimizer's parameters were replaced or added")
             if state.counts is not counts or state.version != version:
                 raise Retape("the optimizer's state was rebuilt (its parameter list changed "
@@ -196,8 +201,8 @@ class Plan:
         self.captured = _captured(rec.events, self.leaf_data)
         self.settings: tuple = ()
         self.tensor_args: list = []
-        self.ends = list(zip(self.leaves, self.grad_wrappers, strict=True))
         self._fast_tables()
+        self.run = self._runner()
 
     def _fast_tables(self) -> None:
         """What run() compares and writes, laid out for short loops: the same checks as
@@ -445,63 +450,83 @@ class Plan:
             elif g is not None:
                 raise Retape("a parameter's .grad was cleared between calls")
 
-    def run(self, arrays: list[np.ndarray] | tuple) -> Any:
-        # parameters: the same .data arrays, .grad as recorded (None, or the same array)
-        for p, d in self.none_leaves:
-            if p._data is not d or p._grad is not None:
-                self._check_leaves()
-        for p, d, g in self.other_leaves:
-            if p._data is not d:
-                self._check_leaves()
-            if g is not ANY:
-                cur = p._grad
-                if cur is None or cur._data is not g:
-                    self._check_leaves()
-        for a, dt, shape, snap in self.const_checks:
-            if a.dtype != dt or a.shape != shape or a.tobytes() != snap:
-                raise Retape("an array the step captured changed")
-        for t, d in self.data_checks:
-            if t._data is not d:
-                raise Retape("the .data of a tensor the step reads was replaced")
-        if self.opt_checks:
-            opts = self.opts
-            for check in self.opt_checks:
+    def _runner(self) -> Any:
+        """``run(arrays)``: check that the recording still applies, copy the inputs in,
+        make the one C call, and leave parameters, ``.grad`` and the result as eager does.
+        A closure over this plan's tables, built once (every name it uses is a local, and
+        a table that is empty for this recording costs nothing per call)."""
+        none_leaves, other_leaves = self.none_leaves, self.other_leaves
+        const_checks, data_checks = self.const_checks, self.data_checks
+        opt_checks, opts = self.opt_checks, self.opts
+        copy_in, host_guards, grad_sets = self.copy_in, self.host_guards, self.grad_sets
+        leaves, result_buf, result_template = self.leaves, self.result_buf, self.result_template
+        check_leaves, build, args = self._check_leaves, self._build, self.args
+        replay, failed_call = lib.pat_replay, self._failed
+        st, check_mode, anomaly_replay = _state, _anomaly.CHECK, _anomaly.replay
+        memmove, copyto, wrap = _memmove, np.copyto, _wrap
+        extra = bool(other_leaves or const_checks or data_checks)
+
+        def run(arrays: list[np.ndarray] | tuple) -> Any:
+            # parameters: the same .data arrays, .grad as recorded (None, or the same array)
+            for p, d in none_leaves:
+                if p._data is not d or p._grad is not None:
+                    check_leaves()
+            if extra:
+                for p, d, g in other_leaves:
+                    if p._data is not d:
+                        check_leaves()
+                    if g is not ANY:
+                        cur = p._grad
+                        if cur is None or cur._data is not g:
+                            check_leaves()
+                for a, dt, shape, snap in const_checks:
+                    if a.dtype != dt or a.shape != shape or a.tobytes() != snap:
+                        raise Retape("an array the step captured changed")
+                for t, d in data_checks:
+                    if t._data is not d:
+                        raise Retape("the .data of a tensor the step reads was replaced")
+            for check in opt_checks:
                 check(opts)
-        for pos, buf, cbuf, nbytes in self.copy_in:
-            src = arrays[pos]
-            if src.dtype is buf.dtype or src.dtype == buf.dtype:
-                try:  # a buffer of src exists when it is C-contiguous
-                    _memmove(cbuf, src, nbytes)
-                    continue
-                except ValueError:
-                    pass
-            np.copyto(buf, src, casting="unsafe")
-        for buf, snap in self.host_guards:
-            if buf.tobytes() != snap:
-                raise Retape("a guard failed")
-        if _state.anomaly & _anomaly.CHECK:  # pat.detect_anomaly: the checked program
-            rc = _anomaly.replay(self)
-        else:
-            rc = lib.pat_replay(*self.args)
-        if rc != 0:
-            if rc == lib.PAT_EGUARD:
-                raise Retape("a guard failed")
-            step = int(self.failed[0])
-            kind = int(self.steps[step]["kind"]) if 0 <= step < len(self.steps) else -1
-            if kind == lib.PAT_STEP_FWD and rc == lib.PAT_EINDEX:
-                raise ValueError("cross_entropy: a label is outside [0, classes) in this batch")
-            _ffi.check(rc, f"replay (step {step})")
-        # the gradients as eager leaves them; parameters written in place: new versions
-        for p, w in self.grad_sets:
-            p._grad = w
-        for p in self.leaves:
-            g = p._guard
-            if g is not None:
-                g.version += 1
-        out = self.result_buf
-        if out is not None:
-            return _wrap(out.copy())
-        return self._build(self.result_template)
+            for pos, buf, cbuf, nbytes in copy_in:
+                src = arrays[pos]
+                if src.dtype is buf.dtype or src.dtype == buf.dtype:
+                    try:  # a buffer of src exists when it is C-contiguous
+                        memmove(cbuf, src, nbytes)
+                        continue
+                    except ValueError:
+                        pass
+                copyto(buf, src, casting="unsafe")
+            for buf, snap in host_guards:
+                if buf.tobytes() != snap:
+                    raise Retape("a guard failed")
+            if st.anomaly & check_mode:  # pat.detect_anomaly: the checked program
+                rc = anomaly_replay(self)
+            else:
+                rc = replay(*args)
+            if rc:
+                failed_call(rc)
+            # the gradients as eager leaves them; parameters written in place: new versions
+            for p, w in grad_sets:
+                p._grad = w
+            for p in leaves:
+                g = p._guard
+                if g is not None:
+                    g.version += 1
+            if result_buf is not None:
+                return wrap(result_buf.copy())
+            return build(result_template)
+
+        return run
+
+    def _failed(self, rc: int) -> None:
+        """Raise what a nonzero status of pat_replay means."""
+        if rc == lib.PAT_EGUARD:
+            raise Retape("a guard failed")
+        step = int(self.failed[0])
+        kind = int(self.steps[step]["kind"]) if 0 <= step < len(self.steps) else -1
+        if kind == lib.PAT_STEP_FWD and rc == lib.PAT_EINDEX:
+            raise ValueError("cross_entropy: a label is outside [0, classes) in this batch")
+        _ffi.check(rc, f"replay (step {step})")
 
     def grads_in(self, objs: list[Any]) -> None:
         """Tensor arguments that require grad and have one: eager accumulates into it, so
