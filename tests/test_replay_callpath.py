@@ -173,3 +173,28 @@ def test_fuse_update_leaves_other_steps_bitwise_eager(case):
     assert fused.last.fused == 0
     for a, b in zip(p1, p2, strict=True):
         assert a.numpy().tobytes() == b.numpy().tobytes()
+
+
+@pytest.mark.parametrize("changes", [["", "plain", "", "swap", ""],
+                                     ["plain", "", "swap", "", ""]])
+def test_a_group_params_list_replaced_or_mutated_is_checked_in_full(changes):
+    # the optimizer's own list is checked in O(1) by its version; a plain list put in its
+    # place (even holding the same tensors, and before the recording) or a mutation of
+    # it takes the full check
+    m1, o1, eager = _setup()
+    m2, o2, step = _setup()
+    compiled = pat.compile(step)
+    batches = _batches(5)
+    for (x, y), change in zip(batches, changes, strict=True):
+        for o in (o1, o2):
+            group = o.param_groups[0]
+            if change == "plain":
+                group["params"] = list(group["params"])
+            elif change == "swap":  # same tensors, reversed twice: the version moved
+                group["params"].reverse()
+                group["params"].reverse()
+        a, b = eager(x, y), compiled(x, y)
+        assert a.numpy().tobytes() == b.numpy().tobytes(), change
+    assert compiled.stats["replays"] + compiled.stats["retapes"] == 4
+    for p1, p2 in zip(m1.parameters(), m2.parameters(), strict=True):
+        assert p1.numpy().tobytes() == p2.numpy().tobytes()
