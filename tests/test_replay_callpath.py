@@ -198,3 +198,24 @@ def test_a_group_params_list_replaced_or_mutated_is_checked_in_full(changes):
     assert compiled.stats["replays"] + compiled.stats["retapes"] == 4
     for p1, p2 in zip(m1.parameters(), m2.parameters(), strict=True):
         assert p1.numpy().tobytes() == p2.numpy().tobytes()
+
+
+def test_an_evicted_recording_is_freed_without_the_cycle_collector():
+    # a recording holds every buffer of its step: its call paths must not keep it alive
+    import gc
+    import weakref
+
+    _, _, step = _setup()
+    compiled = pat.compile(step, cache_size=1)
+    x, y = _batches(1)[0]
+    for _ in range(3):
+        compiled(x, y)
+    assert compiled._fast is not None
+    old = weakref.ref(compiled.last)
+    gc.disable()
+    try:
+        for _ in range(3):
+            compiled(x[:4], y[:4])  # another signature evicts the first recording
+        assert old() is None
+    finally:
+        gc.enable()

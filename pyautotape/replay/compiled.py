@@ -10,6 +10,7 @@ from __future__ import annotations
 import collections
 import functools
 import threading
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -174,7 +175,8 @@ class Compiled:
         n = len(shapes)
         dflt, relu_sub = plan.settings
         captured = plan.captured
-        run = plan.run
+        run, key, plan_settings = plan.run, plan.key, plan.settings
+        this = weakref.ref(plan)  # plan.fast is this closure: no reference cycle
         lock = self._lock
         stats = self.stats
         state = _state
@@ -195,12 +197,13 @@ class Compiled:
             if tensor_mod._default_dtype != dflt or elt_mod._relu_subgradient != relu_sub:
                 return _MISS
             with lock:
-                if self.last is not plan:
+                last = self.last
+                if last is None or last is not this():
                     return _MISS
                 try:
                     out = run(args)
                 except Retape as why:
-                    return self._retape(why, plan.key, args, {}, plan.settings)
+                    return self._retape(why, key, args, {}, plan_settings)
                 stats["replays"] += 1
                 return out
 

@@ -10,6 +10,7 @@ sweeps and optimizer calls; and running it.
 from __future__ import annotations
 
 import operator
+import weakref
 from typing import Any
 
 import numpy as np
@@ -454,14 +455,15 @@ class Plan:
         """``run(arrays)``: check that the recording still applies, copy the inputs in,
         make the one C call, and leave parameters, ``.grad`` and the result as eager does.
         A closure over this plan's tables, built once (every name it uses is a local, and
-        a table that is empty for this recording costs nothing per call)."""
+        a table that is empty for this recording costs nothing per call); it reaches the
+        plan itself only weakly, on the rare paths, so a dropped plan is freed at once."""
         none_leaves, other_leaves = self.none_leaves, self.other_leaves
         const_checks, data_checks = self.const_checks, self.data_checks
         opt_checks, opts = self.opt_checks, self.opts
         copy_in, host_guards, grad_sets = self.copy_in, self.host_guards, self.grad_sets
         leaves, result_buf, result_template = self.leaves, self.result_buf, self.result_template
-        check_leaves, build, args = self._check_leaves, self._build, self.args
-        replay, failed_call = lib.pat_replay, self._failed
+        args, replay = self.args, lib.pat_replay
+        me = weakref.ref(self)  # the closure is an attribute of self: no reference cycle
         st, check_mode, anomaly_replay = _state, _anomaly.CHECK, _anomaly.replay
         memmove, copyto, wrap = _memmove, np.copyto, _wrap
         extra = bool(other_leaves or const_checks or data_checks)
@@ -470,15 +472,15 @@ class Plan:
             # parameters: the same .data arrays, .grad as recorded (None, or the same array)
             for p, d in none_leaves:
                 if p._data is not d or p._grad is not None:
-                    check_leaves()
+                    me()._check_leaves()
             if extra:
                 for p, d, g in other_leaves:
                     if p._data is not d:
-                        check_leaves()
+                        me()._check_leaves()
                     if g is not ANY:
                         cur = p._grad
                         if cur is None or cur._data is not g:
-                            check_leaves()
+                            me()._check_leaves()
                 for a, dt, shape, snap in const_checks:
                     if a.dtype != dt or a.shape != shape or a.tobytes() != snap:
                         raise Retape("an array the step captured changed")
@@ -500,11 +502,11 @@ class Plan:
                 if buf.tobytes() != snap:
                     raise Retape("a guard failed")
             if st.anomaly & check_mode:  # pat.detect_anomaly: the checked program
-                rc = anomaly_replay(self)
+                rc = anomaly_replay(me())
             else:
                 rc = replay(*args)
             if rc:
-                failed_call(rc)
+                me()._failed(rc)
             # the gradients as eager leaves them; parameters written in place: new versions
             for p, w in grad_sets:
                 p._grad = w
@@ -514,7 +516,7 @@ class Plan:
                     g.version += 1
             if result_buf is not None:
                 return wrap(result_buf.copy())
-            return build(result_template)
+            return me()._build(result_template)
 
         return run
 
