@@ -27,6 +27,7 @@ from .program import _plan_buffers, _program, _result_arrays
 from .recorder import ANY, Recorder, Retape, TracedFloat
 
 _memmove = ffi.memmove
+BIND_MIN = 1 << 15  # bytes: a larger input is bound for a replay, not copied in
 
 STEP_DTYPE = _ffi.c_struct_dtype("pat_step", [
     ("kind", np.int32),
@@ -127,10 +128,42 @@ class Plan:
                           zip(self.leaves, self.grad_wrappers, self.grad_start, strict=True)
                           if not (g is None and w is None)]
         live = self._read_owners()
-        self.copy_in = [(pos, buf, cbuf, buf.nbytes) for pos, buf, cbuf in self.inputs
-                        if id(_base(buf)) in live]
+        self.copy_in = [(pos, buf, cbuf, buf.nbytes, self._binding(buf))
+                        for pos, buf, cbuf in self.inputs if id(_base(buf)) in live]
+        tables = [*self.bufs, *(a for v in self.sweep_src for a in (*v[2], *v[3])),
+                  *(a for lst in self.opt_arrays for a in lst), *self.grad_end]
+        self.owned = frozenset(id(_base(a)) for a in tables if a is not None)
         tpl = self.result_template
         self.result_buf = self.bufs[tpl[1]] if tpl[0] == "tensor" else None
+
+    def _binding(self, buf: np.ndarray) -> tuple | None:
+        """Where the pointer tables hold input buffer ``buf``, as (table, index, its own
+        pointer): a replay points them at the caller's array for the call instead of
+        copying it in, when ``buf`` is large (a copy costs more than the pointer writes),
+        the program only reads it, and nothing else sees it (no view of it in a table, no
+        host guard, not the result). None: copy it in."""
+        base = _base(buf)
+        if buf.nbytes < BIND_MIN or {id(buf), id(base)} & self.result_arrays or any(
+                _base(g) is base for g, _ in self.host_guards):
+            return None
+        written = {int(st["a"]) for st in self.steps
+                   if int(st["kind"]) in (lib.PAT_STEP_ZERO, lib.PAT_STEP_ACC)}
+        written.update(self.prog.dst)
+        entries = []
+        tables = [(self.buf_table, self.bufs, self.buf_keep, False)]
+        for (_, _, vt, vk, gt, gk), (_, _, vals, grads) in zip(
+                self.sweep_keep, self.sweep_src, strict=True):
+            tables += [(vt, vals, vk, False), (gt, grads, gk, True)]
+        for tab, arrays, keep, is_grad in tables:
+            for i, a in enumerate(arrays):
+                if a is None or _base(a) is not base:
+                    continue
+                if a is not buf or is_grad or (tab is self.buf_table and i in written):
+                    return None  # a view of it, a gradient in it, or the program writes it
+                entries.append((tab, i, keep[i]))
+        if any(_base(a) is base for lst in self.opt_arrays for a in lst if a is not None):
+            return None
+        return tuple(entries)
 
     def _read_owners(self) -> set[int]:
         """ids of the memory blocks anything reads or writes after the inputs are copied
@@ -374,7 +407,8 @@ class Plan:
         args, replay = self.args, lib.pat_replay
         me: Any = weakref.ref(self)  # the closure is an attribute of self: no cycle
         st, check_mode, anomaly_replay = _state, _anomaly.CHECK, _anomaly.replay
-        memmove, copyto, wrap = _memmove, np.copyto, _wrap
+        memmove, copyto, wrap, from_buffer = _memmove, np.copyto, _wrap, ffi.from_buffer
+        owned = self.owned
         extra = bool(other_leaves or const_checks or data_checks)
 
         def run(arrays: list[np.ndarray] | tuple) -> Any:
@@ -398,22 +432,36 @@ class Plan:
                         raise Retape("the .data of a tensor the step reads was replaced")
             for check in opt_checks:
                 check(opts)
-            for pos, buf, cbuf, nbytes in copy_in:
+            bound = None
+            for pos, buf, cbuf, nbytes, entries in copy_in:
                 src = arrays[pos]
                 if src.dtype is buf.dtype or src.dtype == buf.dtype:
+                    if (entries is not None and src.flags.c_contiguous and src.flags.aligned
+                            and id(_base(src)) not in owned and not st.anomaly & check_mode):
+                        # bound for this call (its buffer object keeps src's memory)
+                        cd = from_buffer(src)
+                        for tab, i, _ in entries:
+                            tab[i] = cd
+                        bound = [*(bound or ()), (entries, cd)]
+                        continue
                     try:  # a buffer of src exists when it is C-contiguous
                         memmove(cbuf, src, nbytes)
                         continue
                     except ValueError:
                         pass
                 copyto(buf, src, casting="unsafe")
-            for buf, snap in host_guards:
-                if buf.tobytes() != snap:
-                    raise Retape("a guard failed")
-            if st.anomaly & check_mode:  # pat.detect_anomaly: the checked program
-                rc = anomaly_replay(me())
-            else:
-                rc = replay(*args)
+            try:
+                for buf, snap in host_guards:
+                    if buf.tobytes() != snap:
+                        raise Retape("a guard failed")
+                if st.anomaly & check_mode:  # pat.detect_anomaly: the checked program
+                    rc = anomaly_replay(me())
+                else:
+                    rc = replay(*args)
+            finally:
+                for entries, _ in bound or ():  # the tables point at the plan's own again
+                    for tab, i, own in entries:
+                        tab[i] = own
             if rc:
                 me()._failed(rc)
             # the gradients as eager leaves them; parameters written in place: new versions
