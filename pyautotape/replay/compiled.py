@@ -417,7 +417,8 @@ def compile(fn: Callable[..., Any] | None = None, *, strict: bool = False, cache
     The first call with a given signature (shapes and dtypes of the array/Tensor
     arguments; other arguments by value) runs ``fn`` eagerly and records everything it
     does: forward ops, ``backward()``, optimizer ``step()`` and ``zero_grad()``. Later
-    calls copy the new arrays in and run forward, backward and update in one C call, with
+    calls copy the new arrays in (a C-contiguous one of 32 KiB or more is read in place
+    for the call) and run forward, backward and update in one C call, with
     the same kernels in the same order as eager mode (bitwise equal results).
 
     Array arguments reach ``fn`` as traced values while it records: float arrays and
