@@ -88,27 +88,39 @@ def test_no_bias_and_zero_inner(dtype):
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("sizes", [(2, 16, 16, 1), (3, 5, 17, 2), (4, 33, 1)])
-def test_stacked_member_is_linear_alone_bitwise(dtype, sizes):
+@pytest.mark.parametrize("members", [1, 4, 5, 9])
+@pytest.mark.parametrize("shared", [False, True])
+def test_stacked_member_is_linear_alone_bitwise(dtype, sizes, members, shared):
     """Each member of one stacked_linear call, forward and all three gradients, has the
-    bits of linear on that member alone (the same kernel, the same chains)."""
+    bits of linear on that member alone (the same kernel, the same chains), for member
+    counts below, at and past the kernel's chunk of 4 members; with a batch shared by every
+    member, dx is the members' dx summed in member order."""
     rng = np.random.default_rng(3)
-    e, batch = 5, 32
+    e, batch = members, 32
     for fan_in, fan_out in zip(sizes[:-1], sizes[1:], strict=True):
-        x = rng.standard_normal((e, batch, fan_in)).astype(dtype)
+        x = rng.standard_normal((batch, fan_in) if shared else (e, batch, fan_in))
+        x = x.astype(dtype)
         w = rng.standard_normal((e, fan_out, fan_in)).astype(dtype)
         b = rng.standard_normal((e, fan_out)).astype(dtype)
         g = rng.standard_normal((e, batch, fan_out)).astype(dtype)
         xs, ws, bs = (pat.tensor(v, requires_grad=True) for v in (x, w, b))
         ys = pat.stacked_linear(xs, ws, bs)
         (ys * pat.tensor(g)).sum().backward()
+        dx_sum = None
         for i in range(e):
-            xi, wi, bi = (pat.tensor(v[i], requires_grad=True) for v in (x, w, b))
+            xi = pat.tensor(x if shared else x[i], requires_grad=True)
+            wi, bi = (pat.tensor(v[i], requires_grad=True) for v in (w, b))
             yi = pat.linear(xi, wi, bi)
             (yi * pat.tensor(g[i])).sum().backward()
             assert np.array_equal(ys.numpy()[i], yi.numpy())
-            assert np.array_equal(xs.grad.numpy()[i], xi.grad.numpy())
             assert np.array_equal(ws.grad.numpy()[i], wi.grad.numpy())
             assert np.array_equal(bs.grad.numpy()[i], bi.grad.numpy())
+            if shared:
+                dx_sum = xi.grad.numpy() if dx_sum is None else dx_sum + xi.grad.numpy()
+            else:
+                assert np.array_equal(xs.grad.numpy()[i], xi.grad.numpy())
+        if shared:
+            assert np.array_equal(xs.grad.numpy(), dx_sum)
 
 
 def test_same_bits_every_call_and_large_shapes():

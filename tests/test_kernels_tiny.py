@@ -1,10 +1,10 @@
-"""The tiny-shape paths of the dense kernels (csrc/dense.c, gemm_small_t.h): stacked_linear's
-members going through the small GEMM a chunk at a time (member counts around the chunk of
-4 and the group of 4 interleaved bias sums, a batch shared by every member), the bias sum
-for column counts around its 16-wide blocks (masked tails), every orientation of the small
-kernel against NumPy in both dtypes (sizes 1, odd sizes, N < 16 with M > N, both swapped
-and not), and replay's fusion of a linear with the unary op that reads its output:
-replay == eager bitwise, also where the fusion must not apply."""
+"""The tiny-shape paths of the dense kernels (csrc/dense.c, gemm_small_t.h; stacked_linear's
+member chunks are in tests/test_gemm_small.py): the bias sum for column counts around its
+16-wide blocks (masked tails) and member counts around its groups of 4, every orientation
+of the small kernel against NumPy in both dtypes (sizes 1, odd sizes, N < 16 with M > N,
+swapped and not), and replay's two fused step pairs (a linear and the unary op reading
+it; a zero-fill and a unary op's backward): replay == eager bitwise, also where the
+fusion must not apply."""
 
 import numpy as np
 import pytest
@@ -17,41 +17,6 @@ TOL = {np.float64: 1e-13, np.float32: 2e-6}
 def _close(got, ref, scale, dtype):
     err = np.abs(got.astype(np.float64) - ref) / (scale + 1e-300)
     assert err.max() <= TOL[dtype] * 4, err.max()
-
-
-@pytest.mark.parametrize("dtype", [np.float64, np.float32])
-@pytest.mark.parametrize("members", [1, 3, 4, 5, 9])
-@pytest.mark.parametrize("shared", [False, True])
-def test_stacked_members_bitwise_linear_alone(dtype, members, shared):
-    """Every member (forward, dx, dw, db) has the bits of linear on it alone, for member
-    counts below, at and past the chunk of 4; with a shared batch, dx is the sum of the
-    members' dx accumulated in member order."""
-    rng = np.random.default_rng(members)
-    batch = 7
-    for fan_in, fan_out in [(2, 16), (16, 1), (3, 17), (1, 33)]:
-        x = rng.standard_normal((batch, fan_in) if shared else (members, batch, fan_in))
-        x = x.astype(dtype)
-        w = rng.standard_normal((members, fan_out, fan_in)).astype(dtype)
-        b = rng.standard_normal((members, fan_out)).astype(dtype)
-        g = rng.standard_normal((members, batch, fan_out)).astype(dtype)
-        xs, ws, bs = (pat.tensor(v, requires_grad=True) for v in (x, w, b))
-        ys = pat.stacked_linear(xs, ws, bs)
-        (ys * pat.tensor(g)).sum().backward()
-        dx_sum = None
-        for i in range(members):
-            xi = pat.tensor(x if shared else x[i], requires_grad=True)
-            wi, bi = (pat.tensor(v[i], requires_grad=True) for v in (w, b))
-            yi = pat.linear(xi, wi, bi)
-            (yi * pat.tensor(g[i])).sum().backward()
-            assert np.array_equal(ys.numpy()[i], yi.numpy())
-            assert np.array_equal(ws.grad.numpy()[i], wi.grad.numpy())
-            assert np.array_equal(bs.grad.numpy()[i], bi.grad.numpy())
-            if shared:
-                dx_sum = xi.grad.numpy() if dx_sum is None else dx_sum + xi.grad.numpy()
-            else:
-                assert np.array_equal(xs.grad.numpy()[i], xi.grad.numpy())
-        if shared:
-            assert np.array_equal(xs.grad.numpy(), dx_sum)
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
