@@ -31,7 +31,6 @@ backward nested in this one, packs its own) and put back afterwards.
 
 from __future__ import annotations
 
-from math import copysign as _copysign
 from typing import Any
 
 import numpy as np
@@ -50,6 +49,7 @@ _MAX_HELD = 128 * 2**20  # bytes of adjoint arenas all entries together keep bet
 _ALIGN = 64
 _CUSTOM = lib.PAT_OP_CUSTOM
 _cache: dict[tuple, _Entry] = {}
+_last: list[_Entry] = []  # the entry used last (taken out while a sweep runs it)
 _stats = {"hits": 0, "misses": 0, "bypassed": 0}
 
 
@@ -61,14 +61,15 @@ def stats() -> dict[str, int]:
 def clear() -> None:
     """Drop every kept tape (and its adjoint arena)."""
     _cache.clear()
+    _last.clear()
 
 
 class _Entry:
     """What one tape structure packs to, with its C pointers; ``adj[s]`` is record slot
     s's adjoint (a view of ``arena``), None for the other slots."""
 
-    __slots__ = ("tape", "itab", "tptr", "iptr", "ntape", "nitab", "nslots", "arena",
-                 "adj", "gptr", "vptr", "leaf_slots", "iters", "root", "failed", "vidx")
+    __slots__ = ("key", "klist", "tape", "itab", "tptr", "iptr", "ntape", "nitab", "nslots",
+                 "arena", "adj", "gptr", "vptr", "leaf_slots", "iters", "root", "failed", "vidx")
 
     def __init__(self, prog: Any, records: list[Record]) -> None:
         self.tape = prog.tape()
@@ -105,11 +106,12 @@ def _count(shape: tuple[int, ...]) -> int:
     return n
 
 
-def cached_backward(records: list[Record], root: Tensor, seed: np.ndarray,
+def cached_backward(records: list[Record], root: Tensor, seed: np.ndarray | None,
                     stats_ptr: Any) -> bool:
     """``backward()`` from ``root`` over ``records`` (every leaf that requires grad gets
-    its gradient) with a kept tape; False, having changed nothing, when this tape is not
-    one the cache covers (the caller packs it instead)."""
+    its gradient; ``seed`` None seeds a one-element root with 1) with a kept tape; False,
+    having changed nothing, when this tape is not one the cache covers (the caller packs
+    it instead)."""
     if not ENABLED[0] or root._node is None or not records:
         return False
     walked = _walk(records)
@@ -117,47 +119,68 @@ def cached_backward(records: list[Record], root: Tensor, seed: np.ndarray,
         _stats["bypassed"] += 1
         return False
     key, vals, leaves = walked
-    entry = _cache.pop(key, None)
+    try:  # the last entry used, compared as a list (no hashing): a training loop's tape
+        entry: _Entry | None = _last.pop()
+    except IndexError:
+        entry = None
+    if entry is not None and entry.klist != key:
+        _keep(entry)
+        entry = None
     if entry is None:
-        entry = _build(records, vals, leaves)
+        tkey = tuple(key)
+        entry = _cache.pop(tkey, None)
         if entry is None:
-            _stats["bypassed"] += 1
-            return False
-        _stats["misses"] += 1
+            entry = _build(records, vals, leaves)
+            if entry is None:
+                _stats["bypassed"] += 1
+                return False
+            entry.key, entry.klist = tkey, key
+            _stats["misses"] += 1
+        else:
+            _stats["hits"] += 1
     else:
         _stats["hits"] += 1
     try:
         _run(entry, records, root, seed, vals, leaves, stats_ptr)
     finally:
-        if len(_cache) >= _MAX_ENTRIES:  # many structures: start again (atomic)
-            _cache.clear()
-        _cache[key] = entry
+        while _last:  # another thread's entry (or a nested backward's): into the dict
+            try:
+                _keep(_last.pop())
+            except IndexError:
+                break
+        _last.append(entry)
     return True
 
 
-def _walk(records: list[Record]) -> tuple[tuple, list, list] | None:
+def _keep(entry: _Entry) -> None:
+    if len(_cache) >= _MAX_ENTRIES:  # many structures: start again (atomic)
+        _cache.clear()
+    _cache[entry.key] = entry
+
+
+def _walk(records: list[Record]) -> tuple[list, list, list] | None:
     """The key, the value table and the leaves of ``records``, numbered as pack_records
     numbers them for backward(); None when the tape is one this cache does not cover.
 
-    Per source the key holds ``4 * slot + 2 * (a constant) + (no saved value)``, -1 for
-    none: its slot says which record or leaf it reads, since slots are numbered in the
-    order pack_records numbers them."""
+    Per record the key holds its ``kind`` (record() builds it: the row's fields and which
+    arrays the record keeps), then per source its slot, -1 for none: the slot says which
+    record or leaf it reads, since slots are numbered in the order pack_records numbers
+    them (a constant's slot follows from the kinds)."""
     key: list[Any] = []
     vals: list[np.ndarray | None] = []
     leaves: list[Tensor] = []
     slot_of: dict[int, int] = {}
-    append, get, sign = key.append, slot_of.get, _copysign
+    append, get = key.append, slot_of.get
     for r in records:
-        op, it, alpha = r.op, r.it, r.alpha
-        if op == _CUSTOM or (it is not None and it.flags.writeable):
+        kind = r.kind
+        it = r.it
+        if kind[0] == _CUSTOM or (it is not None and it.flags.writeable):
             return None
         if r.guards:
             for g, v in zip(r.guards, r.versions):  # noqa: B905 (built together)
                 if g.version != v:
                     return None  # pack_records raises the error that names it
-        # alpha 0.0 and -0.0 are equal keys but different rows: a zero keys by its sign
-        append((op, r.dtype, r.shape, r.m, r.k, r.n, alpha or sign(1.0, alpha) * 1j,
-                it if it is None else id(it), r.out is None, r.aux is None))
+        append(kind)
         saved = r.saved
         i = 0
         for p in r.parents:
@@ -177,17 +200,16 @@ def _walk(records: list[Record]) -> tuple[tuple, list, list] | None:
                         vals[s] = sv
                     elif sv is not known:
                         return None  # pack_records compares the bits
-                append(s * 4 + (sv is None))
-            elif sv is not None:  # a constant the rule reads
-                append(len(vals) * 4 + 2)
-                vals.append(sv)
+                append(s)
             else:
+                if sv is not None:  # a constant the rule reads
+                    vals.append(sv)
                 append(-1)
         slot_of[id(r)] = len(vals)
         vals.append(r.out)
         if r.aux is not None:
             vals.append(r.aux)
-    return tuple(key), vals, leaves
+    return key, vals, leaves
 
 
 def _build(records: list[Record], vals: list, leaves: list[Tensor]) -> _Entry | None:
@@ -200,8 +222,8 @@ def _build(records: list[Record], vals: list, leaves: list[Tensor]) -> _Entry | 
     size = sum(r.dtype.itemsize * _count(r.shape) for r in records)
     if size > _MAX_HELD // 4:  # one big tape: allocate per call, as before
         return None
-    if size + sum(e.arena.nbytes for e in list(_cache.values())) > _MAX_HELD:
-        _cache.clear()  # many structures (varying shapes): start again
+    if size + sum(e.arena.nbytes for e in list(_cache.values()) + _last) > _MAX_HELD:
+        clear()  # many structures (varying shapes): start again
     return _Entry(prog, records)
 
 
@@ -209,7 +231,7 @@ def _same(a: Any, b: Any) -> bool:
     return a is b
 
 
-def _run(entry: _Entry, records: list[Record], root: Tensor, seed: np.ndarray,
+def _run(entry: _Entry, records: list[Record], root: Tensor, seed: np.ndarray | None,
          vals: list, leaves: list[Tensor], stats_ptr: Any) -> None:
     """Fill this call's pointers, run the sweep, hand out the leaves' gradients."""
     fb = _from_buffer
@@ -218,7 +240,9 @@ def _run(entry: _Entry, records: list[Record], root: Tensor, seed: np.ndarray,
     root_adj = adj[entry.root]
     if records[-1] is not root._node or root_adj is None:  # pragma: no cover - a bug
         raise RuntimeError("internal: the root of backward is not the last record")
-    if seed.size == 1:
+    if seed is None:
+        root_adj.fill(1)
+    elif seed.size == 1:
         root_adj.fill(seed.item() + 0.0)  # what 0 + seed is (-0.0 becomes 0.0)
     else:
         np.add(root_adj, seed, out=root_adj)
