@@ -70,6 +70,8 @@ class _Entry:
 
     __slots__ = ("key", "klist", "tape", "itab", "tptr", "iptr", "ntape", "nitab", "nslots",
                  "arena", "adj", "gptr", "vptr", "leaf_slots", "iters", "root", "failed", "vidx")
+    key: tuple  # its key in the cache, and the same as a list (compared without hashing)
+    klist: list
 
     def __init__(self, prog: Any, records: list[Record]) -> None:
         self.tape = prog.tape()
@@ -181,11 +183,7 @@ def _walk(records: list[Record]) -> tuple[list, list, list] | None:
                 if g.version != v:
                     return None  # pack_records raises the error that names it
         append(kind)
-        saved = r.saved
-        i = 0
-        for p in r.parents:
-            sv = saved[i]
-            i += 1
+        for p, sv in zip(r.parents, r.saved):  # noqa: B905 (both of three)
             if p is not None:
                 s = get(id(p))
                 if s is None:  # a leaf met for the first time (or a record not taped)

@@ -16,6 +16,7 @@ array([6.], dtype=float32)
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
 from typing import Any
 
@@ -36,7 +37,7 @@ from .tensor_hooks import _leaves, _nodes
 
 # tensor_hooks.active() without its WeakValueDictionary.__len__ (an entry whose tensor
 # died but is not yet removed only sends the sweep the uncached way)
-_HOOKED_LEAVES, _HOOKED_NODES = _leaves.data, _nodes.data
+_HOOKED_LEAVES, _HOOKED_NODES = _leaves.data, _nodes.data  # type: ignore[attr-defined]
 
 __all__ = ["backward", "graph_backward", "run_backward", "seed_gradient"]
 
@@ -125,9 +126,7 @@ def run_backward(
     Otherwise return the gradient array of each target (None when it is not reached),
     leaving every ``.grad`` untouched (autograd.grad)."""
     with engine_lock:
-        records = collect([t for t, _ in roots], "backward", busy_ok=False)
-        for r in records:
-            r.busy = True
+        records = _collect_busy(roots)
     if stats is None:
         stats = _new("pat_stats *")
     state.last_stats = stats
@@ -142,6 +141,33 @@ def run_backward(
 
 
 _new = ffi.new
+_SEQ = operator.attrgetter("seq")
+
+
+def _collect_busy(roots: Sequence[tuple[Tensor, Any]]) -> list[Record]:
+    """packing.collect(busy_ok=False) marking each record busy as it is met (its mark is
+    what tells it seen); on a released or busy record, packing.collect raises the error."""
+    mark = object()  # this sweep's, so a record another sweep holds is told apart
+    out: list[Record] = []
+    stack = [t._node for t, _ in roots if t._node is not None]
+    pop, push, append = stack.pop, stack.append, out.append
+    while stack:
+        r = pop()
+        b = r.busy
+        if b is mark:
+            continue
+        if b or r.released:
+            for q in out:
+                q.busy = False
+            collect([t for t, _ in roots], "backward", busy_ok=False)
+            raise RuntimeError("internal: collect found no fault")  # pragma: no cover
+        r.busy = mark
+        append(r)
+        for p in r.parents:
+            if type(p) is Record and p.busy is not mark:
+                push(p)
+    out.sort(key=_SEQ)
+    return out
 
 
 def _release(records: list[Record]) -> None:

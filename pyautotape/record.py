@@ -84,7 +84,7 @@ class Record:
     guards: tuple[_Guard, ...]
     versions: tuple[int, ...]
     released: bool
-    busy: bool
+    busy: object  # truthy while a sweep uses it (engine: that sweep's mark)
     where: tuple[str, int, str] | None
     kind: tuple
 
