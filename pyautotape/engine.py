@@ -145,8 +145,8 @@ _SEQ = operator.attrgetter("seq")
 
 
 def _collect_busy(roots: Sequence[tuple[Tensor, Any]]) -> list[Record]:
-    """packing.collect(busy_ok=False) marking each record busy as it is met (its mark is
-    what tells it seen); on a released or busy record, packing.collect raises the error."""
+    """packing.collect(busy_ok=False), marking each record busy as it is met (its mark is
+    what tells it seen); on a released or busy record packing.collect takes over."""
     mark = object()  # this sweep's, so a record another sweep holds is told apart
     out: list[Record] = []
     stack = [t._node for t, _ in roots if t._node is not None]
@@ -156,11 +156,13 @@ def _collect_busy(roots: Sequence[tuple[Tensor, Any]]) -> list[Record]:
         b = r.busy
         if b is mark:
             continue
-        if b or r.released:
-            for q in out:
+        if b or r.released:  # packing.collect raises (or, the other sweep having ended
+            for q in out:     # since, collects: the busy flags are cleared unlocked)
                 q.busy = False
-            collect([t for t, _ in roots], "backward", busy_ok=False)
-            raise RuntimeError("internal: collect found no fault")  # pragma: no cover
+            out = collect([t for t, _ in roots], "backward", busy_ok=False)
+            for q in out:
+                q.busy = True
+            return out
         r.busy = mark
         append(r)
         for p in r.parents:

@@ -114,7 +114,13 @@ class Record:
 
     def __del__(self) -> None:
         if not self.released:
-            self._unlock()
+            for g in self.guards:  # _unlock, inline: every record dropped unswept runs this
+                if type(g) is not _Guard:
+                    g.unlock()
+                    continue
+                g.count -= 1
+                if g.count == 0:
+                    set_writeable(g.arr, True)
 
     def _unlock(self) -> None:
         for g in self.guards:
@@ -141,9 +147,13 @@ class Record:
         return OP_NAMES[self.op]
 
 
-def _value(s: Tensor | np.ndarray, guards: list[_Guard]) -> np.ndarray:
-    """What a record keeps of source s: a Tensor's buffer (locked while the record lives)
-    or a constant array."""
+def _value(sources: Sequence[Tensor | np.ndarray | None], i: int,
+           guards: list[_Guard]) -> np.ndarray:
+    """What a record keeps of source i, which its rules read: a Tensor's buffer (locked
+    while the record lives) or a constant array."""
+    s = sources[i]
+    if s is None:
+        raise RuntimeError(f"internal: a rule reads source {i}, which the op did not pass")
     if isinstance(s, np.ndarray):
         return s
     g = s._guard
@@ -155,14 +165,6 @@ def _value(s: Tensor | np.ndarray, guards: list[_Guard]) -> np.ndarray:
         return s._data.copy()
     guards.append(g)
     return s._data
-
-
-def _source(sources: Sequence[Tensor | np.ndarray | None], i: int) -> Tensor | np.ndarray:
-    """Source i of an op whose rules read it (the op's spec guarantees it is given)."""
-    s = sources[i]
-    if s is None:
-        raise RuntimeError(f"internal: a rule reads source {i}, which the op did not pass")
-    return s
 
 
 def record(
@@ -232,9 +234,9 @@ def record(
             keep0 = alpha != 0.0
             save_out = alpha == 0.0
         if keep0:
-            values[0] = _value(_source(sources, 0), guards)
+            values[0] = _value(sources, 0, guards)
         if keep1:
-            values[1] = _value(_source(sources, 1), guards)
+            values[1] = _value(sources, 1, guards)
     r.saved = values
     if save_out:
         g = y._guard = _Guard(out)
