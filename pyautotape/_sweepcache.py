@@ -48,6 +48,7 @@ _MAX_ENTRIES = 32
 _MAX_HELD = 128 * 2**20  # bytes of adjoint arenas all entries together keep between calls
 _ALIGN = 64
 _CUSTOM = lib.PAT_OP_CUSTOM
+_memmove = ffi.memmove
 _cache: dict[tuple, _Entry] = {}
 _last: list[_Entry] = []  # the entry used last (taken out while a sweep runs it)
 _stats = {"hits": 0, "misses": 0, "bypassed": 0}
@@ -69,7 +70,8 @@ class _Entry:
     s's adjoint (a view of ``arena``), None for the other slots."""
 
     __slots__ = ("key", "klist", "tape", "itab", "tptr", "iptr", "ntape", "nitab", "nslots",
-                 "arena", "adj", "gptr", "vptr", "leaf_slots", "iters", "root", "failed", "vidx")
+                 "arena", "adj", "gptr", "vptr", "leaf_slots", "iters", "root", "failed", "vidx",
+                 "aptr", "zeros", "ones")
     key: tuple  # its key in the cache, and the same as a list (compared without hashing)
     klist: list
 
@@ -85,6 +87,8 @@ class _Entry:
             offsets.append(size)
             size += -(-r.dtype.itemsize * _count(r.shape) // _ALIGN) * _ALIGN
         self.arena = np.zeros(size + _ALIGN, np.uint8)
+        self.aptr = _from_buffer(self.arena, require_writable=True)
+        self.zeros = bytes(self.arena.nbytes)
         base = -self.arena.ctypes.data % _ALIGN
         self.adj: list[np.ndarray | None] = [None] * self.nslots
         self.gptr = ffi.new("void *[]", max(self.nslots, 1))
@@ -99,6 +103,7 @@ class _Entry:
         self.vidx = [s for s, v in enumerate(prog.vals) if v is not None]
         self.failed = ffi.new("int64_t *", -1)
         self.root = prog.dst[-1]  # the root's record is the last one (collect's order)
+        self.ones = np.ones(records[-1].shape, records[-1].dtype).tobytes()
 
 
 def _count(shape: tuple[int, ...]) -> int:
@@ -233,13 +238,12 @@ def _run(entry: _Entry, records: list[Record], root: Tensor, seed: np.ndarray | 
          vals: list, leaves: list[Tensor], stats_ptr: Any) -> None:
     """Fill this call's pointers, run the sweep, hand out the leaves' gradients."""
     fb = _from_buffer
-    entry.arena.fill(0)
-    adj = entry.adj
-    root_adj = adj[entry.root]
+    root_adj = entry.adj[entry.root]
     if records[-1] is not root._node or root_adj is None:  # pragma: no cover - a bug
         raise RuntimeError("internal: the root of backward is not the last record")
-    if seed is None:
-        root_adj.fill(1)
+    _memmove(entry.aptr, entry.zeros, len(entry.zeros))  # the arena zeroed in one call
+    if seed is None:  # ones (a one-element root), as bytes made once
+        _memmove(entry.gptr[entry.root], entry.ones, len(entry.ones))
     elif seed.size == 1:
         root_adj.fill(seed.item() + 0.0)  # what 0 + seed is (-0.0 becomes 0.0)
     else:
