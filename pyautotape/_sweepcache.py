@@ -3,12 +3,13 @@
 A training loop records the same graph every step: the same ops, shapes, iterators and
 wiring, over new arrays. :func:`cached_backward` walks the records once, building the
 structural key of the tape (per record: op, dtype, shape, m, k, n, alpha, iterator, which
-of out/aux it keeps, and per source its slot and whether it is a parent and a saved
-value) together with this call's value table, the leaves in first-met order and the
-checks :func:`~pyautotape.packing.pack_records` makes. A key seen before reuses its
-entry: the ``pat_instr`` and ``pat_iter`` tables with their C pointers, and one arena
-that holds every record's adjoint at a fixed address (zeroed in one pass), so only the
-value and leaf-gradient pointers are written for this call. A new key packs with
+of out/aux/its sources it keeps, and per source the slot it reads) together with this
+call's value table, the leaves in first-met order and the checks
+:func:`~pyautotape.packing.pack_records` makes. A key seen before reuses its entry: the
+``pat_instr`` and ``pat_iter`` tables with their C pointers, and one arena that holds
+every record's adjoint at a fixed address (zeroed by one ``memmove``), so only the value
+and leaf-gradient pointers are written for this call. The entry used last is compared
+first, as a list (no hashing: a training loop sweeps one structure over and over). A new key packs with
 ``pack_records`` (the one packer) and keeps what it built, after checking that its slots
 are the ones the walk numbered.
 
@@ -31,6 +32,7 @@ backward nested in this one, packs its own) and put back afterwards.
 
 from __future__ import annotations
 
+from math import copysign as _copysign
 from typing import Any
 
 import numpy as np
@@ -169,26 +171,29 @@ def _walk(records: list[Record]) -> tuple[list, list, list] | None:
     """The key, the value table and the leaves of ``records``, numbered as pack_records
     numbers them for backward(); None when the tape is one this cache does not cover.
 
-    Per record the key holds its ``kind`` (record() builds it: the row's fields and which
-    arrays the record keeps), then per source its slot, -1 for none: the slot says which
-    record or leaf it reads, since slots are numbered in the order pack_records numbers
-    them (a constant's slot follows from the kinds)."""
+    Per record the key holds the fields of its row (op, dtype, shape, m, k, n, alpha,
+    iterator) and which of out, aux and its three sources it keeps, then per source its
+    slot, -1 for none: the slot says which record or leaf it reads, since slots are
+    numbered in the order pack_records numbers them (a constant's slot follows from the
+    rest)."""
     key: list[Any] = []
     vals: list[np.ndarray | None] = []
     leaves: list[Tensor] = []
     slot_of: dict[int, int] = {}
-    append, get = key.append, slot_of.get
+    append, get, sign = key.append, slot_of.get, _copysign
     for r in records:
-        kind = r.kind
-        it = r.it
-        if kind[0] == _CUSTOM or (it is not None and it.flags.writeable):
+        op, it, alpha, saved = r.op, r.it, r.alpha, r.saved
+        if op == _CUSTOM or (it is not None and it.flags.writeable):
             return None
         if r.guards:
             for g, v in zip(r.guards, r.versions):  # noqa: B905 (built together)
                 if g.version != v:
                     return None  # pack_records raises the error that names it
-        append(kind)
-        for p, sv in zip(r.parents, r.saved):  # noqa: B905 (both of three)
+        # alpha 0.0 and -0.0 are equal keys but different rows: a zero keys by its sign
+        append((op, r.dtype, r.shape, r.m, r.k, r.n, alpha or sign(1.0, alpha) * 1j,
+                it if it is None else id(it), r.out is None, r.aux is None,
+                saved[0] is None, saved[1] is None, saved[2] is None))
+        for p, sv in zip(r.parents, saved):  # noqa: B905 (both of three)
             if p is not None:
                 s = get(id(p))
                 if s is None:  # a leaf met for the first time (or a record not taped)

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Sequence
-from math import copysign as _copysign
 
 import numpy as np
 
@@ -86,7 +85,6 @@ class Record:
     released: bool
     busy: object  # truthy while a sweep uses it (engine: that sweep's mark)
     where: tuple[str, int, str] | None
-    kind: tuple
 
     __slots__ = (
         "seq",
@@ -107,7 +105,6 @@ class Record:
         "released",
         "busy",
         "where",
-        "kind",  # what a packed row is made of, built once: _sweepcache's key per record
         "hooked",  # its tensor hooks (tensor_hooks.py), alive as long as the record
         "__weakref__",
     )
@@ -244,11 +241,6 @@ def record(
         r.out = out
     else:
         r.out = None
-    # the fields of its pat_instr row and which arrays it keeps (alpha 0.0 and -0.0 are
-    # equal but pack to different rows: a zero keys by its sign); see _sweepcache._walk
-    r.kind = (op, out.dtype, out.shape, m, k, n, alpha or _copysign(1.0, alpha) * 1j,
-              it if it is None else id(it), not save_out, aux is None,
-              values[0] is None, values[1] is None, values[2] is None)
     if st.stream is not None:  # forward mode without a tape: push the tangent now
         r.guards = ()
         r.versions = ()

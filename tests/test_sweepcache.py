@@ -226,21 +226,3 @@ def test_same_shapes_other_indices_take_this_calls_indices(fresh_cache):
 
     _same(grads(True), grads(False))
 
-
-def test_a_records_kind_is_what_its_fields_say(fresh_cache):
-    # the key trusts record()'s kind: it must name every field a packed row is made of
-    from math import copysign
-
-    from pyautotape.packing import collect
-
-    rng = np.random.default_rng(3)
-    t = [pat.tensor(rng.standard_normal(s), requires_grad=True)
-         for s in [(4, 3), (3,), (4, 3), (2, 3), (4,)]]
-    outs = [build(t) for build in GRAPHS.values()]
-    outs.append(pat.cross_entropy(pat.linear(t[0], t[3]), np.array([0, 1, 1, 0])))
-    for out in outs:
-        for r in collect([out], "test"):
-            a = r.alpha
-            assert r.kind == (r.op, r.dtype, r.shape, r.m, r.k, r.n,
-                              a or copysign(1.0, a) * 1j, None if r.it is None else id(r.it),
-                              r.out is None, r.aux is None, *(s is None for s in r.saved))
