@@ -173,3 +173,125 @@ def test_fuse_update_leaves_other_steps_bitwise_eager(case):
     assert fused.last.fused == 0
     for a, b in zip(p1, p2, strict=True):
         assert a.numpy().tobytes() == b.numpy().tobytes()
+
+
+@pytest.mark.parametrize("changes", [["", "plain", "", "swap", ""],
+                                     ["plain", "", "swap", "", ""]])
+def test_a_group_params_list_replaced_or_mutated_is_checked_in_full(changes):
+    # the optimizer's own list is checked in O(1) by its version; a plain list put in its
+    # place (even holding the same tensors, and before the recording) or a mutation of
+    # it takes the full check
+    m1, o1, eager = _setup()
+    m2, o2, step = _setup()
+    compiled = pat.compile(step)
+    batches = _batches(5)
+    for (x, y), change in zip(batches, changes, strict=True):
+        for o in (o1, o2):
+            group = o.param_groups[0]
+            if change == "plain":
+                group["params"] = list(group["params"])
+            elif change == "swap":  # same tensors, reversed twice: the version moved
+                group["params"].reverse()
+                group["params"].reverse()
+        a, b = eager(x, y), compiled(x, y)
+        assert a.numpy().tobytes() == b.numpy().tobytes(), change
+    assert compiled.stats["replays"] + compiled.stats["retapes"] == 4
+    for p1, p2 in zip(m1.parameters(), m2.parameters(), strict=True):
+        assert p1.numpy().tobytes() == p2.numpy().tobytes()
+
+
+def test_an_evicted_recording_is_freed_without_the_cycle_collector():
+    # a recording holds every buffer of its step: its call paths must not keep it alive
+    import gc
+    import weakref
+
+    _, _, step = _setup()
+    compiled = pat.compile(step, cache_size=1)
+    x, y = _batches(1)[0]
+    for _ in range(3):
+        compiled(x, y)
+    assert compiled._fast is not None
+    old = weakref.ref(compiled.last)
+    gc.disable()
+    try:
+        for _ in range(3):
+            compiled(x[:4], y[:4])  # another signature evicts the first recording
+        assert old() is None
+    finally:
+        gc.enable()
+
+
+def _big_setup(seed=0):
+    # inputs of 32 KiB and more are bound (the tables point at the caller's array)
+    pat.manual_seed(seed)
+    model = pat.nn.Sequential(pat.nn.Linear(128, 64), pat.nn.ReLU(), pat.nn.Linear(64, 128))
+    opt = pat.optim.SGD(model.parameters(), lr=0.01)
+
+    def step(x, y):
+        opt.zero_grad()
+        loss = pat.mse_loss(model(pat.tensor(x)), pat.tensor(y))
+        loss.backward()
+        opt.step()
+        return loss
+
+    return model, opt, step
+
+
+def _tables_hold_own_buffers(plan):
+    from pyautotape._ffi import ffi
+
+    def addr(c):
+        return int(ffi.cast("uintptr_t", c))
+
+    for _, _, _, _, entries in plan.copy_in:
+        for tab, i, own in entries or ():
+            assert addr(tab[i]) == addr(own)
+
+
+def test_large_inputs_are_bound_not_copied_and_stay_bitwise_eager():
+    m1, _, eager = _big_setup()
+    m2, _, step = _big_setup()
+    compiled = pat.compile(step)
+    rng = np.random.default_rng(3)
+    for i in range(6):
+        x = rng.normal(size=(64, 128)).astype(np.float32)
+        y = rng.normal(size=(64, 128)).astype(np.float32)
+        xs = np.asfortranarray(x) if i == 3 else x  # not C-contiguous: copied
+        with pat.detect_anomaly() if i == 4 else _nullcontext():  # checked: copied
+            a, b = eager(x, y), compiled(xs, y)
+        assert a.numpy().tobytes() == b.numpy().tobytes(), i
+        _tables_hold_own_buffers(compiled.last)  # bound only for the call
+    plan = compiled.last
+    assert sum(e is not None for *_, e in plan.copy_in) == 2
+    assert compiled.stats["replays"] == 5
+    for p1, p2 in zip(m1.parameters(), m2.parameters(), strict=True):
+        assert p1.numpy().tobytes() == p2.numpy().tobytes()
+
+
+def test_an_input_in_the_recordings_own_memory_is_copied_not_bound():
+    # a gradient buffer of the recording passed back in as the input: the program writes
+    # it while it reads the input, so the input must be the value at the call
+    m1, _, eager = _big_setup()
+    m2, _, step = _big_setup()
+    compiled = pat.compile(step)
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(64, 128)).astype(np.float32)
+    y = rng.normal(size=(64, 128)).astype(np.float32)
+    for _ in range(2):
+        eager(x, y), compiled(x, y)
+    w1, w2 = m1[2].weight.grad._data, m2[2].weight.grad._data
+    x1, x2 = w1.reshape(64, 128), w2.reshape(64, 128)  # views of the gradients
+    base = x2.base if x2.base is not None else x2
+    assert id(base) in compiled.last.owned  # the recording writes this memory
+    a, b = eager(x1, y), compiled(x2, y)
+    assert a.numpy().tobytes() == b.numpy().tobytes()
+    for p1, p2 in zip(m1.parameters(), m2.parameters(), strict=True):
+        assert p1.numpy().tobytes() == p2.numpy().tobytes()
+
+
+class _nullcontext:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False

@@ -10,6 +10,7 @@ from __future__ import annotations
 import collections
 import functools
 import threading
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -172,9 +173,10 @@ class Compiled:
             return None
         shapes = tuple((s, d) for _, s, d in sig)
         n = len(shapes)
-        settings = plan.settings
+        dflt, relu_sub = plan.settings
         captured = plan.captured
-        run = plan.run
+        run, key, plan_settings = plan.run, plan.key, plan.settings
+        this = weakref.ref(plan)  # plan.fast is this closure: no reference cycle
         lock = self._lock
         stats = self.stats
         state = _state
@@ -184,7 +186,7 @@ class Compiled:
         def fast(args: tuple) -> Any:
             if len(args) != n or state.recorder is not None:
                 return _MISS
-            for (shape, dtype), a in zip(shapes, args, strict=True):
+            for (shape, dtype), a in zip(shapes, args, strict=False):
                 if type(a) is not nd or a.shape != shape or a.dtype != dtype:
                     return _MISS
                 b = a.base
@@ -192,15 +194,16 @@ class Compiled:
                     return _MISS
             if n > 1 and (args[0] is args[1] if n == 2 else len(set(map(id, args))) != n):
                 return _MISS
-            if (tensor_mod._default_dtype, elt_mod._relu_subgradient) != settings:
+            if tensor_mod._default_dtype != dflt or elt_mod._relu_subgradient != relu_sub:
                 return _MISS
             with lock:
-                if self.last is not plan:
+                last = self.last
+                if last is None or last is not this():
                     return _MISS
                 try:
                     out = run(args)
                 except Retape as why:
-                    return self._retape(why, plan.key, args, {}, settings)
+                    return self._retape(why, key, args, {}, plan_settings)
                 stats["replays"] += 1
                 return out
 
@@ -414,7 +417,8 @@ def compile(fn: Callable[..., Any] | None = None, *, strict: bool = False, cache
     The first call with a given signature (shapes and dtypes of the array/Tensor
     arguments; other arguments by value) runs ``fn`` eagerly and records everything it
     does: forward ops, ``backward()``, optimizer ``step()`` and ``zero_grad()``. Later
-    calls copy the new arrays in and run forward, backward and update in one C call, with
+    calls copy the new arrays in (a C-contiguous one of 32 KiB or more is read in place
+    for the call) and run forward, backward and update in one C call, with
     the same kernels in the same order as eager mode (bitwise equal results).
 
     Array arguments reach ``fn`` as traced values while it records: float arrays and

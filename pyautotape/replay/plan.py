@@ -9,7 +9,7 @@ sweeps and optimizer calls; and running it.
 
 from __future__ import annotations
 
-import operator
+import weakref
 from typing import Any
 
 import numpy as np
@@ -22,10 +22,12 @@ from ..ops.core import bcast_iter
 from ..packing import Instr, Program
 from ..tensor import Tensor, _wrap
 from .fuse import fuse_updates
+from .optcheck import OptCheck
 from .program import _plan_buffers, _program, _result_arrays
 from .recorder import ANY, Recorder, Retape, TracedFloat
 
 _memmove = ffi.memmove
+BIND_MIN = 1 << 15  # bytes: a larger input is bound for a replay, not copied in
 
 STEP_DTYPE = _ffi.c_struct_dtype("pat_step", [
     ("kind", np.int32),
@@ -64,92 +66,6 @@ def _captured(events: list[tuple], leaf_data: list[np.ndarray]) -> frozenset[int
         elif ev[0] == "optim":
             out |= {_owner(d) for d in ev[3] if d is not None}
     return frozenset(out)
-
-
-def _zeroness(group: dict) -> tuple:
-    """What of a group's hyperparameters changes the recorded program rather than a
-    number in it: non-numbers (nesterov), and which numbers are zero (momentum 0 has no
-    buffer; a replay patches the learning rate, and other numbers that stay on the same
-    side of zero)."""
-    out = []
-    for k, v in group.items():
-        if k in ("params", "lr"):  # the learning rate is always only a number
-            continue
-        vals = v if isinstance(v, tuple) else (v,)
-        for x in vals:
-            if isinstance(x, bool) or not isinstance(x, (int, float)):
-                out.append((k, x))
-            else:
-                out.append((k, x == 0))
-    return tuple(out)
-
-
-class OptCheck:
-    """What a replay checks of one recorded optimizer call before it runs: the same
-    parameter groups holding the same parameters, the same state buffers (replaced by
-    ``load_state_dict``), the same step counters (``counts``, the array the recorded
-    call advances: a rebuild of the group's state after its list changed, even back to
-    the recorded tensors by an append then a remove, copies them into a new array), and
-    the hyperparameters -- validated by the optimizer's own ``_check`` as eager
-    ``step()`` does, patched into the call when only numbers changed (on the same side
-    of zero), else a new recording."""
-
-    __slots__ = ("opt", "group", "state", "full", "static", "hyper", "i", "get", "check")
-
-    def __init__(self, opt: Any, group: dict, state: Any, hyper: tuple, i: int,
-                 counts: np.ndarray) -> None:
-        self.opt, self.group, self.state, self.hyper, self.i = opt, group, state, hyper, i
-        keys = tuple(opt.defaults)
-        get = self.get = operator.itemgetter(*keys) if len(keys) > 1 else (
-            lambda g, k=keys[0]: (g[k],))
-        self.full = get(group)
-        self.static = _zeroness(group)
-        # the per-call check, a closure over what it compares (no attribute lookups)
-        groups = opt.param_groups
-        n_groups, gi = len(groups), next(j for j, g in enumerate(groups) if g is group)
-        params = list(group["params"])
-        n_params = len(params)
-        buffers = state.buffers
-        bufs = [(name, list(b)) for name, b in buffers.items()]
-        version = state.version
-        is_ = operator.is_
-        changed = self._changed
-        me = self
-
-        def check(opts: Any) -> None:
-            gs = opt.param_groups
-            if len(gs) != n_groups or gs[gi] is not group or opt._state[gi] is not state:
-                raise Retape("the optimizer's parameter groups changed (add_param_group)")
-            ps = group["params"]
-            if len(ps) != n_params or not all(map(is_, ps, params)):
-                raise Retape("an optimizer's parameters were replaced or added")
-            if state.counts is not counts or state.version != version:
-                raise Retape("the optimizer's state was rebuilt (its parameter list changed "
-                             "since the recording)")
-            for name, then in bufs:
-                now = buffers[name]
-                if len(now) != len(then) or not all(map(is_, now, then)):
-                    raise Retape("the optimizer's state was replaced (load_state_dict)")
-            try:
-                full = get(group)
-            except KeyError:
-                raise Retape("a hyperparameter was removed from a parameter group") from None
-            if full != me.full:
-                changed(opts)
-
-        self.check = check
-
-    def _changed(self, opts: Any) -> None:
-        opt, group, state = self.opt, self.group, self.state
-        full = self.get(group)
-        if full != state.checked:  # validate exactly as eager step() does
-            opt._check(group)
-            state.checked = tuple(group.get(k) for k in opt.defaults)
-        if _zeroness(group) != self.static:
-            raise Retape("an optimizer hyperparameter changed the update's form")
-        for j, h in enumerate(opt._hyper(group)):
-            opts[self.i].hyper[j] = h
-        self.full = self.get(group)
 
 
 class Plan:
@@ -196,8 +112,8 @@ class Plan:
         self.captured = _captured(rec.events, self.leaf_data)
         self.settings: tuple = ()
         self.tensor_args: list = []
-        self.ends = list(zip(self.leaves, self.grad_wrappers, strict=True))
         self._fast_tables()
+        self.run = self._runner()
 
     def _fast_tables(self) -> None:
         """What run() compares and writes, laid out for short loops: the same checks as
@@ -212,10 +128,42 @@ class Plan:
                           zip(self.leaves, self.grad_wrappers, self.grad_start, strict=True)
                           if not (g is None and w is None)]
         live = self._read_owners()
-        self.copy_in = [(pos, buf, cbuf, buf.nbytes) for pos, buf, cbuf in self.inputs
-                        if id(_base(buf)) in live]
+        self.copy_in = [(pos, buf, cbuf, buf.nbytes, self._binding(buf))
+                        for pos, buf, cbuf in self.inputs if id(_base(buf)) in live]
+        tables = [*self.bufs, *(a for v in self.sweep_src for a in (*v[2], *v[3])),
+                  *(a for lst in self.opt_arrays for a in lst), *self.grad_end]
+        self.owned = frozenset(id(_base(a)) for a in tables if a is not None)
         tpl = self.result_template
         self.result_buf = self.bufs[tpl[1]] if tpl[0] == "tensor" else None
+
+    def _binding(self, buf: np.ndarray) -> tuple | None:
+        """Where the pointer tables hold input buffer ``buf``, as (table, index, its own
+        pointer): a replay points them at the caller's array for the call instead of
+        copying it in, when ``buf`` is large (a copy costs more than the pointer writes),
+        the program only reads it, and nothing else sees it (no view of it in a table, no
+        host guard, not the result). None: copy it in."""
+        base = _base(buf)
+        if buf.nbytes < BIND_MIN or {id(buf), id(base)} & self.result_arrays or any(
+                _base(g) is base for g, _ in self.host_guards):
+            return None
+        written = {int(st["a"]) for st in self.steps
+                   if int(st["kind"]) in (lib.PAT_STEP_ZERO, lib.PAT_STEP_ACC)}
+        written.update(self.prog.dst)
+        entries = []
+        tables = [(self.buf_table, self.bufs, self.buf_keep, False)]
+        for (_, _, vt, vk, gt, gk), (_, _, vals, grads) in zip(
+                self.sweep_keep, self.sweep_src, strict=True):
+            tables += [(vt, vals, vk, False), (gt, grads, gk, True)]
+        for tab, arrays, keep, is_grad in tables:
+            for i, a in enumerate(arrays):
+                if a is None or _base(a) is not base:
+                    continue
+                if a is not buf or is_grad or (tab is self.buf_table and i in written):
+                    return None  # a view of it, a gradient in it, or the program writes it
+                entries.append((tab, i, keep[i]))
+        if any(_base(a) is base for lst in self.opt_arrays for a in lst if a is not None):
+            return None
+        return tuple(entries)
 
     def _read_owners(self) -> set[int]:
         """ids of the memory blocks anything reads or writes after the inputs are copied
@@ -445,63 +393,99 @@ class Plan:
             elif g is not None:
                 raise Retape("a parameter's .grad was cleared between calls")
 
-    def run(self, arrays: list[np.ndarray] | tuple) -> Any:
-        # parameters: the same .data arrays, .grad as recorded (None, or the same array)
-        for p, d in self.none_leaves:
-            if p._data is not d or p._grad is not None:
-                self._check_leaves()
-        for p, d, g in self.other_leaves:
-            if p._data is not d:
-                self._check_leaves()
-            if g is not ANY:
-                cur = p._grad
-                if cur is None or cur._data is not g:
-                    self._check_leaves()
-        for a, dt, shape, snap in self.const_checks:
-            if a.dtype != dt or a.shape != shape or a.tobytes() != snap:
-                raise Retape("an array the step captured changed")
-        for t, d in self.data_checks:
-            if t._data is not d:
-                raise Retape("the .data of a tensor the step reads was replaced")
-        if self.opt_checks:
-            opts = self.opts
-            for check in self.opt_checks:
+    def _runner(self) -> Any:
+        """``run(arrays)``: check that the recording still applies, copy the inputs in,
+        make the one C call, and leave parameters, ``.grad`` and the result as eager does.
+        A closure over this plan's tables, built once (every name it uses is a local, and
+        a table that is empty for this recording costs nothing per call); it reaches the
+        plan itself only weakly, on the rare paths, so a dropped plan is freed at once."""
+        none_leaves, other_leaves = self.none_leaves, self.other_leaves
+        const_checks, data_checks = self.const_checks, self.data_checks
+        opt_checks, opts = self.opt_checks, self.opts
+        copy_in, host_guards, grad_sets = self.copy_in, self.host_guards, self.grad_sets
+        leaves, result_buf, result_template = self.leaves, self.result_buf, self.result_template
+        args, replay = self.args, lib.pat_replay
+        me: Any = weakref.ref(self)  # the closure is an attribute of self: no cycle
+        st, check_mode, anomaly_replay = _state, _anomaly.CHECK, _anomaly.replay
+        memmove, copyto, wrap, from_buffer = _memmove, np.copyto, _wrap, ffi.from_buffer
+        owned = self.owned
+        extra = bool(other_leaves or const_checks or data_checks)
+
+        def run(arrays: list[np.ndarray] | tuple) -> Any:
+            # parameters: the same .data arrays, .grad as recorded (None, or the same array)
+            for p, d in none_leaves:
+                if p._data is not d or p._grad is not None:
+                    me()._check_leaves()
+            if extra:
+                for p, d, g in other_leaves:
+                    if p._data is not d:
+                        me()._check_leaves()
+                    if g is not ANY:
+                        cur = p._grad
+                        if cur is None or cur._data is not g:
+                            me()._check_leaves()
+                for a, dt, shape, snap in const_checks:
+                    if a.dtype != dt or a.shape != shape or a.tobytes() != snap:
+                        raise Retape("an array the step captured changed")
+                for t, d in data_checks:
+                    if t._data is not d:
+                        raise Retape("the .data of a tensor the step reads was replaced")
+            for check in opt_checks:
                 check(opts)
-        for pos, buf, cbuf, nbytes in self.copy_in:
-            src = arrays[pos]
-            if src.dtype is buf.dtype or src.dtype == buf.dtype:
-                try:  # a buffer of src exists when it is C-contiguous
-                    _memmove(cbuf, src, nbytes)
-                    continue
-                except ValueError:
-                    pass
-            np.copyto(buf, src, casting="unsafe")
-        for buf, snap in self.host_guards:
-            if buf.tobytes() != snap:
-                raise Retape("a guard failed")
-        if _state.anomaly & _anomaly.CHECK:  # pat.detect_anomaly: the checked program
-            rc = _anomaly.replay(self)
-        else:
-            rc = lib.pat_replay(*self.args)
-        if rc != 0:
-            if rc == lib.PAT_EGUARD:
-                raise Retape("a guard failed")
-            step = int(self.failed[0])
-            kind = int(self.steps[step]["kind"]) if 0 <= step < len(self.steps) else -1
-            if kind == lib.PAT_STEP_FWD and rc == lib.PAT_EINDEX:
-                raise ValueError("cross_entropy: a label is outside [0, classes) in this batch")
-            _ffi.check(rc, f"replay (step {step})")
-        # the gradients as eager leaves them; parameters written in place: new versions
-        for p, w in self.grad_sets:
-            p._grad = w
-        for p in self.leaves:
-            g = p._guard
-            if g is not None:
-                g.version += 1
-        out = self.result_buf
-        if out is not None:
-            return _wrap(out.copy())
-        return self._build(self.result_template)
+            bound = None
+            for pos, buf, cbuf, nbytes, entries in copy_in:
+                src = arrays[pos]
+                if src.dtype is buf.dtype or src.dtype == buf.dtype:
+                    if (entries is not None and src.flags.c_contiguous and src.flags.aligned
+                            and id(_base(src)) not in owned and not st.anomaly & check_mode):
+                        # bound for this call (its buffer object keeps src's memory)
+                        cd = from_buffer(src)
+                        for tab, i, _ in entries:
+                            tab[i] = cd
+                        bound = [*(bound or ()), (entries, cd)]
+                        continue
+                    try:  # a buffer of src exists when it is C-contiguous
+                        memmove(cbuf, src, nbytes)
+                        continue
+                    except ValueError:
+                        pass
+                copyto(buf, src, casting="unsafe")
+            try:
+                for buf, snap in host_guards:
+                    if buf.tobytes() != snap:
+                        raise Retape("a guard failed")
+                if st.anomaly & check_mode:  # pat.detect_anomaly: the checked program
+                    rc = anomaly_replay(me())
+                else:
+                    rc = replay(*args)
+            finally:
+                for entries, _ in bound or ():  # the tables point at the plan's own again
+                    for tab, i, own in entries:
+                        tab[i] = own
+            if rc:
+                me()._failed(rc)
+            # the gradients as eager leaves them; parameters written in place: new versions
+            for p, w in grad_sets:
+                p._grad = w
+            for p in leaves:
+                g = p._guard
+                if g is not None:
+                    g.version += 1
+            if result_buf is not None:
+                return wrap(result_buf.copy())
+            return me()._build(result_template)
+
+        return run
+
+    def _failed(self, rc: int) -> None:
+        """Raise what a nonzero status of pat_replay means."""
+        if rc == lib.PAT_EGUARD:
+            raise Retape("a guard failed")
+        step = int(self.failed[0])
+        kind = int(self.steps[step]["kind"]) if 0 <= step < len(self.steps) else -1
+        if kind == lib.PAT_STEP_FWD and rc == lib.PAT_EINDEX:
+            raise ValueError("cross_entropy: a label is outside [0, classes) in this batch")
+        _ffi.check(rc, f"replay (step {step})")
 
     def grads_in(self, objs: list[Any]) -> None:
         """Tensor arguments that require grad and have one: eager accumulates into it, so

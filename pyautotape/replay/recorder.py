@@ -263,7 +263,7 @@ class Recorder:
     ) -> None:
         """An optimizer update by kernel ``kind`` (a pat_optim_kind, whose state tables are
         ``bufs`` in the kernel's order); ``refresh`` is ``(optimizer, group, group state)``: a
-        replay checks them (see plan.OptCheck) before it runs."""
+        replay checks them (see optcheck.OptCheck) before it runs."""
         for p in params:
             self._leaf_check(p)
         for p, g in zip(params, grads, strict=True):
