@@ -9,9 +9,9 @@ call's value table, the leaves in first-met order and the checks
 ``pat_instr`` and ``pat_iter`` tables with their C pointers, and one arena that holds
 every record's adjoint at a fixed address (zeroed by one ``memmove``), so only the value
 and leaf-gradient pointers are written for this call. The entry used last is compared
-first, as a list (no hashing: a training loop sweeps one structure over and over). A new key packs with
-``pack_records`` (the one packer) and keeps what it built, after checking that its slots
-are the ones the walk numbered.
+first, as a list (no hashing: a training loop sweeps one structure over and over). A new
+key packs with ``pack_records`` (the one packer) and keeps what it built, after checking
+that its slots are the ones the walk numbered.
 
 The key holds everything the instruction rows and the iterator table are made of, so
 two tapes with one key pack to the same bytes; the walk bails out (returns False: the
