@@ -25,13 +25,12 @@ import numpy as np
 from . import _ffi, tensor_hooks
 from . import tensor as _tensor
 from ._ffi import ffi, filled, lib
-from ._guard import _Guard, set_writeable
 from ._state import ANOMALY_CHECK, ENGINE_COUNTS, engine_lock, hooks, state
 from ._sweepcache import cached_backward
 from .errors import ShapeError, TapeError
 from .graphgrad import graph_grads
 from .packing import Program, collect, every_leaf, pack_records
-from .record import _NOTHING_SAVED, Record
+from .record import Record, release
 from .tensor import Tensor, _float_array, _wrap, enable_grad
 from .tensor_hooks import _leaves, _nodes
 
@@ -137,7 +136,7 @@ def run_backward(
             for r in records:
                 r.busy = False
         else:
-            _release(records)
+            release(records)
 
 
 _new = ffi.new
@@ -170,26 +169,6 @@ def _collect_busy(roots: Sequence[tuple[Tensor, Any]]) -> list[Record]:
                 push(p)
     out.sort(key=_SEQ)
     return out
-
-
-def _release(records: list[Record]) -> None:
-    """Record.release of each record, inline (a sweep frees every record it ran)."""
-    for r in records:
-        r.busy = False
-        if r.released:
-            continue
-        r.released = True
-        for g in r.guards:
-            if type(g) is not _Guard:  # a nested transform's release marker (nesting.py)
-                g.unlock()
-                continue
-            g.count -= 1
-            if g.count == 0:
-                set_writeable(g.arr, True)
-        r.guards = ()
-        r.saved = _NOTHING_SAVED
-        r.out = None
-        r.aux = None
 
 
 def _sweep(records, roots, targets, stats):

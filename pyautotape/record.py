@@ -111,37 +111,42 @@ class Record:
 
     def __del__(self) -> None:
         if not self.released:
-            for g in self.guards:  # _unlock, inline: every record dropped unswept runs this
-                if type(g) is not _Guard:
-                    g.unlock()
-                    continue
-                g.count -= 1
-                if g.count == 0:
-                    set_writeable(g.arr, True)
-
-    def _unlock(self) -> None:
-        for g in self.guards:
-            g.unlock()
+            _unlock(self.guards)
 
     def release(self) -> None:
         """Drop what the rules would read; a later sweep raises TapeError."""
-        if not self.released:
-            self.released = True
-            for g in self.guards:  # _unlock, inline: this runs for every record a sweep frees
-                if type(g) is not _Guard:  # a nested transform's release marker (nesting.py)
-                    g.unlock()
-                    continue
-                g.count -= 1
-                if g.count == 0:
-                    set_writeable(g.arr, True)
-            self.guards = ()
-            self.saved = _NOTHING_SAVED
-            self.out = None
-            self.aux = None
+        release((self,))
 
     @property
     def name(self) -> str:
         return OP_NAMES[self.op]
+
+
+def _unlock(guards: Sequence[_Guard]) -> None:
+    """Lift the locks of a record's saved arrays (_Guard.unlock, inline: this runs for
+    every record freed, swept or not)."""
+    for g in guards:
+        if type(g) is not _Guard:  # a nested transform's release marker (nesting.py)
+            g.unlock()
+            continue
+        g.count -= 1
+        if g.count == 0:
+            set_writeable(g.arr, True)
+
+
+def release(records: Sequence[Record]) -> None:
+    """:meth:`Record.release` of each record, in one loop (a sweep frees every record it
+    ran), clearing its busy mark too."""
+    for r in records:
+        r.busy = False
+        if r.released:
+            continue
+        r.released = True
+        _unlock(r.guards)
+        r.guards = ()
+        r.saved = _NOTHING_SAVED
+        r.out = None
+        r.aux = None
 
 
 def _value(sources: Sequence[Tensor | np.ndarray | None], i: int,
