@@ -7,7 +7,7 @@ of out/aux/its sources it keeps, and per source the slot it reads) together with
 call's value table, the leaves in first-met order and the checks
 :func:`~pyautotape.packing.pack_records` makes. A key seen before reuses its entry: the
 ``pat_instr`` and ``pat_iter`` tables with their C pointers, and one arena that holds
-every record's adjoint at a fixed address (zeroed by one ``memmove``), so only the value
+every record's adjoint at a fixed address (zeroed in one call), so only the value
 and leaf-gradient pointers are written for this call. The entry used last is compared
 first, as a list (no hashing: a training loop sweeps one structure over and over). A new
 key packs with ``pack_records`` (the one packer) and keeps what it built, after checking
@@ -51,6 +51,7 @@ _MAX_HELD = 128 * 2**20  # bytes of adjoint arenas all entries together keep bet
 _ALIGN = 64
 _CUSTOM = lib.PAT_OP_CUSTOM
 _memmove = ffi.memmove
+_SMALL = 1 << 16  # bytes of arena zeroed from a kept copy of zeros
 _cache: dict[tuple, _Entry] = {}
 _last: list[_Entry] = []  # the entry used last (taken out while a sweep runs it)
 _stats = {"hits": 0, "misses": 0, "bypassed": 0}
@@ -90,7 +91,9 @@ class _Entry:
             size += -(-r.dtype.itemsize * _count(r.shape) // _ALIGN) * _ALIGN
         self.arena = np.zeros(size + _ALIGN, np.uint8)
         self.aptr = _from_buffer(self.arena, require_writable=True)
-        self.zeros = bytes(self.arena.nbytes)
+        # zeroed by one memmove from zero bytes kept beside it while small (the bytes
+        # would double what a big arena holds; there the fill is a small part anyway)
+        self.zeros = bytes(self.arena.nbytes) if self.arena.nbytes <= _SMALL else None
         base = -self.arena.ctypes.data % _ALIGN
         self.adj: list[np.ndarray | None] = [None] * self.nslots
         self.gptr = ffi.new("void *[]", max(self.nslots, 1))
@@ -246,7 +249,11 @@ def _run(entry: _Entry, records: list[Record], root: Tensor, seed: np.ndarray | 
     root_adj = entry.adj[entry.root]
     if records[-1] is not root._node or root_adj is None:  # pragma: no cover - a bug
         raise RuntimeError("internal: the root of backward is not the last record")
-    _memmove(entry.aptr, entry.zeros, len(entry.zeros))  # the arena zeroed in one call
+    zeros = entry.zeros
+    if zeros is not None:
+        _memmove(entry.aptr, zeros, len(zeros))
+    else:
+        entry.arena.fill(0)
     if seed is None:  # ones (a one-element root), as bytes made once
         _memmove(entry.gptr[entry.root], entry.ones, len(entry.ones))
     elif seed.size == 1:
