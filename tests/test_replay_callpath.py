@@ -320,3 +320,16 @@ def test_a_dead_input_buffer_is_freed_after_the_recording(monkeypatch):
     assert [r() is None for r in made] == [True, True, False, False]
     compiled(x, y)  # and the replay runs without them (bitwise eager: the tests above)
     assert compiled.stats["replays"] == 1
+
+
+def test_an_equal_but_distinct_dtype_takes_the_general_path_and_still_replays():
+    m1, _, eager = _setup()
+    m2, _, step = _setup()
+    compiled = pat.compile(step)
+    odd = np.dtype(np.float32, metadata={"origin": "loader"})  # == float32, not `is`
+    assert odd == np.float32 and odd is not np.dtype(np.float32)
+    for i, (x, y) in enumerate(_batches(4)):
+        xs = x.astype(odd) if i % 2 else x
+        a, b = eager(x, y), compiled(xs, y)
+        assert a.numpy().tobytes() == b.numpy().tobytes(), i
+    assert compiled.stats == {"records": 1, "replays": 3, "retapes": 0, "eager": 0}
