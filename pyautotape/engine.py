@@ -16,19 +16,27 @@ array([6.], dtype=float32)
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from . import _ffi, tensor_hooks
+from . import tensor as _tensor
 from ._ffi import ffi, filled, lib
 from ._state import ANOMALY_CHECK, ENGINE_COUNTS, engine_lock, hooks, state
 from ._sweepcache import cached_backward
 from .errors import ShapeError, TapeError
 from .graphgrad import graph_grads
 from .packing import Program, collect, every_leaf, pack_records
+from .record import Record, release
 from .tensor import Tensor, _float_array, _wrap, enable_grad
+from .tensor_hooks import _leaves, _nodes
+
+# tensor_hooks.active() without its WeakValueDictionary.__len__ (an entry whose tensor
+# died but is not yet removed only sends the sweep the uncached way)
+_HOOKED_LEAVES, _HOOKED_NODES = _leaves.data, _nodes.data  # type: ignore[attr-defined]
 
 __all__ = ["backward", "graph_backward", "run_backward", "seed_gradient"]
 
@@ -53,10 +61,14 @@ def backward(t: Tensor, gradient: Any = None, retain_graph: bool | None = None,
             "backward: this tensor does not require grad (no input had "
             "requires_grad=True, or it was computed under no_grad())"
         )
-    seed = seed_gradient(t, gradient, "backward")
     if not create_graph:
+        if gradient is None and t._data.size == 1:
+            seed = None  # ones, made only where the sweep needs the array
+        else:
+            seed = seed_gradient(t, gradient, "backward")
         run_backward([(t, seed)], None, bool(retain_graph))
         return
+    seed = seed_gradient(t, gradient, "backward")
     seed_arg = gradient if isinstance(gradient, Tensor) and gradient.requires_grad else seed
     graph_backward([(t, seed_arg)], None)
 
@@ -77,6 +89,7 @@ def graph_backward(roots: Sequence[tuple[Tensor, Any]], inputs: Sequence[Tensor]
 
 
 tensor_hooks.install()
+_tensor._ENGINE[0] = backward  # Tensor.backward calls it without importing per call
 
 
 def seed_gradient(out: Tensor, gradient: Any, where: str) -> np.ndarray:
@@ -88,9 +101,7 @@ def seed_gradient(out: Tensor, gradient: Any, where: str) -> np.ndarray:
                 f"{where}: output has shape {out.shape}; a non-scalar output needs "
                 "gradient= (a cotangent of the same shape), or call .sum() first"
             )
-        one = np.empty(out._data.shape, out._data.dtype)
-        one.fill(1)
-        return one
+        return _ones(out)
     g = gradient._data if isinstance(gradient, Tensor) else gradient
     g = _float_array(g, out.dtype, where, "gradient")
     if g.shape != out.shape:
@@ -102,30 +113,62 @@ def seed_gradient(out: Tensor, gradient: Any, where: str) -> np.ndarray:
 
 
 def run_backward(
-    roots: Sequence[tuple[Tensor, np.ndarray]],
+    roots: Sequence[tuple[Tensor, np.ndarray | None]],
     targets: Sequence[Tensor] | None,
     retain_graph: bool,
     stats: Any = None,
 ) -> list[np.ndarray | None] | None:
-    """Run the reverse sweep from ``roots`` (tensor, seed) pairs.
+    """Run the reverse sweep from ``roots`` (tensor, seed) pairs; a seed None is ones
+    (a one-element root, backward() without gradient=).
 
     targets None: accumulate into ``.grad`` of every leaf that requires grad (backward).
     Otherwise return the gradient array of each target (None when it is not reached),
     leaving every ``.grad`` untouched (autograd.grad)."""
     with engine_lock:
-        records = collect([t for t, _ in roots], "backward", busy_ok=False)
-        for r in records:
-            r.busy = True
+        records = _collect_busy(roots)
     if stats is None:
-        stats = ffi.new("pat_stats *")
+        stats = _new("pat_stats *")
     state.last_stats = stats
     try:
         return _sweep(records, roots, targets, stats)
     finally:
-        for r in records:
-            r.busy = False
-            if not retain_graph:
-                r.release()
+        if retain_graph:
+            for r in records:
+                r.busy = False
+        else:
+            release(records)
+
+
+_new = ffi.new
+_SEQ = operator.attrgetter("seq")
+
+
+def _collect_busy(roots: Sequence[tuple[Tensor, Any]]) -> list[Record]:
+    """packing.collect(busy_ok=False), marking each record busy as it is met (its mark is
+    what tells it seen); on a released or busy record packing.collect takes over."""
+    mark = object()  # this sweep's, so a record another sweep holds is told apart
+    out: list[Record] = []
+    stack = [t._node for t, _ in roots if t._node is not None]
+    pop, push, append = stack.pop, stack.append, out.append
+    while stack:
+        r = pop()
+        b = r.busy
+        if b is mark:
+            continue
+        if b or r.released:  # packing.collect raises (or, the other sweep having ended
+            for q in out:     # since, collects: the busy flags are cleared unlocked)
+                q.busy = False
+            out = collect([t for t, _ in roots], "backward", busy_ok=False)
+            for q in out:
+                q.busy = True
+            return out
+        r.busy = mark
+        append(r)
+        for p in r.parents:
+            if type(p) is Record and p.busy is not mark:
+                push(p)
+    out.sort(key=_SEQ)
+    return out
 
 
 def _sweep(records, roots, targets, stats):
@@ -133,10 +176,11 @@ def _sweep(records, roots, targets, stats):
     out the gradients."""
     accumulate = targets is None  # backward(): every leaf that requires grad
     if (accumulate and len(roots) == 1 and state.recorder is None
-            and not tensor_hooks.active()  # hooks and retain_grad see per-record adjoints
+            and not (_HOOKED_LEAVES or _HOOKED_NODES)  # hooks, retain_grad: per-record adjoints
             and not (state.anomaly & ANOMALY_CHECK and hooks.backward is not None)
             and cached_backward(records, roots[0][0], roots[0][1], stats)):
         return None  # the same tape structure as an earlier backward: its tables kept
+    roots = [(t, _ones(t) if seed is None else seed) for t, seed in roots]
     if accumulate:
         prog = pack_records(records, want_leaf=every_leaf)
     else:
@@ -262,6 +306,12 @@ def _target_grad(t: Tensor, prog: Program, grads: list, roots) -> np.ndarray | N
         if root is t and t._node is None:
             g = seed.copy() if g is None else g + seed
     return g
+
+
+def _ones(t: Tensor) -> np.ndarray:
+    one = np.empty(t._data.shape, t._data.dtype)
+    one.fill(1)
+    return one
 
 
 def _leaf_grad_buffer(leaf: Tensor, accumulate: bool) -> tuple[np.ndarray, bool]:

@@ -83,7 +83,7 @@ class Record:
     guards: tuple[_Guard, ...]
     versions: tuple[int, ...]
     released: bool
-    busy: bool
+    busy: object  # truthy while a sweep uses it (engine: that sweep's mark)
     where: tuple[str, int, str] | None
 
     __slots__ = (
@@ -111,36 +111,51 @@ class Record:
 
     def __del__(self) -> None:
         if not self.released:
-            self._unlock()
-
-    def _unlock(self) -> None:
-        for g in self.guards:
-            g.unlock()
+            _unlock(self.guards)
 
     def release(self) -> None:
         """Drop what the rules would read; a later sweep raises TapeError."""
-        if not self.released:
-            self.released = True
-            for g in self.guards:  # _unlock, inline: this runs for every record a sweep frees
-                if type(g) is not _Guard:  # a nested transform's release marker (nesting.py)
-                    g.unlock()
-                    continue
-                g.count -= 1
-                if g.count == 0:
-                    set_writeable(g.arr, True)
-            self.guards = ()
-            self.saved = _NOTHING_SAVED
-            self.out = None
-            self.aux = None
+        release((self,))
 
     @property
     def name(self) -> str:
         return OP_NAMES[self.op]
 
 
-def _value(s: Tensor | np.ndarray, guards: list[_Guard]) -> np.ndarray:
-    """What a record keeps of source s: a Tensor's buffer (locked while the record lives)
-    or a constant array."""
+def _unlock(guards: Sequence[_Guard]) -> None:
+    """Lift the locks of a record's saved arrays (_Guard.unlock, inline: this runs for
+    every record freed, swept or not)."""
+    for g in guards:
+        if type(g) is not _Guard:  # a nested transform's release marker (nesting.py)
+            g.unlock()
+            continue
+        g.count -= 1
+        if g.count == 0:
+            set_writeable(g.arr, True)
+
+
+def release(records: Sequence[Record]) -> None:
+    """:meth:`Record.release` of each record, in one loop (a sweep frees every record it
+    ran), clearing its busy mark too."""
+    for r in records:
+        r.busy = False
+        if r.released:
+            continue
+        r.released = True
+        _unlock(r.guards)
+        r.guards = ()
+        r.saved = _NOTHING_SAVED
+        r.out = None
+        r.aux = None
+
+
+def _value(sources: Sequence[Tensor | np.ndarray | None], i: int,
+           guards: list[_Guard]) -> np.ndarray:
+    """What a record keeps of source i, which its rules read: a Tensor's buffer (locked
+    while the record lives) or a constant array."""
+    s = sources[i]
+    if s is None:
+        raise RuntimeError(f"internal: a rule reads source {i}, which the op did not pass")
     if isinstance(s, np.ndarray):
         return s
     g = s._guard
@@ -152,14 +167,6 @@ def _value(s: Tensor | np.ndarray, guards: list[_Guard]) -> np.ndarray:
         return s._data.copy()
     guards.append(g)
     return s._data
-
-
-def _source(sources: Sequence[Tensor | np.ndarray | None], i: int) -> Tensor | np.ndarray:
-    """Source i of an op whose rules read it (the op's spec guarantees it is given)."""
-    s = sources[i]
-    if s is None:
-        raise RuntimeError(f"internal: a rule reads source {i}, which the op did not pass")
-    return s
 
 
 def record(
@@ -229,9 +236,9 @@ def record(
             keep0 = alpha != 0.0
             save_out = alpha == 0.0
         if keep0:
-            values[0] = _value(_source(sources, 0), guards)
+            values[0] = _value(sources, 0, guards)
         if keep1:
-            values[1] = _value(_source(sources, 1), guards)
+            values[1] = _value(sources, 1, guards)
     r.saved = values
     if save_out:
         g = y._guard = _Guard(out)

@@ -546,13 +546,16 @@ class Tensor:
         >>> w.grad.numpy()
         array([6.], dtype=float32)
         """
-        from .engine import backward  # the engine imports this module
-
+        backward = _ENGINE[0]  # set when the engine is imported (it imports this module)
+        if backward is None:
+            from .engine import backward
         backward(self, gradient, retain_graph, create_graph)
 
 
 # ---------------------------------------------------------------------------------------
 # small helpers shared by the engine, the optimizers and nn
+
+_ENGINE: list[Any] = [None]  # engine.backward
 
 
 _REFLECTED = {

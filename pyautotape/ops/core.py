@@ -210,21 +210,25 @@ def bcast_iter(name: str, *shapes: tuple[int, ...]) -> tuple[tuple[int, ...], np
     return out, it
 
 
+_exec_fwd = lib.pat_exec_fwd
+_BYTES, _ITER = "char[]", "pat_iter *"
+
+
 def run(op: int, name: str, dtype: np.dtype, y: np.ndarray, aux: Any = None,
         s0: Any = None, s1: Any = None, s2: Any = None, it: np.ndarray | None = None,
         m: int = 0, k: int = 0, n: int = 0, alpha: float = 0.0) -> None:
     """Call the forward kernel. Every buffer here was made by the caller (np.empty) or is a
     Tensor's own array, C-contiguous and of ``dtype`` by construction."""
-    fb = _from_buffer
-    rc = lib.pat_exec_fwd(
+    fb = _from_buffer  # (cdecl, buffer, require_writable) positionally: no keyword parsing
+    rc = _exec_fwd(
         op,
         DTYPE_CODE[dtype],
-        fb(y, require_writable=True),
-        fb(aux, require_writable=True) if aux is not None else NULL,
+        fb(_BYTES, y, True),
+        fb(_BYTES, aux, True) if aux is not None else NULL,
         fb(s0) if s0 is not None else NULL,
         fb(s1) if s1 is not None else NULL,
         fb(s2) if s2 is not None else NULL,
-        fb("pat_iter *", it) if it is not None else NULL,
+        fb(_ITER, it) if it is not None else NULL,
         m,
         k,
         n,

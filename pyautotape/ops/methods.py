@@ -24,7 +24,7 @@ from ..errors import DTypeError
 from ..tensor import EXACT_DTYPES, Tensor, _wrap, exact_guard
 from .activation import clamp, clip
 from .dense import addmm, dot, matmul, outer
-from .elementwise import add, div, maximum, minimum, mul, neg, pow, sub
+from .elementwise import _binary, add, div, maximum, minimum, mul, neg, pow, sub
 from .indexing import INPLACE as INDEX_INPLACE
 from .indexing import (
     gather,
@@ -242,10 +242,18 @@ def _binary_method(op: Any) -> Any:
     return method
 
 
+def _binary_operator(name: str) -> tuple[Any, Any]:
+    """:func:`_operator` of an op that is ``_binary(name, a, b)``, one call shorter."""
+    return ((lambda self, other: _binary(name, self, other)),
+            (lambda self, other: _binary(name, other, self)))
+
+
 METHODS: dict[str, Any] = {}
-for _name, _op in (("add", add), ("sub", sub), ("mul", mul), ("truediv", div), ("pow", pow),
-                   ("matmul", matmul), ("floordiv", floor_divide), ("mod", remainder)):
+for _name, _op in (("matmul", matmul), ("floordiv", floor_divide), ("mod", remainder)):
     METHODS[f"__{_name}__"], METHODS[f"__r{_name}__"] = _operator(_op)
+for _name, _opname in (("add", "add"), ("sub", "sub"), ("mul", "mul"), ("truediv", "div"),
+                       ("pow", "pow")):
+    METHODS[f"__{_name}__"], METHODS[f"__r{_name}__"] = _binary_operator(_opname)
 for _name, _fn in (("and", np.logical_and), ("or", np.logical_or), ("xor", np.logical_xor)):
     METHODS[f"__{_name}__"] = _logical(f"__{_name}__", _fn)
     METHODS[f"__r{_name}__"] = _logical(f"__r{_name}__", _fn)

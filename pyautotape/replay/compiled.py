@@ -186,15 +186,17 @@ class Compiled:
         def fast(args: tuple) -> Any:
             if len(args) != n or state.recorder is not None:
                 return _MISS
+            # identity of dtypes (NumPy's builtin ones are singletons): an equal but
+            # distinct dtype only takes the general path
             for (shape, dtype), a in zip(shapes, args, strict=False):
-                if type(a) is not nd or a.shape != shape or a.dtype != dtype:
+                if type(a) is not nd or a.dtype is not dtype or a.shape != shape:
                     return _MISS
                 b = a.base
                 if id(a if b is None else b) in captured:
                     return _MISS
             if n > 1 and (args[0] is args[1] if n == 2 else len(set(map(id, args))) != n):
                 return _MISS
-            if tensor_mod._default_dtype != dflt or elt_mod._relu_subgradient != relu_sub:
+            if tensor_mod._default_dtype is not dflt or elt_mod._relu_subgradient != relu_sub:
                 return _MISS
             with lock:
                 last = self.last

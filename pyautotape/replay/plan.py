@@ -130,6 +130,15 @@ class Plan:
         live = self._read_owners()
         self.copy_in = [(pos, buf, cbuf, buf.nbytes, self._binding(buf))
                         for pos, buf, cbuf in self.inputs if id(_base(buf)) in live]
+        # an input buffer nothing reads after the recording (the traced argument when fn
+        # copies it, pat.tensor(x)) is let go: its slot keeps a NULL pointer and size 0
+        for buf in [b for _, b, _ in self.inputs if id(_base(b)) not in live]:
+            s = self.prog.find(buf)
+            if s is not None and self.bufs[s] is buf:
+                self.bufs[s] = np.empty(0, buf.dtype)
+                self.buf_table[s] = self.buf_keep[s] = NULL
+                self.prog.like[s] = np.broadcast_to(np.empty((), buf.dtype), buf.shape)
+        self.inputs[:] = [i for i in self.inputs if id(_base(i[1])) in live]
         tables = [*self.bufs, *(a for v in self.sweep_src for a in (*v[2], *v[3])),
                   *(a for lst in self.opt_arrays for a in lst), *self.grad_end]
         self.owned = frozenset(id(_base(a)) for a in tables if a is not None)
