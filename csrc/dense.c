@@ -704,6 +704,16 @@ static void *at_off(const void *p, int64_t o, int dt) {
     MATMUL_OFFSETS(it);                                                    \
     const int64_t oc = w.off[3] + i * walk_inner_stride(it, 3)
 
+/* Inside a STACK_OFFSETS walk: member ne's output, input, weight and bias pointers into
+   the chunk tables ys, xs, ws, bs (the forward kernels gather members this way) */
+#define STACK_MEMBER(ne)                                                   \
+    do {                                                                   \
+        ys[ne] = at_off(y, oy, dt);                                        \
+        xs[ne] = at_off(x, oa, dt);                                        \
+        ws[ne] = at_off(wt, ob, dt);                                       \
+        bs[ne] = at_off(b, oc, dt);                                        \
+    } while (0)
+
 static int bad_stack(int dt, const pat_iter *it, int64_t m, int64_t k, int64_t n) {
     if (dt != PAT_F32 && dt != PAT_F64) return PAT_EBADDTYPE;
     if (!valid_iter(it) || m < 0 || k < 0 || n < 0) return PAT_EBADARG;
@@ -737,10 +747,7 @@ int pat_k_stacked_linear_fwd(int dt, void *y, const void *x, const void *wt, con
     int64_t ne = 0;
     MATMUL_WALK(it) {
         STACK_OFFSETS(it);
-        ys[ne] = at_off(y, oy, dt);
-        xs[ne] = at_off(x, oa, dt);
-        ws[ne] = at_off(wt, ob, dt);
-        bs[ne] = at_off(b, oc, dt);
+        STACK_MEMBER(ne);
         if (++ne == SL_CHUNK) {
             rc = gemm_bias_n(dt, 0, 1, m, n, k, k, k, n, 0.0, ne, xs, ws, ys, b ? bs : NULL, st);
             if (rc != PAT_OK) return rc;
@@ -877,10 +884,7 @@ int pat_k_linear_unary_fwd(int dt, void *y, const void *x, const void *wt, const
     }
     MATMUL_WALK(it) {
         STACK_OFFSETS(it);
-        ys[ne] = at_off(y, oy, dt);
-        xs[ne] = at_off(x, oa, dt);
-        ws[ne] = at_off(wt, ob, dt);
-        bs[ne] = at_off(b, oc, dt);
+        STACK_MEMBER(ne);
         if (++ne == FU_CHUNK) FU_FLUSH();
     }
     if (ne) FU_FLUSH();
