@@ -88,13 +88,6 @@ enum { GS_KMAX = 512, GS_PACK = GS_KMAX * 16 };
             _mm512_storeu_ps((pk) + p_ * 16, _mm512_i32gather_ps(ix_, (B0) + p_ * (brs), 4)); \
     } while (0)
 #include "gemm_small_t.h"
-#undef GS_GATHER
-#undef T
-#undef GS
-#undef GS_P
-#undef GS_V
-#undef GS_VL
-#undef GS_NR
 #define T double
 #define GS(name) name##_f64_avx512
 #define GS_P(op) _mm512_##op##_pd
@@ -109,13 +102,6 @@ enum { GS_KMAX = 512, GS_PACK = GS_KMAX * 16 };
             _mm512_storeu_pd((pk) + p_ * 8, _mm512_i32gather_pd(ix_, (B0) + p_ * (brs), 8)); \
     } while (0)
 #include "gemm_small_t.h"
-#undef GS_GATHER
-#undef T
-#undef GS
-#undef GS_P
-#undef GS_V
-#undef GS_VL
-#undef GS_NR
 #undef GS_ATTR
 #undef GS_MR
 #undef GS_MRB
@@ -130,12 +116,6 @@ enum { GS_KMAX = 512, GS_PACK = GS_KMAX * 16 };
 #define GS_VL 8
 #define GS_NR 16
 #include "gemm_small_t.h"
-#undef T
-#undef GS
-#undef GS_P
-#undef GS_V
-#undef GS_VL
-#undef GS_NR
 #define T double
 #define GS(name) name##_f64_avx2
 #define GS_P(op) _mm256_##op##_pd
@@ -143,28 +123,11 @@ enum { GS_KMAX = 512, GS_PACK = GS_KMAX * 16 };
 #define GS_VL 4
 #define GS_NR 8
 #include "gemm_small_t.h"
-#undef T
-#undef GS
-#undef GS_P
-#undef GS_V
-#undef GS_VL
-#undef GS_NR
-#undef GS_ATTR
-#undef GS_MR
-#undef GS_MRB
-#undef GS_LOAD
-#undef GS_STORE
-#undef GS_SET1
-#undef GS_ZERO
-#undef GS_ADD
-#undef GS_FMADD
 #else
 /* portable: scalar lanes with fma(), which GCC vectorises for the build's target */
 #define GS_ATTR
 #define GS_MR 6
 #define GS_MRB 3
-#define GS_VL 1
-#define GS_V T
 #define GS_LOAD(p) (*(p))
 #define GS_STORE(p, v) (*(p) = (v))
 #define GS_SET1(x) (x)
@@ -172,33 +135,30 @@ enum { GS_KMAX = 512, GS_PACK = GS_KMAX * 16 };
 #define GS_ADD(a, b) ((a) + (b))
 #define T float
 #define GS(name) name##_f32_base
+#define GS_V T
+#define GS_VL 1
 #define GS_NR 16
 #define GS_FMADD(a, b, c) fmaf(a, b, c)
 #include "gemm_small_t.h"
-#undef T
-#undef GS
-#undef GS_NR
 #undef GS_FMADD
 #define T double
 #define GS(name) name##_f64_base
+#define GS_V T
+#define GS_VL 1
 #define GS_NR 8
 #define GS_FMADD(a, b, c) fma(a, b, c)
 #include "gemm_small_t.h"
-#undef T
-#undef GS
-#undef GS_NR
-#undef GS_FMADD
+#endif
+/* the instruction set's macros, shared by its two instances */
 #undef GS_ATTR
 #undef GS_MR
 #undef GS_MRB
-#undef GS_VL
-#undef GS_V
 #undef GS_LOAD
 #undef GS_STORE
 #undef GS_SET1
 #undef GS_ZERO
 #undef GS_ADD
-#endif
+#undef GS_FMADD
 
 /* The instance for this CPU: 2 AVX-512, 1 AVX2 with FMA, 0 none (OpenBLAS only); 3 the
    portable build */

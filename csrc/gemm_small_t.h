@@ -1,5 +1,7 @@
 /* gemm_small_t.h: the small-GEMM kernel of dense.c, one instance per element type and
-   instruction set. dense.c includes it once per (T, ISA) with:
+   instruction set. dense.c includes it once per (T, ISA) with the macros below; T, GS,
+   GS_V, GS_VL, GS_NR and GS_GATHER (and the ISA's GS_P) are undefined again at the end of
+   this file, so each inclusion defines its own:
      T          float or double
      GS(name)   the instance's name (suffixed by type and ISA)
      GS_ATTR    the function attribute that selects the ISA (empty: the build's own)
@@ -26,6 +28,17 @@
    and are not written. */
 
 #define GS_NV (GS_NR / GS_VL)
+
+/* A tile's valid part (mr rows, nr columns) of o stored into C, adding C itself (acc) or
+   the addend e(r, c) = e[r*ers + c*ecs]: the store of a partial tile (and of every tile
+   whose chains are split) */
+#define GS_EDGE_STORE()                                                                   \
+    for (int64_t r = 0; r < mr; r++) {                                                    \
+        T *cr = c0 + r * crs;                                                             \
+        for (int64_t c = 0; c < nr; c++)                                                  \
+            cr[c * ccs] = acc ? o[r][c] + cr[c * ccs]                                     \
+                          : e ? o[r][c] + e[r * ers + c * ecs] : o[r][c];                 \
+    }
 
 /* acc(r, c) = sum_p A(i0 + r, p) b[p*bs + c] for r < MR, then stored into the valid part
    of C (mr rows, nr columns), plus C itself (acc) or the addend e(r, c) = e[r*ers + c*ecs]
@@ -90,12 +103,7 @@
         _Pragma("GCC unroll 16") for (int r = 0; r < MR; r++)                             \
             _Pragma("GCC unroll 16") for (int v = 0; v < GS_NV; v++)                      \
                 GS_STORE(&o[r][v * GS_VL], s[r][v]);                                      \
-        for (int64_t r = 0; r < mr; r++) {                                                \
-            T *cr = c0 + r * crs;                                                         \
-            for (int64_t c = 0; c < nr; c++)                                              \
-                cr[c * ccs] = acc ? o[r][c] + cr[c * ccs]                                 \
-                              : e ? o[r][c] + e[r * ers + c * ecs] : o[r][c];             \
-        }                                                                                 \
+        GS_EDGE_STORE();                                                                  \
     }
 GS_TILE(GS_MR, tileGS_MR, GS_ROWS)
 GS_TILE(GS_MR, tileGS_MRu, GS_ROWS_UNIT)
@@ -143,12 +151,7 @@ GS_TILE(4, tile4, GS_ROWS)
             _Pragma("GCC unroll 16") for (int v = 0; v < GS_NV; v++)                      \
                 GS_STORE(&o[r][v * GS_VL], GS_ADD(GS_ADD(s[0][r][v], s[1][r][v]),         \
                                                   GS_ADD(s[2][r][v], s[3][r][v])));       \
-        for (int64_t r = 0; r < mr; r++) {                                                \
-            T *cr = c0 + r * crs;                                                         \
-            for (int64_t c = 0; c < nr; c++)                                              \
-                cr[c * ccs] = acc ? o[r][c] + cr[c * ccs]                                 \
-                              : e ? o[r][c] + e[r * ers + c * ecs] : o[r][c];             \
-        }                                                                                 \
+        GS_EDGE_STORE();                                                                  \
     }
 GS_TILE_SPLIT(2)
 GS_TILE_SPLIT(1)
@@ -157,6 +160,7 @@ GS_TILE_SPLIT(1)
 #undef GS_ROWS_UNIT
 #undef GS_ROWS_16
 #undef GS_NV
+#undef GS_EDGE_STORE
 
 /* The tile height for the next mr (<= GS_MR) rows: GS_MR when they fill it, else the
    smallest height that covers them (a taller tile's spare rows are cheaper than a second
@@ -255,3 +259,13 @@ static GS_ATTR void GS(gemm)(int64_t E, int64_t M, int64_t N, int64_t K, const T
             GS(run)(M, N, K, A[e], ars, acs, B[e], brs, bcs, C[e], ldc, 1, acc,
                     bias ? bias[e] : NULL, 0, 1, pk);
 }
+
+/* The instance's own parameters are used up: the next inclusion defines its own (the
+   instruction set's macros, GS_ATTR, GS_MR, GS_LOAD, ..., stay with the includer) */
+#undef T
+#undef GS
+#undef GS_P
+#undef GS_V
+#undef GS_VL
+#undef GS_NR
+#undef GS_GATHER
