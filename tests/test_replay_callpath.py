@@ -41,6 +41,11 @@ def test_fast_path_is_taken_and_equals_eager_bitwise_with_any_layout():
         assert a.numpy().tobytes() == b.numpy().tobytes(), i
     assert compiled._fast is not None
     assert compiled.stats == {"records": 1, "replays": 5, "retapes": 0, "eager": 0}
+    from pyautotape.replay.compiled import _MISS
+
+    x, y = _batches(1)[0]
+    assert compiled._fast((x, y)) is not _MISS  # the fast path itself takes the call
+    eager(x, y)
     for p1, p2 in zip(m1.parameters(), m2.parameters(), strict=True):
         assert p1.numpy().tobytes() == p2.numpy().tobytes()
 
@@ -333,3 +338,25 @@ def test_an_equal_but_distinct_dtype_takes_the_general_path_and_still_replays():
         a, b = eager(x, y), compiled(xs, y)
         assert a.numpy().tobytes() == b.numpy().tobytes(), i
     assert compiled.stats == {"records": 1, "replays": 3, "retapes": 0, "eager": 0}
+
+
+def test_a_dropped_compiled_function_is_freed_without_the_cycle_collector():
+    import gc
+    import weakref
+
+    def make():
+        _, _, step = _setup()
+        compiled = pat.compile(step)
+        x, y = _batches(1)[0]
+        for _ in range(3):
+            compiled(x, y)
+        assert compiled._fast is not None
+        return weakref.ref(compiled), weakref.ref(compiled.last)
+
+    gc.collect()
+    gc.disable()
+    try:
+        compiled, plan = make()
+        assert compiled() is None and plan() is None
+    finally:
+        gc.enable()

@@ -148,11 +148,24 @@ class Compiled:
         self.cache_size = cache_size
         self.plans: collections.OrderedDict[tuple, Plan] = collections.OrderedDict()
         self.stats = {"records": 0, "replays": 0, "retapes": 0, "eager": 0}
-        self.last: Plan | None = None
+        self._last_plan: Plan | None = None
+        # the fast path's view of it, without self: a weak reference (the one CPython
+        # keeps per object, so it is compared by identity), so no cycle holds a plan
+        self._last: list[Any] = [None]
         self._lock = threading.Lock()
         self._eager_keys: set[tuple] = set()  # signatures whose arguments alias fn's tensors
         self._fast: Callable[[tuple], Any] | None = None  # the last recording's call path
         functools.update_wrapper(self, fn)
+
+    @property
+    def last(self) -> Plan | None:
+        """The most recently used recording (None before the first call)."""
+        return self._last_plan
+
+    @last.setter
+    def last(self, plan: Plan | None) -> None:
+        self._last_plan = plan
+        self._last[0] = None if plan is None else weakref.ref(plan)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         fast = self._fast
@@ -176,7 +189,10 @@ class Compiled:
         dflt, relu_sub = plan.settings
         captured = plan.captured
         run, key, plan_settings = plan.run, plan.key, plan.settings
-        this = weakref.ref(plan)  # plan.fast is this closure: no reference cycle
+        # plan.fast and self._fast are this closure: it reaches neither plan nor self
+        # strongly, so dropping either frees it at once (no reference cycle)
+        this, cur = weakref.ref(plan), self._last
+        owner: Any = weakref.ref(self)
         lock = self._lock
         stats = self.stats
         state = _state
@@ -199,13 +215,12 @@ class Compiled:
             if tensor_mod._default_dtype is not dflt or elt_mod._relu_subgradient != relu_sub:
                 return _MISS
             with lock:
-                last = self.last
-                if last is None or last is not this():
+                if cur[0] is not this:
                     return _MISS
                 try:
                     out = run(args)
                 except Retape as why:
-                    return self._retape(why, key, args, {}, plan_settings)
+                    return owner()._retape(why, key, args, {}, plan_settings)
                 stats["replays"] += 1
                 return out
 
