@@ -43,6 +43,27 @@ ANOMALY_CHECK = 1
 ANOMALY_SITES = 2
 
 state = ThreadState()
+
+class TapeScope:
+    """A ``with`` scope that watches the records made inside it: entering pushes it on
+    ``state.tapes`` (innermost last), leaving takes it off (pat.Tape, nesting.Closure)."""
+
+    __slots__ = ()
+
+    def __enter__(self) -> Any:
+        if state.tapes is None:
+            state.tapes = []
+        state.tapes.append(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        tapes = state.tapes
+        if tapes is not None and self in tapes:
+            tapes.remove(self)
+            if not tapes:
+                state.tapes = None
+
+
 seq = itertools.count()  # the tape order: next() on a count is atomic under the GIL
 engine_lock = threading.Lock()  # guards marking records busy for one sweep at a time
 

@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from ._ffi import lib
-from ._state import ENGINE_COUNTS, state
+from ._state import ENGINE_COUNTS, TapeScope, state
 from .errors import TapeError
 from .function import Function, FunctionCtx
 from .record import Record
@@ -48,7 +48,7 @@ LIMIT = ("pyautotape differentiates a derivative once: nested transforms and "
          "create_graph=True are supported to second order, not beyond")
 
 
-class Closure:
+class Closure(TapeScope):
     """Put on ``state.tapes`` while an inner function runs: remembers, for each record of
     an outer tape (sequence number below ``floor``) that an op reads, the Tensor it read,
     so the inner result can be recorded with that Tensor as an input."""
@@ -58,19 +58,6 @@ class Closure:
     def __init__(self, floor: int) -> None:
         self.floor = floor
         self.seen: dict[int, Tensor] = {}
-
-    def __enter__(self) -> Closure:
-        if state.tapes is None:
-            state.tapes = []
-        state.tapes.append(self)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        tapes = state.tapes
-        if tapes is not None and self in tapes:
-            tapes.remove(self)
-            if not tapes:
-                state.tapes = None
 
     def _note(self, r: Record, y: Tensor, sources: Sequence[Any]) -> None:
         for i, p in enumerate(r.parents):

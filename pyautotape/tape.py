@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from ._state import state as _state
+from ._state import TapeScope
 from .ops.spec import SPECS, Cost
 from .record import OP_NAMES, Record
 from .tensor import Tensor
@@ -135,7 +135,7 @@ def _shape(s: tuple[int, ...]) -> str:
     return "(" + ",".join(map(str, s)) + ")"
 
 
-class Tape:
+class Tape(TapeScope):
     """A scope that notes every record made in it, in tape order.
 
     Use it as a context manager (scopes nest; each notes the records of its own thread).
@@ -159,20 +159,6 @@ class Tape:
         self._patterns = False  # gradcheck turns this on to compare switch patterns
         self._arrays: dict[int, tuple[weakref.ref, int]] = {}
         self._arrays_seen: list[int] = []
-
-    # -- the scope ------------------------------------------------------------------------
-    def __enter__(self) -> Tape:
-        if _state.tapes is None:
-            _state.tapes = []
-        _state.tapes.append(self)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        tapes = _state.tapes
-        if tapes is not None and self in tapes:
-            tapes.remove(self)
-            if not tapes:
-                _state.tapes = None
 
     def __len__(self) -> int:
         return len(self.entries)
